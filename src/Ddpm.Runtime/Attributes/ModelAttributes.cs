@@ -1,0 +1,62 @@
+namespace Ddpm;
+
+/// <summary>
+/// Declares a U-Net (the tutorial's architecture). The source generator turns the partial class
+/// into a TorchSharp module mapping (noisy images [B, C, H, W], timesteps [B]) to predicted noise.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, Inherited = false)]
+public sealed class UNetAttribute : Attribute
+{
+    /// <summary>Image channels (1 for grayscale, 3 for RGB).</summary>
+    public int Channels { get; set; } = 3;
+    /// <summary>Height and width of the (square) images.</summary>
+    public int ImageSize { get; set; } = 32;
+    /// <summary>Base channel count; stage i has Dim * DimMults[i] channels.</summary>
+    public int Dim { get; set; } = 64;
+    /// <summary>Channel multiplier per stage; one stage per entry, a downsampling between stages.</summary>
+    public int[] DimMults { get; set; } = { 1, 2, 4, 8 };
+    /// <summary>GroupNorm groups in every ResNet block.</summary>
+    public int ResnetBlockGroups { get; set; } = 4;
+}
+
+/// <summary>Overrides down stage <c>Index</c> (and its mirror on the up path).</summary>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = true, Inherited = false)]
+public sealed class DownStageAttribute : Attribute
+{
+    public DownStageAttribute(int index) => Index = index;
+    public int Index { get; }
+    /// <summary>ResNet blocks in the stage (default 2).</summary>
+    public int Blocks { get; set; } = 2;
+    /// <summary>The stage's attention layer (default linear).</summary>
+    public AttentionKind Attention { get; set; } = AttentionKind.Linear;
+}
+
+/// <summary>The bottleneck between the down and the up path.</summary>
+[AttributeUsage(AttributeTargets.Class, Inherited = false)]
+public sealed class MidStageAttribute : Attribute
+{
+    /// <summary>The bottleneck's attention layer (default full).</summary>
+    public AttentionKind Attention { get; set; } = AttentionKind.Full;
+}
+
+/// <summary>Heads and head size of every attention layer of the model.</summary>
+[AttributeUsage(AttributeTargets.Class, Inherited = false)]
+public sealed class AttentionAttribute : Attribute
+{
+    public int Heads { get; set; } = 4;
+    public int DimHead { get; set; } = 32;
+}
+
+/// <summary>
+/// Declares a noise schedule. The generator computes its tables at compile time in float64 and
+/// emits them as constant data together with DDPM and DDIM samplers bound to them.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, Inherited = false)]
+public sealed class NoiseScheduleAttribute : Attribute
+{
+    public NoiseScheduleAttribute(ScheduleKind kind) => Kind = kind;
+    public ScheduleKind Kind { get; }
+    public int Timesteps { get; set; } = 1000;
+    public double BetaStart { get; set; } = 1e-4;
+    public double BetaEnd { get; set; } = 0.02;
+}

@@ -1,0 +1,23 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Ddpm.Blocks;
+
+/// <summary>Nearest-neighbour x2 then a 3x3 conv; the conv is registered as <c>1</c>, as in nn.Sequential(Upsample, Conv2d).</summary>
+public sealed class Upsample : nn.Module<Tensor, Tensor>
+{
+    private readonly Conv2d conv;
+
+    public Upsample(long dim, long? dimOut = null) : base(nameof(Upsample))
+    {
+        conv = nn.Conv2d(dim, dimOut ?? dim, 3, padding: 1);
+        register_module("1", conv);
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var upsampled = nn.functional.interpolate(x, scale_factor: new[] { 2.0, 2.0 }, mode: InterpolationMode.Nearest);
+        return conv.forward(upsampled);
+    }
+}

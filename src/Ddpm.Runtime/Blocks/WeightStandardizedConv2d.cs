@@ -1,0 +1,45 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Ddpm.Blocks;
+
+/// <summary>
+/// Conv2d whose kernel is standardised per output channel before use (Qiao et al. 2019,
+/// "Weight Standardization"): w' = (w - mean) / sqrt(var + eps), which works well with GroupNorm.
+/// Parameters are named <c>weight</c> and <c>bias</c> like nn.Conv2d.
+/// </summary>
+public sealed class WeightStandardizedConv2d : nn.Module<Tensor, Tensor>
+{
+    private readonly Parameter weight;
+    private readonly Parameter? bias;
+    private readonly long[] padding;
+
+    public WeightStandardizedConv2d(long inChannels, long outChannels, long kernelSize, long padding = 0, bool bias = true)
+        : base(nameof(WeightStandardizedConv2d))
+    {
+        // Borrow nn.Conv2d's initialisation (Kaiming uniform), then own its tensors.
+        using var template = nn.Conv2d(inChannels, outChannels, kernelSize, padding: padding, bias: bias);
+        weight = new Parameter(template.weight!.detach().clone());
+        this.bias = bias ? new Parameter(template.bias!.detach().clone()) : null;
+        this.padding = new[] { padding, padding };
+        RegisterComponents();
+    }
+
+    public Parameter Weight => weight;
+    public Parameter? Bias => bias;
+
+    /// <summary>eps of the standardisation: 1e-5 for float32, 1e-3 for lower precision.</summary>
+    public static double EpsFor(ScalarType dtype) => dtype == ScalarType.Float32 || dtype == ScalarType.Float64 ? 1e-5 : 1e-3;
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        double eps = EpsFor(x.dtype);
+        long[] dims = { 1, 2, 3 };
+        var mean = weight.mean(dims, keepdim: true);
+        var variance = weight.var(dims, unbiased: false, keepdim: true);
+        var standardized = (weight - mean) * (variance + eps).rsqrt();
+        return nn.functional.conv2d(x, standardized, bias, padding: padding).MoveToOuterDisposeScope();
+    }
+}

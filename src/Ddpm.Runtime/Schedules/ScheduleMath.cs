@@ -1,0 +1,150 @@
+// Shared source: compiled into Ddpm.Runtime and linked into the netstandard2.0 generator, so the
+// tables the generator bakes into code and the ones the runtime computes are the same numbers.
+using System;
+
+namespace Ddpm.Schedules
+{
+    /// <summary>The variance schedule of the forward process and every quantity derived from it, in float64.</summary>
+    public sealed class ScheduleTables
+    {
+        public ScheduleTables(double[] betas)
+        {
+            int count = betas.Length;
+            Betas = betas;
+            Alphas = new double[count];
+            AlphasCumprod = new double[count];
+            AlphasCumprodPrev = new double[count];
+            SqrtRecipAlphas = new double[count];
+            SqrtAlphasCumprod = new double[count];
+            SqrtOneMinusAlphasCumprod = new double[count];
+            PosteriorVariance = new double[count];
+            double product = 1.0;
+            for (int t = 0; t < count; t++)
+            {
+                Alphas[t] = 1.0 - betas[t];
+                AlphasCumprodPrev[t] = product;
+                product *= Alphas[t];
+                AlphasCumprod[t] = product;
+                SqrtRecipAlphas[t] = Math.Sqrt(1.0 / Alphas[t]);
+                SqrtAlphasCumprod[t] = Math.Sqrt(product);
+                SqrtOneMinusAlphasCumprod[t] = Math.Sqrt(1.0 - product);
+                // Variance of q(x_{t-1} | x_t, x_0), eq. (7) of Ho et al. 2020.
+                PosteriorVariance[t] = betas[t] * (1.0 - AlphasCumprodPrev[t]) / (1.0 - product);
+            }
+            Fingerprint = ScheduleMath.Fingerprint(betas);
+        }
+
+        public int Timesteps => Betas.Length;
+        public double[] Betas { get; }
+        public double[] Alphas { get; }
+        /// <summary>alpha_bar_t = prod_{s &lt;= t} alpha_s.</summary>
+        public double[] AlphasCumprod { get; }
+        /// <summary>alpha_bar_{t-1}, with alpha_bar_{-1} = 1.</summary>
+        public double[] AlphasCumprodPrev { get; }
+        public double[] SqrtRecipAlphas { get; }
+        public double[] SqrtAlphasCumprod { get; }
+        public double[] SqrtOneMinusAlphasCumprod { get; }
+        public double[] PosteriorVariance { get; }
+        /// <summary>Stable hash of the betas; checkpoints record it so they are sampled under their own schedule.</summary>
+        public string Fingerprint { get; }
+    }
+
+    /// <summary>Closed-form beta schedules, computed in double precision.</summary>
+    public static class ScheduleMath
+    {
+        public const double CosineOffset = 0.008;
+        public const double MinBeta = 0.0001;
+        public const double MaxBeta = 0.9999;
+
+        /// <summary>Returns null when the arguments are valid, else what is wrong.</summary>
+        public static string? Check(ScheduleKind kind, int timesteps, double betaStart, double betaEnd)
+        {
+            if (!Enum.IsDefined(typeof(ScheduleKind), kind))
+                return $"unknown schedule kind {(int)kind}; use Linear, Cosine, Quadratic or Sigmoid";
+            if (timesteps < 1)
+                return $"timesteps must be >= 1, got {timesteps}";
+            if (kind == ScheduleKind.Cosine)
+                return null; // the cosine schedule has no beta range
+            if (!(betaStart > 0 && betaStart < 1))
+                return $"beta_start must be in (0, 1), got {betaStart.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}";
+            if (!(betaEnd > 0 && betaEnd < 1))
+                return $"beta_end must be in (0, 1), got {betaEnd.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}";
+            if (betaStart > betaEnd)
+                return $"beta_start ({betaStart.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}) must not exceed beta_end ({betaEnd.ToString("R", System.Globalization.CultureInfo.InvariantCulture)})";
+            return null;
+        }
+
+        public static double[] Betas(ScheduleKind kind, int timesteps, double betaStart = 1e-4, double betaEnd = 0.02)
+        {
+            string? problem = Check(kind, timesteps, betaStart, betaEnd);
+            if (problem != null)
+                throw new ArgumentOutOfRangeException(nameof(timesteps), problem);
+            switch (kind)
+            {
+                case ScheduleKind.Linear:
+                    return Linspace(betaStart, betaEnd, timesteps);
+                case ScheduleKind.Quadratic:
+                {
+                    double[] roots = Linspace(Math.Sqrt(betaStart), Math.Sqrt(betaEnd), timesteps);
+                    for (int i = 0; i < roots.Length; i++) roots[i] *= roots[i];
+                    return roots;
+                }
+                case ScheduleKind.Sigmoid:
+                {
+                    double[] x = Linspace(-6, 6, timesteps);
+                    for (int i = 0; i < x.Length; i++)
+                        x[i] = 1.0 / (1.0 + Math.Exp(-x[i])) * (betaEnd - betaStart) + betaStart;
+                    return x;
+                }
+                default: // Cosine: alpha_bar(t) = cos^2(((t/T) + s) / (1 + s) * pi/2), normalised by alpha_bar(0)
+                {
+                    double f0 = CosineAlphaBar(0, timesteps);
+                    double[] betas = new double[timesteps];
+                    for (int t = 0; t < timesteps; t++)
+                    {
+                        double beta = 1.0 - (CosineAlphaBar(t + 1, timesteps) / f0) / (CosineAlphaBar(t, timesteps) / f0);
+                        betas[t] = Math.Min(Math.Max(beta, MinBeta), MaxBeta);
+                    }
+                    return betas;
+                }
+            }
+        }
+
+        public static ScheduleTables Tables(ScheduleKind kind, int timesteps, double betaStart = 1e-4, double betaEnd = 0.02) =>
+            new ScheduleTables(Betas(kind, timesteps, betaStart, betaEnd));
+
+        static double CosineAlphaBar(int t, int timesteps)
+        {
+            double c = Math.Cos(((double)t / timesteps + CosineOffset) / (1 + CosineOffset) * Math.PI * 0.5);
+            return c * c;
+        }
+
+        /// <summary>count evenly spaced values from start to end inclusive, like torch.linspace.</summary>
+        public static double[] Linspace(double start, double end, int count)
+        {
+            double[] values = new double[count];
+            if (count == 1) { values[0] = start; return values; }
+            double step = (end - start) / (count - 1);
+            for (int i = 0; i < count; i++) values[i] = start + step * i;
+            values[count - 1] = end;
+            return values;
+        }
+
+        /// <summary>FNV-1a (64-bit) over the IEEE-754 bits of the betas, as 16 hex digits.</summary>
+        public static string Fingerprint(double[] betas)
+        {
+            const ulong offset = 14695981039346656037UL, prime = 1099511628211UL;
+            ulong hash = offset;
+            foreach (double beta in betas)
+            {
+                ulong bits = (ulong)BitConverter.DoubleToInt64Bits(beta);
+                for (int b = 0; b < 8; b++)
+                {
+                    hash ^= (bits >> (8 * b)) & 0xff;
+                    hash *= prime;
+                }
+            }
+            return hash.ToString("x16");
+        }
+    }
+}

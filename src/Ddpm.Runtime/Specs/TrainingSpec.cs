@@ -1,0 +1,43 @@
+// Shared source: compiled into Ddpm.Runtime and linked into the netstandard2.0 generator, so the
+// `training:` section of a YAML spec has one schema type, read at build time and at run time.
+namespace Ddpm.Specs
+{
+    /// <summary>Optimiser settings (`training.optimizer`).</summary>
+    public sealed class OptimizerSpec
+    {
+        /// <summary>Only Adam is supported (`adam`).</summary>
+        public string Kind { get; set; } = "adam";
+        public double Lr { get; set; } = 1e-3;
+        public double Beta1 { get; set; } = 0.9;
+        public double Beta2 { get; set; } = 0.999;
+        public double WeightDecay { get; set; } = 0.0;
+    }
+
+    /// <summary>How a model is trained (`training:`). Defaults are the tutorial's.</summary>
+    public sealed class TrainingSpec
+    {
+        /// <summary>`fashion-mnist`, `mnist-idx:&lt;folder&gt;`, `cifar10:&lt;folder&gt;`, `images:&lt;folder&gt;`, or `synthetic`.</summary>
+        public string Dataset { get; set; } = "fashion-mnist";
+        public int BatchSize { get; set; } = 128;
+        /// <summary>Number of passes over the data; ignored when Steps is set.</summary>
+        public int Epochs { get; set; } = 6;
+        /// <summary>Total optimiser steps; overrides Epochs when set.</summary>
+        public int? Steps { get; set; }
+        public LossKind Loss { get; set; } = LossKind.Huber;
+        public OptimizerSpec Optimizer { get; set; } = new OptimizerSpec();
+        /// <summary>Linear learning-rate warm-up over this many steps (0 = none).</summary>
+        public int WarmupSteps { get; set; }
+        /// <summary>Clip the global gradient norm to this value (0 = no clipping).</summary>
+        public double GradClip { get; set; } = 1.0;
+        /// <summary>Decay of the exponential moving average of the weights (0 = no EMA).</summary>
+        public double EmaDecay { get; set; } = 0.995;
+        public bool RandomFlip { get; set; } = true;
+        /// <summary>Write an 8x8 sample grid every this many steps (0 = only at the end).</summary>
+        public int SampleEvery { get; set; } = 1000;
+        /// <summary>Write a checkpoint every this many steps (0 = only at the end).</summary>
+        public int CheckpointEvery { get; set; } = 500;
+        public long Seed { get; set; }
+        /// <summary>`fp32` or `bf16`.</summary>
+        public string Precision { get; set; } = "fp32";
+    }
+}
