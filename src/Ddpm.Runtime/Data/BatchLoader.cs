@@ -1,0 +1,123 @@
+using System.Collections.Concurrent;
+using static TorchSharp.torch;
+
+namespace Ddpm.Data;
+
+/// <summary>
+/// Shuffled mini-batches scaled to [-1, 1], with an optional random horizontal flip.
+/// The order and the flips of an epoch depend only on (seed, epoch), so a resumed run sees the
+/// same batches as an uninterrupted one. A background task prepares the next batches while the
+/// model trains on the current one.
+/// </summary>
+public sealed class BatchLoader
+{
+    private const int Prefetch = 3;
+    private readonly ImageSet data;
+    private readonly bool randomFlip;
+    private readonly long seed;
+
+    public BatchLoader(ImageSet data, int batchSize, bool randomFlip, long seed)
+    {
+        if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batch_size must be >= 1.");
+        this.data = data;
+        this.randomFlip = randomFlip;
+        this.seed = seed;
+        BatchSize = Math.Min(batchSize, data.Count);
+        BatchesPerEpoch = data.Count / BatchSize; // the last partial batch is dropped: every batch has one shape
+    }
+
+    public int BatchSize { get; }
+    public int BatchesPerEpoch { get; }
+    public long[] BatchShape => new long[] { BatchSize, data.Channels, data.Height, data.Width };
+
+    /// <summary>The batches of one epoch from <paramref name="startBatch"/> on, as float32 tensors on the CPU.</summary>
+    public IEnumerable<Tensor> Batches(int epoch, int startBatch = 0)
+    {
+        if (startBatch < 0 || startBatch > BatchesPerEpoch)
+            throw new ArgumentOutOfRangeException(nameof(startBatch), startBatch, $"startBatch must be in [0, {BatchesPerEpoch}].");
+        using var cancel = new CancellationTokenSource();
+        using var queue = new BlockingCollection<float[]>(Prefetch);
+        var producer = Task.Run(() => Produce(epoch, startBatch, queue, cancel.Token));
+        try
+        {
+            foreach (var batch in queue.GetConsumingEnumerable())
+                yield return tensor(batch, BatchShape);
+        }
+        finally
+        {
+            cancel.Cancel();
+            try { producer.Wait(); }
+            catch (AggregateException e) when (e.InnerExceptions.All(x => x is OperationCanceledException)) { }
+        }
+    }
+
+    /// <summary>Fills one batch (scaled to [-1, 1], flipped where the epoch's draw says so).</summary>
+    public float[] MakeBatch(int epoch, int batchIndex)
+    {
+        var (order, flips) = EpochPlan(epoch);
+        return Fill(order, flips, batchIndex);
+    }
+
+    private void Produce(int epoch, int startBatch, BlockingCollection<float[]> queue, CancellationToken token)
+    {
+        try
+        {
+            var (order, flips) = EpochPlan(epoch);
+            for (int b = startBatch; b < BatchesPerEpoch; b++)
+                queue.Add(Fill(order, flips, b), token);
+        }
+        catch (OperationCanceledException) { }
+        finally { queue.CompleteAdding(); }
+    }
+
+    private (int[] Order, bool[] Flips) EpochPlan(int epoch)
+    {
+        var rng = new SplitMix64(unchecked((ulong)seed * 0x9E3779B97F4A7C15UL + (ulong)epoch + 1));
+        var order = new int[data.Count];
+        for (int i = 0; i < order.Length; i++) order[i] = i;
+        for (int i = order.Length - 1; i > 0; i--) // Fisher-Yates
+        {
+            int j = (int)(rng.Next() % (ulong)(i + 1));
+            (order[i], order[j]) = (order[j], order[i]);
+        }
+        var flips = new bool[data.Count];
+        if (randomFlip)
+            for (int i = 0; i < flips.Length; i++) flips[i] = (rng.Next() & 1) == 1;
+        return (order, flips);
+    }
+
+    private float[] Fill(int[] order, bool[] flips, int batchIndex)
+    {
+        int c = data.Channels, h = data.Height, w = data.Width, size = data.ImageBytes;
+        var batch = new float[(long)BatchSize * size];
+        for (int i = 0; i < BatchSize; i++)
+        {
+            int slot = batchIndex * BatchSize + i;
+            var image = data.Image(order[slot]);
+            bool flip = flips[slot];
+            var target = batch.AsSpan(i * size, size);
+            for (int ch = 0; ch < c; ch++)
+                for (int y = 0; y < h; y++)
+                {
+                    int row = (ch * h + y) * w;
+                    for (int x = 0; x < w; x++)
+                        target[row + x] = image[row + (flip ? w - 1 - x : x)] * (2f / 255f) - 1f;
+                }
+        }
+        return batch;
+    }
+
+    /// <summary>A small, fast, platform-independent generator (Steele et al. 2014) for shuffles.</summary>
+    private struct SplitMix64(ulong state)
+    {
+        private ulong state = state;
+
+        public ulong Next()
+        {
+            ulong z = state += 0x9E3779B97F4A7C15UL;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+            return z ^ (z >> 31);
+        }
+    }
+}
