@@ -8,15 +8,15 @@ namespace Ddpm;
 public sealed class UNetAttribute : Attribute
 {
     /// <summary>Image channels (1 for grayscale, 3 for RGB).</summary>
-    public int Channels { get; set; } = 3;
+    public int Channels { get; set; } = SpecDefaults.Channels;
     /// <summary>Height and width of the (square) images.</summary>
-    public int ImageSize { get; set; } = 32;
+    public int ImageSize { get; set; } = SpecDefaults.ImageSize;
     /// <summary>Base channel count; stage i has Dim * DimMults[i] channels.</summary>
-    public int Dim { get; set; } = 64;
+    public int Dim { get; set; } = SpecDefaults.Dim;
     /// <summary>Channel multiplier per stage; one stage per entry, a downsampling between stages.</summary>
-    public int[] DimMults { get; set; } = { 1, 2, 4, 8 };
+    public int[] DimMults { get; set; } = (int[])SpecDefaults.DimMults.Clone();
     /// <summary>GroupNorm groups in every ResNet block.</summary>
-    public int ResnetBlockGroups { get; set; } = 4;
+    public int ResnetBlockGroups { get; set; } = SpecDefaults.ResnetBlockGroups;
 }
 
 /// <summary>Overrides down stage <c>Index</c> (and its mirror on the up path).</summary>
@@ -26,9 +26,9 @@ public sealed class DownStageAttribute : Attribute
     public DownStageAttribute(int index) => Index = index;
     public int Index { get; }
     /// <summary>ResNet blocks in the stage (default 2).</summary>
-    public int Blocks { get; set; } = 2;
+    public int Blocks { get; set; } = SpecDefaults.StageBlocks;
     /// <summary>The stage's attention layer (default linear).</summary>
-    public AttentionKind Attention { get; set; } = AttentionKind.Linear;
+    public AttentionKind Attention { get; set; } = SpecDefaults.StageAttention;
 }
 
 /// <summary>The bottleneck between the down and the up path.</summary>
@@ -36,15 +36,15 @@ public sealed class DownStageAttribute : Attribute
 public sealed class MidStageAttribute : Attribute
 {
     /// <summary>The bottleneck's attention layer (default full).</summary>
-    public AttentionKind Attention { get; set; } = AttentionKind.Full;
+    public AttentionKind Attention { get; set; } = SpecDefaults.MidAttention;
 }
 
 /// <summary>Heads and head size of every attention layer of the model.</summary>
 [AttributeUsage(AttributeTargets.Class, Inherited = false)]
 public sealed class AttentionAttribute : Attribute
 {
-    public int Heads { get; set; } = 4;
-    public int DimHead { get; set; } = 32;
+    public int Heads { get; set; } = SpecDefaults.Heads;
+    public int DimHead { get; set; } = SpecDefaults.DimHead;
 }
 
 /// <summary>
@@ -56,7 +56,7 @@ public sealed class NoiseScheduleAttribute : Attribute
 {
     public NoiseScheduleAttribute(ScheduleKind kind) => Kind = kind;
     public ScheduleKind Kind { get; }
-    public int Timesteps { get; set; } = 1000;
-    public double BetaStart { get; set; } = 1e-4;
-    public double BetaEnd { get; set; } = 0.02;
+    public int Timesteps { get; set; } = SpecDefaults.Timesteps;
+    public double BetaStart { get; set; } = SpecDefaults.BetaStart;
+    public double BetaEnd { get; set; } = SpecDefaults.BetaEnd;
 }

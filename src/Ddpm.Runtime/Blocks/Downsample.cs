@@ -18,6 +18,9 @@ public sealed class Downsample : nn.Module<Tensor, Tensor>
         register_module("1", conv);
     }
 
+    /// <summary>Registration is explicit (the conv is "1"); TorchSharp would otherwise add the field as "conv" too.</summary>
+    protected override void RegisterComponents() { }
+
     public override Tensor forward(Tensor x)
     {
         if (x.shape[2] % 2 != 0 || x.shape[3] % 2 != 0)

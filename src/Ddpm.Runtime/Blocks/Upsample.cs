@@ -15,6 +15,9 @@ public sealed class Upsample : nn.Module<Tensor, Tensor>
         register_module("1", conv);
     }
 
+    /// <summary>Registration is explicit (the conv is "1"); TorchSharp would otherwise add the field as "conv" too.</summary>
+    protected override void RegisterComponents() { }
+
     public override Tensor forward(Tensor x)
     {
         using var upsampled = nn.functional.interpolate(x, scale_factor: new[] { 2.0, 2.0 }, mode: InterpolationMode.Nearest);

@@ -34,6 +34,25 @@ namespace Ddpm.Schedules
             Fingerprint = ScheduleMath.Fingerprint(betas);
         }
 
+        /// <summary>Tables computed elsewhere (by the source generator, at compile time); nothing is recomputed.</summary>
+        public ScheduleTables(double[] betas, double[] alphas, double[] alphasCumprod, double[] alphasCumprodPrev,
+                              double[] sqrtRecipAlphas, double[] sqrtAlphasCumprod, double[] sqrtOneMinusAlphasCumprod,
+                              double[] posteriorVariance, string fingerprint)
+        {
+            foreach (double[] table in new[] { alphas, alphasCumprod, alphasCumprodPrev, sqrtRecipAlphas, sqrtAlphasCumprod, sqrtOneMinusAlphasCumprod, posteriorVariance })
+                if (table.Length != betas.Length)
+                    throw new ArgumentException($"Every schedule table must have {betas.Length} entries, one has {table.Length}.", nameof(betas));
+            Betas = betas;
+            Alphas = alphas;
+            AlphasCumprod = alphasCumprod;
+            AlphasCumprodPrev = alphasCumprodPrev;
+            SqrtRecipAlphas = sqrtRecipAlphas;
+            SqrtAlphasCumprod = sqrtAlphasCumprod;
+            SqrtOneMinusAlphasCumprod = sqrtOneMinusAlphasCumprod;
+            PosteriorVariance = posteriorVariance;
+            Fingerprint = fingerprint;
+        }
+
         public int Timesteps => Betas.Length;
         public double[] Betas { get; }
         public double[] Alphas { get; }

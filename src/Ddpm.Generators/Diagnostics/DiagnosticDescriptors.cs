@@ -1,0 +1,101 @@
+using Microsoft.CodeAnalysis;
+
+namespace Ddpm.Generators.Diagnostics
+{
+    /// <summary>
+    /// Every diagnostic the generator reports. DDPM0xx: declarations (attributes or YAML, shared
+    /// validation); DDPM1xx: YAML syntax and schema. Keep AnalyzerReleases.Unshipped.md in sync.
+    /// </summary>
+    internal static class DiagnosticDescriptors
+    {
+        private const string Category = "Ddpm";
+
+        private static DiagnosticDescriptor Error(string id, string title, string message) =>
+            new DiagnosticDescriptor(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true);
+
+        /// <summary>{0}: type name.</summary>
+        public static readonly DiagnosticDescriptor NotPartial = Error("DDPM001",
+            "Declared type must be partial",
+            "'{0}' must be declared partial so Ddpm can generate its members; add the 'partial' modifier");
+
+        /// <summary>{0}: type name.</summary>
+        public static readonly DiagnosticDescriptor NotTopLevel = Error("DDPM002",
+            "Declared type must be a top-level, non-generic class",
+            "'{0}' must be a top-level, non-generic class; move it out of its containing type and remove its type parameters");
+
+        /// <summary>{0}: index, {1}: number of stages, {2}: largest valid index.</summary>
+        public static readonly DiagnosticDescriptor StageIndexOutOfRange = Error("DDPM003",
+            "Stage index out of range",
+            "Stage index {0} is out of range: the model has {1} stages (one per DimMults entry), so use 0 to {2}");
+
+        /// <summary>{0}: index.</summary>
+        public static readonly DiagnosticDescriptor StageIndexRepeated = Error("DDPM004",
+            "Stage declared twice",
+            "Stage {0} is declared more than once; keep one declaration per stage");
+
+        /// <summary>{0}: setting name, {1}: value.</summary>
+        public static readonly DiagnosticDescriptor AttentionHeadsOutOfRange = Error("DDPM005",
+            "Attention heads must be at least 1",
+            "{0} must be >= 1, got {1}");
+
+        /// <summary>{0}: setting name, {1}: value.</summary>
+        public static readonly DiagnosticDescriptor AttentionHeadSizeOutOfRange = Error("DDPM006",
+            "Attention head size must be at least 1",
+            "{0} must be >= 1, got {1}");
+
+        /// <summary>{0}: where, {1}: channels, {2}: groups setting name, {3}: groups, {4}: all channel counts.</summary>
+        public static readonly DiagnosticDescriptor ChannelsNotDivisibleByGroups = Error("DDPM007",
+            "Channels not divisible by the GroupNorm groups",
+            "{0} has {1} channels, which {2} = {3} does not divide; GroupNorm needs every channel count ({4}) divisible by the groups");
+
+        /// <summary>{0}: setting name, {1}: size, {2}: divisor, {3}: downsamplings, {4}: a valid size.</summary>
+        public static readonly DiagnosticDescriptor ImageSizeNotDivisible = Error("DDPM008",
+            "Image size not divisible by the downsampling factor",
+            "{0} = {1} must be divisible by {2} (the model halves it {3} times between stages); use for example {4}");
+
+        /// <summary>{0}: setting name, {1}: value.</summary>
+        public static readonly DiagnosticDescriptor TimestepsOutOfRange = Error("DDPM009",
+            "Timesteps must be at least 1",
+            "{0} must be >= 1, got {1}");
+
+        /// <summary>{0}: setting name, {1}: value.</summary>
+        public static readonly DiagnosticDescriptor BetaOutOfRange = Error("DDPM010",
+            "Beta outside (0, 1)",
+            "{0} must be in the open interval (0, 1), got {1}");
+
+        /// <summary>{0}: start name, {1}: start, {2}: end name, {3}: end.</summary>
+        public static readonly DiagnosticDescriptor BetaStartAfterEnd = Error("DDPM011",
+            "Beta start exceeds beta end",
+            "{0} ({1}) must not exceed {2} ({3}); the variances of the forward process grow with t");
+
+        /// <summary>{0}: the kind as written.</summary>
+        public static readonly DiagnosticDescriptor UnknownScheduleKind = Error("DDPM012",
+            "Unknown schedule kind",
+            "Unknown schedule kind '{0}'; use Linear, Cosine, Quadratic or Sigmoid");
+
+        /// <summary>{0}: setting name, {1}: value.</summary>
+        public static readonly DiagnosticDescriptor SizeOutOfRange = Error("DDPM013",
+            "Size must be at least 1",
+            "{0} must be >= 1, got {1}");
+
+        /// <summary>{0}: setting name.</summary>
+        public static readonly DiagnosticDescriptor NoStages = Error("DDPM014",
+            "No stages",
+            "{0} must list at least one multiplier (one stage each)");
+
+        /// <summary>{0}: the kind as written.</summary>
+        public static readonly DiagnosticDescriptor UnknownAttentionKind = Error("DDPM015",
+            "Unknown attention kind",
+            "Unknown attention kind '{0}'; use None, Linear or Full");
+
+        /// <summary>{0}: setting name, {1}: value.</summary>
+        public static readonly DiagnosticDescriptor OddDim = Error("DDPM016",
+            "Dim must be even",
+            "{0} must be even and >= 4 (the sinusoidal time embedding splits it into sine and cosine halves), got {1}");
+
+        /// <summary>{0}: the exception message.</summary>
+        public static readonly DiagnosticDescriptor InternalError = Error("DDPM099",
+            "Ddpm generator failed",
+            "The Ddpm generator failed unexpectedly: {0}. Please report this with the declaration that caused it.");
+    }
+}

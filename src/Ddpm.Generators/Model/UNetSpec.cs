@@ -1,0 +1,45 @@
+namespace Ddpm.Generators.Model
+{
+    /// <summary>Where the generated type lives and how it is declared.</summary>
+    /// <param name="Modifiers">Accessibility to emit: "" for a partial class the user declared (theirs wins), "public " for YAML.</param>
+    /// <param name="Origin">What declared it, for the generated docs: "attributes" or the spec file name.</param>
+    internal sealed record TypeTarget(string Namespace, string ClassName, string Modifiers, string Origin);
+
+    /// <summary>One stage of the U-Net as the user stated it (index in the down path, before validation).</summary>
+    internal sealed record StageDeclaration(int Index, int Blocks, int Attention);
+
+    /// <summary>
+    /// A U-Net as declared, before validation: produced by both front ends (attributes, YAML).
+    /// Integers stay unvalidated here; SpecValidator turns this into a UNetSpec or diagnostics.
+    /// </summary>
+    internal sealed record UNetDeclaration(
+        TypeTarget Target,
+        int Channels,
+        int ImageSize,
+        int Dim,
+        EquatableArray<int> DimMults,
+        int ResnetBlockGroups,
+        EquatableArray<StageDeclaration> Stages,
+        int MidAttention,
+        int Heads,
+        int DimHead);
+
+    /// <summary>One validated stage: ResNet blocks then the attention layer.</summary>
+    internal sealed record StageSpec(int Blocks, AttentionKind Attention);
+
+    /// <summary>The validated U-Net: the single model every emitter consumes.</summary>
+    internal sealed record UNetSpec(
+        TypeTarget Target,
+        int Channels,
+        int ImageSize,
+        int Dim,
+        EquatableArray<int> DimMults,
+        int ResnetBlockGroups,
+        EquatableArray<StageSpec> Stages,
+        AttentionKind MidAttention,
+        int Heads,
+        int DimHead);
+
+    /// <summary>A noise schedule, declared and (after validation) final: it has no derived structure.</summary>
+    internal sealed record ScheduleSpec(TypeTarget Target, int Kind, int Timesteps, double BetaStart, double BetaEnd);
+}

@@ -1,0 +1,131 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using Ddpm.Generators.Diagnostics;
+using Ddpm.Generators.Model;
+
+namespace Ddpm.Generators
+{
+    /// <summary>
+    /// The rules every declaration obeys, whichever front end produced it: turns a declaration into
+    /// the validated spec, or into diagnostics located where the user wrote the offending value.
+    /// </summary>
+    internal static class SpecValidator
+    {
+        public static SpecResult<UNetSpec> Validate(UNetDeclaration declaration, SpecSource source, IEnumerable<DiagnosticInfo> earlier)
+        {
+            var diagnostics = new List<DiagnosticInfo>(earlier);
+            void Report(Microsoft.CodeAnalysis.DiagnosticDescriptor descriptor, string key, params object[] args) =>
+                diagnostics.Add(DiagnosticInfo.Create(descriptor, source.Locate(key), args));
+
+            CheckAtLeastOne(declaration.Channels, "channels");
+            CheckAtLeastOne(declaration.ImageSize, "image_size");
+            CheckAtLeastOne(declaration.ResnetBlockGroups, "resnet_block_groups");
+            if (declaration.Dim < 4 || declaration.Dim % 2 != 0)
+                Report(DiagnosticDescriptors.OddDim, "dim", source.Name("dim"), declaration.Dim);
+            if (declaration.DimMults.Count == 0)
+                Report(DiagnosticDescriptors.NoStages, "dim_mults", source.Name("dim_mults"));
+            for (int i = 0; i < declaration.DimMults.Count; i++)
+                CheckAtLeastOne(declaration.DimMults[i], $"dim_mults[{i}]");
+            if (declaration.Heads < 1)
+                Report(DiagnosticDescriptors.AttentionHeadsOutOfRange, "attention.heads", source.Name("attention.heads"), declaration.Heads);
+            if (declaration.DimHead < 1)
+                Report(DiagnosticDescriptors.AttentionHeadSizeOutOfRange, "attention.dim_head", source.Name("attention.dim_head"), declaration.DimHead);
+            if (!IsAttentionKind(declaration.MidAttention))
+                Report(DiagnosticDescriptors.UnknownAttentionKind, "mid.attention", declaration.MidAttention);
+
+            // Stages: every index in range and stated once; unstated stages take the defaults.
+            int stageCount = declaration.DimMults.Count;
+            var stages = Enumerable.Range(0, stageCount).Select(_ => new StageSpec(SpecDefaults.StageBlocks, SpecDefaults.StageAttention)).ToArray();
+            var seen = new HashSet<int>();
+            for (int s = 0; s < declaration.Stages.Count; s++)
+            {
+                StageDeclaration stage = declaration.Stages[s];
+                string key = $"stages[{s}]";
+                if (stage.Index < 0 || stage.Index >= stageCount)
+                {
+                    if (stageCount > 0)
+                        Report(DiagnosticDescriptors.StageIndexOutOfRange, key + ".index", stage.Index, stageCount, stageCount - 1);
+                    continue;
+                }
+                if (!seen.Add(stage.Index))
+                {
+                    Report(DiagnosticDescriptors.StageIndexRepeated, key + ".index", stage.Index);
+                    continue;
+                }
+                CheckAtLeastOne(stage.Blocks, key + ".blocks");
+                if (!IsAttentionKind(stage.Attention))
+                    Report(DiagnosticDescriptors.UnknownAttentionKind, key + ".attention", stage.Attention);
+                stages[stage.Index] = new StageSpec(stage.Blocks, (AttentionKind)stage.Attention);
+            }
+
+            // Architecture invariants, only once the sizes themselves are sane.
+            if (diagnostics.Count == 0)
+            {
+                int groups = declaration.ResnetBlockGroups;
+                var channels = new[] { declaration.Dim }.Concat(declaration.DimMults.Select(m => declaration.Dim * m)).ToArray();
+                int bad = Array.FindIndex(channels, c => c % groups != 0);
+                if (bad >= 0)
+                {
+                    // channels[0] is Dim itself (init conv, final block); channels[i + 1] is stage i.
+                    string where = bad == 0 ? source.Name("dim") : $"Stage {bad - 1}";
+                    Report(DiagnosticDescriptors.ChannelsNotDivisibleByGroups, "resnet_block_groups", where, channels[bad],
+                           source.Name("resnet_block_groups"), groups, string.Join(", ", channels.Distinct()));
+                }
+                int downsamplings = stageCount - 1;
+                int factor = 1 << Math.Min(downsamplings, 30);
+                if (declaration.ImageSize % factor != 0)
+                {
+                    int suggestion = Math.Max(factor, (declaration.ImageSize + factor - 1) / factor * factor);
+                    Report(DiagnosticDescriptors.ImageSizeNotDivisible, "image_size", source.Name("image_size"), declaration.ImageSize,
+                           factor, downsamplings, suggestion);
+                }
+            }
+
+            var result = diagnostics.Count == 0
+                ? new UNetSpec(declaration.Target, declaration.Channels, declaration.ImageSize, declaration.Dim, declaration.DimMults,
+                               declaration.ResnetBlockGroups, stages.ToEquatableArray(), (AttentionKind)declaration.MidAttention,
+                               declaration.Heads, declaration.DimHead)
+                : null;
+            return new SpecResult<UNetSpec>(result, diagnostics.ToEquatableArray());
+
+            void CheckAtLeastOne(int value, string key)
+            {
+                if (value < 1) Report(DiagnosticDescriptors.SizeOutOfRange, key, source.Name(key), value);
+            }
+        }
+
+        public static SpecResult<ScheduleSpec> Validate(ScheduleSpec schedule, SpecSource source, IEnumerable<DiagnosticInfo> earlier)
+        {
+            var diagnostics = new List<DiagnosticInfo>(earlier);
+            void Report(Microsoft.CodeAnalysis.DiagnosticDescriptor descriptor, string key, params object[] args) =>
+                diagnostics.Add(DiagnosticInfo.Create(descriptor, source.Locate(key), args));
+
+            if (!Enum.IsDefined(typeof(ScheduleKind), schedule.Kind))
+                Report(DiagnosticDescriptors.UnknownScheduleKind, "kind", schedule.Kind);
+            if (schedule.Timesteps < 1)
+                Report(DiagnosticDescriptors.TimestepsOutOfRange, "timesteps", source.Name("timesteps"), schedule.Timesteps);
+            if (schedule.Kind != (int)ScheduleKind.Cosine) // the cosine schedule has no beta range
+            {
+                bool startOk = CheckBeta(schedule.BetaStart, "beta_start");
+                bool endOk = CheckBeta(schedule.BetaEnd, "beta_end");
+                if (startOk && endOk && schedule.BetaStart > schedule.BetaEnd)
+                    Report(DiagnosticDescriptors.BetaStartAfterEnd, "beta_start", source.Name("beta_start"), Format(schedule.BetaStart),
+                           source.Name("beta_end"), Format(schedule.BetaEnd));
+            }
+            return new SpecResult<ScheduleSpec>(diagnostics.Count == 0 ? schedule : null, diagnostics.ToEquatableArray());
+
+            bool CheckBeta(double beta, string key)
+            {
+                if (beta > 0 && beta < 1) return true;
+                Report(DiagnosticDescriptors.BetaOutOfRange, key, source.Name(key), Format(beta));
+                return false;
+            }
+        }
+
+        private static bool IsAttentionKind(int value) => Enum.IsDefined(typeof(AttentionKind), value);
+
+        private static string Format(double value) => value.ToString("R", CultureInfo.InvariantCulture);
+    }
+}
