@@ -1,0 +1,268 @@
+using System.Security.Cryptography;
+using System.Text;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ddpm.Training;
+
+/// <summary>
+/// Everything needed to continue a training run exactly where it stopped: model and EMA weights,
+/// the Adam moments, the step, the data loader's position, the noise generator's state, the
+/// schedule's fingerprint and the resolved spec (as text). Owns its tensors.
+/// </summary>
+/// <remarks>
+/// File layout (little-endian): "DDPMCKPT", int32 format version, int64 payload length, the payload,
+/// then the SHA-256 of the payload. The payload holds the metadata, then every tensor in TorchSharp's
+/// own serialisation (<c>Tensor.Save</c>), and the optimiser's own <c>save_state_dict</c> bytes.
+/// Reproducing a run bit for bit also needs the same torch thread count (<see cref="TorchThreads"/>).
+/// A file is written to <c>&lt;path&gt;.tmp</c>, flushed to disk, then moved over <c>&lt;path&gt;</c>,
+/// so a crash leaves either the old checkpoint or the new one, never half of one.
+/// </remarks>
+public sealed class Checkpoint : IDisposable
+{
+    public const int FormatVersion = 1;
+    private const int HashBytes = 32;
+    private static ReadOnlySpan<byte> Magic => "DDPMCKPT"u8;
+
+    public Checkpoint(long step, int epoch, int batch, string scheduleFingerprint, string specText,
+                      IReadOnlyList<(string Name, Tensor Value)> model, IReadOnlyList<(string Name, Tensor Value)>? ema,
+                      byte[] optimizerState, Tensor rngState, int torchThreads)
+    {
+        if (step < 0) throw new ArgumentOutOfRangeException(nameof(step), step, "step must be >= 0.");
+        Step = step;
+        Epoch = epoch;
+        Batch = batch;
+        ScheduleFingerprint = scheduleFingerprint ?? throw new ArgumentNullException(nameof(scheduleFingerprint));
+        SpecText = specText ?? "";
+        Model = model ?? throw new ArgumentNullException(nameof(model));
+        Ema = ema;
+        OptimizerState = optimizerState ?? throw new ArgumentNullException(nameof(optimizerState));
+        RngState = rngState ?? throw new ArgumentNullException(nameof(rngState));
+        TorchThreads = torchThreads;
+    }
+
+    /// <summary>Optimiser steps completed.</summary>
+    public long Step { get; }
+    /// <summary>The data loader's position: the next batch is batch <see cref="Batch"/> of epoch <see cref="Epoch"/>.</summary>
+    public int Epoch { get; }
+    public int Batch { get; }
+    public string ScheduleFingerprint { get; }
+    /// <summary>The resolved spec (YAML) the run was started with, for the record.</summary>
+    public string SpecText { get; }
+    public IReadOnlyList<(string Name, Tensor Value)> Model { get; }
+    /// <summary>Null when the run has no EMA (decay 0).</summary>
+    public IReadOnlyList<(string Name, Tensor Value)>? Ema { get; }
+    /// <summary>The optimiser's state in TorchSharp's <c>save_state_dict</c> format.</summary>
+    public byte[] OptimizerState { get; }
+    /// <summary>The training noise generator's state (<c>Generator.get_state()</c>).</summary>
+    public Tensor RngState { get; }
+    /// <summary>
+    /// torch.get_num_threads() when the checkpoint was written. CPU reductions split work by thread, so
+    /// the loss curve is bit-reproducible only with the same count: set it before resuming to continue exactly.
+    /// </summary>
+    public int TorchThreads { get; }
+    /// <summary>The file this checkpoint was read from, if any; named in errors.</summary>
+    public string Source { get; private init; } = "<memory>";
+
+    /// <summary>Writes the checkpoint atomically: <c>path.tmp</c>, flush to disk, rename over <paramref name="path"/>.</summary>
+    public void Save(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        byte[] payload = WritePayload();
+        byte[] hash = SHA256.HashData(payload);
+        string temporary = path + ".tmp";
+        try
+        {
+            using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
+            using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+            {
+                writer.Write(Magic);
+                writer.Write(FormatVersion);
+                writer.Write((long)payload.Length);
+                writer.Write(payload);
+                writer.Write(hash);
+                writer.Flush();
+                stream.Flush(flushToDisk: true); // fsync before the rename makes the new name visible
+            }
+            File.Move(temporary, path, overwrite: true);
+        }
+        catch
+        {
+            try { File.Delete(temporary); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw;
+        }
+    }
+
+    /// <summary>Reads and verifies a checkpoint file (magic, format version, length, checksum).</summary>
+    public static Checkpoint Load(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CheckpointException(path, $"cannot be read: {e.Message}", e);
+        }
+
+        int header = Magic.Length + sizeof(int) + sizeof(long);
+        if (bytes.Length < Magic.Length || !bytes.AsSpan(0, Magic.Length).SequenceEqual(Magic))
+            throw new CheckpointException(path, "is not a Ddpm checkpoint (the file does not start with \"DDPMCKPT\").");
+        if (bytes.Length < header)
+            throw new CheckpointException(path, $"is truncated: {bytes.Length} bytes, shorter than the {header}-byte header.");
+        int version = BitConverter.ToInt32(bytes, Magic.Length);
+        if (version != FormatVersion)
+            throw new CheckpointException(path, $"has format version {version}; this build reads version {FormatVersion}.");
+        long length = BitConverter.ToInt64(bytes, Magic.Length + sizeof(int));
+        long expected = header + length + HashBytes;
+        if (length < 0 || bytes.LongLength != expected)
+            throw new CheckpointException(path, bytes.LongLength < expected
+                ? $"is truncated: {bytes.LongLength} bytes, the header promises {expected}."
+                : $"has {bytes.LongLength} bytes, the header promises {expected}; the file is corrupt.");
+        var payload = bytes.AsSpan(header, (int)length);
+        if (!SHA256.HashData(payload).AsSpan().SequenceEqual(bytes.AsSpan(header + (int)length, HashBytes)))
+            throw new CheckpointException(path, "is corrupt: the SHA-256 checksum of its contents does not match.");
+
+        try
+        {
+            using var stream = new MemoryStream(bytes, header, (int)length, writable: false);
+            using var reader = new BinaryReader(stream, Encoding.UTF8);
+            return ReadPayload(reader, path);
+        }
+        catch (Exception e) when (e is not CheckpointException)
+        {
+            throw new CheckpointException(path, $"is corrupt: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Rejects a checkpoint trained under another noise schedule.</summary>
+    public void CheckSchedule(string fingerprint)
+    {
+        if (!string.Equals(ScheduleFingerprint, fingerprint, StringComparison.Ordinal))
+            throw new CheckpointException(Source,
+                $"was trained with the noise schedule of fingerprint {ScheduleFingerprint}, but the current schedule's fingerprint is {fingerprint}. " +
+                "Use the schedule (kind, timesteps, beta range) the checkpoint was trained with.");
+    }
+
+    /// <summary>
+    /// Checks that <paramref name="saved"/> has exactly the keys, shapes and dtypes of <paramref name="target"/>'s
+    /// state dict, naming the first key (in the module's order) that does not match.
+    /// </summary>
+    public void CheckState(string section, IReadOnlyList<(string Name, Tensor Value)> saved, nn.Module target)
+    {
+        var expected = target.state_dict();
+        var byName = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (name, value) in saved) byName[name] = value;
+        foreach (var (name, value) in expected)
+        {
+            if (!byName.Remove(name, out var stored))
+                throw new CheckpointException(Source,
+                    $"{section} state does not match the model: key '{name}' ({Describe(value)}) is missing from the checkpoint " +
+                    $"(the checkpoint has {saved.Count} keys, the model {expected.Count}).");
+            if (stored.dtype != value.dtype || !stored.shape.SequenceEqual(value.shape))
+                throw new CheckpointException(Source,
+                    $"{section} state does not match the model: key '{name}' is {Describe(stored)} in the checkpoint but {Describe(value)} in the model.");
+        }
+        if (byName.Count > 0)
+            throw new CheckpointException(Source,
+                $"{section} state does not match the model: key '{saved.First(p => byName.ContainsKey(p.Name)).Name}' is in the checkpoint but not in the model.");
+    }
+
+    /// <summary>Copies checked weights into <paramref name="target"/> (in place, without autograd).</summary>
+    public void CopyInto(string section, IReadOnlyList<(string Name, Tensor Value)> saved, nn.Module target)
+    {
+        CheckState(section, saved, target);
+        var expected = target.state_dict();
+        using var _ = no_grad();
+        foreach (var (name, value) in saved)
+            expected[name].copy_(value);
+    }
+
+    public void Dispose()
+    {
+        foreach (var (_, value) in Model) value.Dispose();
+        if (Ema is not null)
+            foreach (var (_, value) in Ema) value.Dispose();
+        RngState.Dispose();
+    }
+
+    private static string Describe(Tensor t) => $"{t.dtype} [{string.Join(", ", t.shape)}]";
+
+    private byte[] WritePayload()
+    {
+        using var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write(ScheduleFingerprint);
+            writer.Write(SpecText);
+            writer.Write(Step);
+            writer.Write(Epoch);
+            writer.Write(Batch);
+            writer.Write(TorchThreads);
+            WriteTensors(writer, Model);
+            writer.Write(Ema is not null);
+            if (Ema is not null) WriteTensors(writer, Ema);
+            writer.Write(OptimizerState.Length);
+            writer.Write(OptimizerState);
+            RngState.Save(writer);
+            writer.Flush();
+        }
+        return stream.ToArray();
+    }
+
+    private static void WriteTensors(BinaryWriter writer, IReadOnlyList<(string Name, Tensor Value)> tensors)
+    {
+        writer.Write(tensors.Count);
+        foreach (var (name, value) in tensors)
+        {
+            writer.Write(name);
+            value.Save(writer);
+        }
+    }
+
+    private static Checkpoint ReadPayload(BinaryReader reader, string path)
+    {
+        var owned = new List<Tensor>();
+        try
+        {
+            string fingerprint = reader.ReadString();
+            string spec = reader.ReadString();
+            long step = reader.ReadInt64();
+            int epoch = reader.ReadInt32();
+            int batch = reader.ReadInt32();
+            int threads = reader.ReadInt32();
+            var model = ReadTensors(reader, owned);
+            var ema = reader.ReadBoolean() ? ReadTensors(reader, owned) : null;
+            int optimizerLength = reader.ReadInt32();
+            byte[] optimizer = reader.ReadBytes(optimizerLength);
+            if (optimizer.Length != optimizerLength)
+                throw new EndOfStreamException("the optimiser state is cut short.");
+            var rng = TensorExtensionMethods.Load(reader).DetachFromDisposeScope();
+            owned.Add(rng);
+            if (reader.BaseStream.Position != reader.BaseStream.Length)
+                throw new InvalidDataException($"{reader.BaseStream.Length - reader.BaseStream.Position} unexpected bytes after the last section.");
+            if (step < 0 || epoch < 0 || batch < 0)
+                throw new InvalidDataException($"negative position (step {step}, epoch {epoch}, batch {batch}).");
+            return new Checkpoint(step, epoch, batch, fingerprint, spec, model, ema, optimizer, rng, threads) { Source = path };
+        }
+        catch
+        {
+            foreach (var t in owned) t.Dispose();
+            throw;
+        }
+    }
+
+    private static List<(string Name, Tensor Value)> ReadTensors(BinaryReader reader, List<Tensor> owned)
+    {
+        int count = reader.ReadInt32();
+        if (count < 0) throw new InvalidDataException($"negative tensor count {count}.");
+        var tensors = new List<(string, Tensor)>(count);
+        for (int i = 0; i < count; i++)
+        {
+            string name = reader.ReadString();
+            var value = TensorExtensionMethods.Load(reader).DetachFromDisposeScope();
+            owned.Add(value);
+            tensors.Add((name, value));
+        }
+        return tensors;
+    }
+}

@@ -1,0 +1,345 @@
+using System.Globalization;
+using System.Text;
+using Ddpm.Data;
+using Ddpm.Diffusion;
+using Ddpm.Specs;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Ddpm.Training;
+
+/// <summary>
+/// Trains a noise-prediction model (x_t, t) -> eps with Algorithm 1 of Ho et al. 2020: per step,
+/// t ~ U{0..T-1} and eps ~ N(0, I) from the trainer's own seeded generator, x_t = q_sample(x_0, t, eps),
+/// loss(eps, model(x_t, t)), backward, global-norm clipping, Adam (with linear warm-up), then the EMA update.
+/// </summary>
+/// <remarks>
+/// Same seed, spec, data and initial weights give the same loss sequence bit for bit on the CPU, and a run
+/// restored from a checkpoint continues that sequence exactly, provided torch's intra-op thread count is the
+/// same: CPU reductions split work by thread, so 1 and 2 threads can differ in the last bits (they do on 2 cores).
+/// The trainer does not change the thread count; checkpoints record it (<see cref="Checkpoint.TorchThreads"/>).
+/// The trainer owns its optimiser, generator and EMA model; the caller owns the model and the loader.
+/// CPU only: batches, timesteps and noise are made on the CPU.
+/// </remarks>
+public sealed class Trainer : IDisposable
+{
+    /// <summary>Adam's epsilon (PyTorch's default); not part of the spec.</summary>
+    public const double AdamEpsilon = 1e-8;
+
+    private readonly nn.Module<Tensor, Tensor, Tensor> model;
+    private readonly GaussianDiffusion diffusion;
+    private readonly BatchLoader loader;
+    private readonly TrainingSpec spec;
+    private readonly TrainingCallbacks callbacks;
+    private readonly string specText;
+    private readonly Parameter[] parameters;
+    private readonly Adam optimizer;
+    private readonly Generator generator;
+    private readonly ExponentialMovingAverage? ema;
+    private IEnumerator<Tensor>? batches;
+    private string? unusable;
+
+    /// <param name="model">The model to train; stays the caller's.</param>
+    /// <param name="loader">Carries batch size, random flip and data seed; see <see cref="CreateLoader"/>.</param>
+    /// <param name="emaFactory">Builds a second instance of the model's architecture for the EMA; required when EmaDecay &gt; 0.</param>
+    /// <param name="specText">The resolved spec as YAML, stored verbatim in checkpoints.</param>
+    public Trainer(nn.Module<Tensor, Tensor, Tensor> model, GaussianDiffusion diffusion, BatchLoader loader, TrainingSpec spec,
+                   Func<nn.Module<Tensor, Tensor, Tensor>>? emaFactory = null, TrainingCallbacks? callbacks = null, string specText = "")
+    {
+        this.model = model ?? throw new ArgumentNullException(nameof(model));
+        this.diffusion = diffusion ?? throw new ArgumentNullException(nameof(diffusion));
+        this.loader = loader ?? throw new ArgumentNullException(nameof(loader));
+        this.spec = spec ?? throw new ArgumentNullException(nameof(spec));
+        Validate(spec);
+        this.callbacks = callbacks ?? new TrainingCallbacks();
+        this.specText = specText ?? "";
+        parameters = model.parameters().ToArray();
+        if (parameters.Length == 0)
+            throw new ArgumentException("The model has no parameters to train.", nameof(model));
+
+        if (spec.EmaDecay > 0)
+        {
+            if (emaFactory is null)
+                throw new ArgumentException($"ema_decay is {Format(spec.EmaDecay)}, so an EMA model factory is needed (or set ema_decay to 0).", nameof(emaFactory));
+            EmaModel = emaFactory() ?? throw new ArgumentException("The EMA model factory returned null.", nameof(emaFactory));
+            ema = new ExponentialMovingAverage(model, EmaModel, spec.EmaDecay);
+        }
+
+        var o = spec.Optimizer;
+        optimizer = optim.Adam(parameters, o.Lr, o.Beta1, o.Beta2, AdamEpsilon, o.WeightDecay);
+        // The moments are made here; keep them alive even if the caller builds the trainer inside a dispose scope.
+        foreach (var state in optimizer.state_dict().State.Cast<Adam.State>())
+        {
+            state.exp_avg.DetachFromDisposeScope();
+            state.exp_avg_sq.DetachFromDisposeScope();
+        }
+        generator = new Generator(unchecked((ulong)spec.Seed), CPU);
+        TotalSteps = spec.Steps ?? (long)spec.Epochs * loader.BatchesPerEpoch;
+        model.train();
+    }
+
+    public nn.Module<Tensor, Tensor, Tensor> Model => model;
+    /// <summary>The averaged weights (owned by the trainer); null when EmaDecay is 0.</summary>
+    public nn.Module<Tensor, Tensor, Tensor>? EmaModel { get; }
+    /// <summary>The model to sample from: the EMA model if there is one.</summary>
+    public nn.Module<Tensor, Tensor, Tensor> SamplingModel => EmaModel ?? model;
+    public GaussianDiffusion Diffusion => diffusion;
+    /// <summary>Optimiser steps completed.</summary>
+    public long Step { get; private set; }
+    /// <summary>Steps from the spec: Steps if set, else Epochs x batches per epoch.</summary>
+    public long TotalSteps { get; }
+    /// <summary>Position of the next batch: batch <see cref="Batch"/> of epoch <see cref="Epoch"/>.</summary>
+    public int Epoch { get; private set; }
+    public int Batch { get; private set; }
+
+    /// <summary>The loader the spec describes: its batch size, random flip and seed.</summary>
+    public static BatchLoader CreateLoader(ImageSet data, TrainingSpec spec) =>
+        new(data, spec.BatchSize, spec.RandomFlip, spec.Seed);
+
+    /// <summary>Linear warm-up: lr * step / warmup for step &lt; warmup (step is 1-based), then lr.</summary>
+    public static double WarmupLearningRate(double lr, int warmupSteps, long step) =>
+        warmupSteps > 0 && step < warmupSteps ? lr * step / warmupSteps : lr;
+
+    /// <summary>The learning rate of 1-based step <paramref name="step"/>.</summary>
+    public double LearningRateAt(long step) => WarmupLearningRate(spec.Optimizer.Lr, spec.WarmupSteps, step);
+
+    /// <summary>Trains until <see cref="TotalSteps"/>.</summary>
+    public void Train(CancellationToken cancellationToken = default) => Train(TotalSteps, cancellationToken);
+
+    /// <summary>Trains until <see cref="Step"/> reaches <paramref name="untilStep"/> (cancellation is checked between steps).</summary>
+    public void Train(long untilStep, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            while (Step < untilStep)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                TrainStep();
+            }
+        }
+        finally
+        {
+            CloseBatches();
+        }
+    }
+
+    /// <summary>One optimiser step, then the progress, sample and checkpoint callbacks. Returns the loss.</summary>
+    /// <exception cref="TrainingDivergedException">The loss or the gradient norm is NaN or infinite; the weights are left as they were before this step.</exception>
+    public double TrainStep()
+    {
+        ThrowIfUnusable();
+        long step = Step + 1;
+        double lr = LearningRateAt(step);
+        double loss, gradNorm;
+        int epoch;
+        using (var scope = NewDisposeScope())
+        {
+            var x0 = NextBatch();
+            epoch = Epoch;
+            // Algorithm 1: t ~ Uniform({0, ..., T-1}), eps ~ N(0, I); t first, then eps, always from the trainer's generator.
+            var t = randint(0, diffusion.Timesteps, new long[] { x0.shape[0] }, dtype: ScalarType.Int64, generator: generator);
+            var noise = randn(x0.shape, ScalarType.Float32, generator: generator);
+            var lossTensor = diffusion.Loss(model, x0, t, noise, spec.Loss);
+            loss = lossTensor.item<float>();
+            if (!double.IsFinite(loss))
+                throw Diverged(step, "the loss", loss);
+
+            optimizer.zero_grad();
+            lossTensor.backward();
+            // Returns the norm before clipping; with no clipping the factor is clamped to 1 (grads unchanged).
+            gradNorm = nn.utils.clip_grad_norm_(parameters, spec.GradClip > 0 ? spec.GradClip : double.PositiveInfinity);
+            if (!double.IsFinite(gradNorm))
+                throw Diverged(step, "the gradient norm", gradNorm);
+
+            foreach (var group in optimizer.ParamGroups)
+                group.LearningRate = lr;
+            optimizer.step();
+            ema?.Update();
+        }
+        Step = step;
+
+        callbacks.Progress?.Report(new TrainingProgress(step, TotalSteps, loss, lr, gradNorm, epoch));
+        bool final = step == TotalSteps;
+        if (callbacks.SampleDue is { } sample && (final || (spec.SampleEvery > 0 && step % spec.SampleEvery == 0)))
+            sample(new SampleRequest(step, final, SamplingModel, diffusion));
+        if (callbacks.CheckpointDue is { } checkpoint && (final || (spec.CheckpointEvery > 0 && step % spec.CheckpointEvery == 0)))
+            checkpoint(new CheckpointRequest(step, final, this));
+        return loss;
+    }
+
+    /// <summary>Writes the current state atomically; refuses (with <see cref="TrainingDivergedException"/>) if any weight is NaN or infinite.</summary>
+    public void SaveCheckpoint(string path)
+    {
+        ThrowIfUnusable();
+        CheckWeightsFinite();
+        using var checkpoint = Capture();
+        checkpoint.Save(path);
+    }
+
+    /// <summary>A snapshot of the current state (copies of all tensors).</summary>
+    public Checkpoint Capture()
+    {
+        ThrowIfUnusable();
+        byte[] optimizerState;
+        using (var stream = new MemoryStream())
+        {
+            using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+                optimizer.save_state_dict(writer);
+            optimizerState = stream.ToArray();
+        }
+        Tensor rng;
+        using (var state = generator.get_state())
+            rng = state.clone().DetachFromDisposeScope();
+        return new Checkpoint(Step, Epoch, Batch, diffusion.Tables.Fingerprint, specText,
+                              CloneState(model), EmaModel is null ? null : CloneState(EmaModel), optimizerState, rng, get_num_threads());
+    }
+
+    /// <summary>Reads a checkpoint and continues from it (see <see cref="Restore"/>).</summary>
+    public void LoadCheckpoint(string path)
+    {
+        using var checkpoint = Checkpoint.Load(path);
+        Restore(checkpoint);
+    }
+
+    /// <summary>
+    /// Continues from <paramref name="checkpoint"/>: weights, EMA, Adam moments, step, data position and noise generator.
+    /// Everything is checked (schedule fingerprint, state-dict keys and shapes, data position) before anything changes.
+    /// Betas and weight decay come from this trainer's spec, so a resumed run may change them.
+    /// </summary>
+    public void Restore(Checkpoint checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        ThrowIfUnusable();
+        checkpoint.CheckSchedule(diffusion.Tables.Fingerprint);
+        checkpoint.CheckState("model", checkpoint.Model, model);
+        if (EmaModel is not null)
+        {
+            if (checkpoint.Ema is null)
+                throw new CheckpointException(checkpoint.Source, $"has no EMA weights, but this run keeps an EMA (ema_decay {Format(spec.EmaDecay)}).");
+            checkpoint.CheckState("EMA", checkpoint.Ema, EmaModel);
+        }
+        if (checkpoint.Batch > loader.BatchesPerEpoch)
+            throw new CheckpointException(checkpoint.Source,
+                $"stopped at batch {checkpoint.Batch} of epoch {checkpoint.Epoch}, but the loader has {loader.BatchesPerEpoch} batches per epoch; " +
+                "the data set or batch size differs from the checkpoint's run.");
+
+        try
+        {
+            using var reader = new BinaryReader(new MemoryStream(checkpoint.OptimizerState, writable: false), Encoding.UTF8);
+            optimizer.load_state_dict(reader);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidDataException or IOException)
+        {
+            unusable = $"restoring the optimiser from '{checkpoint.Source}' failed half way";
+            throw new CheckpointException(checkpoint.Source, $"the optimiser state does not fit this model: {e.Message}", e);
+        }
+        foreach (var group in optimizer.ParamGroups.Cast<ParamGroup>())
+        {
+            var options = (Adam.Options)group.Options;
+            options.beta1 = spec.Optimizer.Beta1;
+            options.beta2 = spec.Optimizer.Beta2;
+            options.weight_decay = spec.Optimizer.WeightDecay;
+            options.eps = AdamEpsilon;
+        }
+        checkpoint.CopyInto("model", checkpoint.Model, model);
+        if (EmaModel is not null)
+            checkpoint.CopyInto("EMA", checkpoint.Ema!, EmaModel);
+        generator.set_state(checkpoint.RngState);
+        CloseBatches();
+        Step = checkpoint.Step;
+        Epoch = checkpoint.Epoch;
+        Batch = checkpoint.Batch;
+    }
+
+    public void Dispose()
+    {
+        CloseBatches();
+        optimizer.Dispose();
+        generator.Dispose();
+        EmaModel?.Dispose();
+        unusable ??= "it has been disposed";
+    }
+
+    private Tensor NextBatch()
+    {
+        if (Batch >= loader.BatchesPerEpoch)
+        {
+            CloseBatches();
+            Epoch++;
+            Batch = 0;
+        }
+        // MoveNext runs on this thread, so the batch tensor lands in the step's dispose scope.
+        batches ??= loader.Batches(Epoch, Batch).GetEnumerator();
+        if (!batches.MoveNext())
+            throw new InvalidOperationException($"The batch loader ended epoch {Epoch} at batch {Batch} of {loader.BatchesPerEpoch}.");
+        Batch++;
+        return batches.Current;
+    }
+
+    private void CloseBatches()
+    {
+        batches?.Dispose();
+        batches = null;
+    }
+
+    private TrainingDivergedException Diverged(long step, string quantity, double value)
+    {
+        unusable = $"training diverged at step {step}";
+        return new TrainingDivergedException(step, quantity, value);
+    }
+
+    private void CheckWeightsFinite()
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        foreach (var p in parameters)
+        {
+            var finite = isfinite(p);
+            if (finite.all().item<bool>()) continue;
+            double value = p.masked_select(finite.logical_not())[0].item<float>();
+            throw Diverged(Step, "a weight", value);
+        }
+    }
+
+    private void ThrowIfUnusable()
+    {
+        if (unusable is not null)
+            throw new InvalidOperationException($"This trainer can no longer be used: {unusable}. Make a new one and restore the last checkpoint.");
+    }
+
+    private static List<(string Name, Tensor Value)> CloneState(nn.Module module)
+    {
+        using var scope = NewDisposeScope();
+        var state = new List<(string, Tensor)>();
+        foreach (var (name, value) in module.state_dict())
+            state.Add((name, value.detach().clone().DetachFromDisposeScope()));
+        return state;
+    }
+
+    private static string Format(double value) => value.ToString("R", CultureInfo.InvariantCulture);
+
+    private static void Validate(TrainingSpec spec)
+    {
+        static void Check(bool ok, string message)
+        {
+            if (!ok) throw new ArgumentException(message, nameof(spec));
+        }
+        var o = spec.Optimizer ?? throw new ArgumentException("training.optimizer is missing.", nameof(spec));
+        Check(string.Equals(o.Kind, "adam", StringComparison.OrdinalIgnoreCase), $"optimizer '{o.Kind}' is not supported; use 'adam'.");
+        Check(o.Lr > 0 && double.IsFinite(o.Lr), $"lr must be a positive number, got {Format(o.Lr)}.");
+        Check(o.Beta1 >= 0 && o.Beta1 < 1, $"beta1 must be in [0, 1), got {Format(o.Beta1)}.");
+        Check(o.Beta2 >= 0 && o.Beta2 < 1, $"beta2 must be in [0, 1), got {Format(o.Beta2)}.");
+        Check(o.WeightDecay >= 0 && double.IsFinite(o.WeightDecay), $"weight_decay must be >= 0, got {Format(o.WeightDecay)}.");
+        Check(spec.BatchSize >= 1, $"batch_size must be >= 1, got {spec.BatchSize}.");
+        Check(spec.Steps is null || spec.Steps >= 1, $"steps must be >= 1, got {spec.Steps}.");
+        Check(spec.Steps is not null || spec.Epochs >= 1, $"epochs must be >= 1, got {spec.Epochs}.");
+        Check(spec.WarmupSteps >= 0, $"warmup_steps must be >= 0, got {spec.WarmupSteps}.");
+        Check(spec.GradClip >= 0 && !double.IsNaN(spec.GradClip), $"grad_clip must be >= 0 (0 = off), got {Format(spec.GradClip)}.");
+        Check(spec.EmaDecay >= 0 && spec.EmaDecay < 1, $"ema_decay must be in [0, 1), got {Format(spec.EmaDecay)}.");
+        Check(spec.SampleEvery >= 0, $"sample_every must be >= 0, got {spec.SampleEvery}.");
+        Check(spec.CheckpointEvery >= 0, $"checkpoint_every must be >= 0, got {spec.CheckpointEvery}.");
+        Check(string.Equals(spec.Precision, "fp32", StringComparison.OrdinalIgnoreCase),
+              $"precision '{spec.Precision}' is not supported by the trainer yet; use 'fp32'.");
+    }
+}

@@ -1,0 +1,31 @@
+using Ddpm.Diffusion;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ddpm.Training;
+
+/// <summary>What one finished optimiser step reports.</summary>
+/// <param name="Step">Steps completed, 1-based.</param>
+/// <param name="GradNorm">Global L2 norm of the gradients before clipping.</param>
+/// <param name="Epoch">Epoch of the batch this step trained on.</param>
+public sealed record TrainingProgress(long Step, long TotalSteps, double Loss, double LearningRate, double GradNorm, int Epoch);
+
+/// <summary>
+/// Time to draw samples. <paramref name="Model"/> is the EMA model when the run keeps one.
+/// Sample with your own <see cref="Generator"/>: the training noise generator is not shared, so sampling never changes the loss curve.
+/// </summary>
+public sealed record SampleRequest(long Step, bool IsFinal, nn.Module<Tensor, Tensor, Tensor> Model, GaussianDiffusion Diffusion);
+
+/// <summary>Time to write a checkpoint: call <c>Trainer.SaveCheckpoint(path)</c> with a path of your choice.</summary>
+public sealed record CheckpointRequest(long Step, bool IsFinal, Trainer Trainer);
+
+/// <summary>Hooks the front end supplies; all run synchronously on the training thread between steps.</summary>
+public sealed class TrainingCallbacks
+{
+    /// <summary>Receives every step's loss.</summary>
+    public IProgress<TrainingProgress>? Progress { get; init; }
+    /// <summary>Every <c>SampleEvery</c> steps and after the last step.</summary>
+    public Action<SampleRequest>? SampleDue { get; init; }
+    /// <summary>Every <c>CheckpointEvery</c> steps and after the last step.</summary>
+    public Action<CheckpointRequest>? CheckpointDue { get; init; }
+}
