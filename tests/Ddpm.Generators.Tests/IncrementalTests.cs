@@ -1,0 +1,79 @@
+extern alias generator;
+using System.Collections;
+using System.Reflection;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using TrackingNames = generator::Ddpm.Generators.TrackingNames;
+
+namespace Ddpm.Generators.Tests;
+
+/// <summary>The pipeline caches: an unrelated edit emits nothing, editing one model re-emits only it.</summary>
+public class IncrementalTests
+{
+    static readonly string[] Steps = { TrackingNames.UNetDeclarations, TrackingNames.ScheduleDeclarations, TrackingNames.UNetSpecs, TrackingNames.ScheduleSpecs };
+
+    static (GeneratorDriver Driver, CSharpCompilation Compilation) FirstRun(params string[] sources)
+    {
+        var compilation = GeneratorHarness.Compilation(sources);
+        var driver = GeneratorHarness.Driver().RunGenerators(compilation);
+        return (driver, compilation);
+    }
+
+    static IEnumerable<IncrementalStepRunReason> OutputReasons(GeneratorRunResult result) =>
+        result.TrackedOutputSteps.SelectMany(s => s.Value).SelectMany(step => step.Outputs).Select(o => o.Reason);
+
+    [Fact]
+    public void An_unrelated_edit_reruns_no_emit_step()
+    {
+        var (driver, compilation) = FirstRun(Sources.SeedModel, Sources.SeedSchedule);
+        var edited = compilation.AddSyntaxTrees(CSharpSyntaxTree.ParseText("public class Unrelated { public int X => 1; }", GeneratorHarness.ParseOptions));
+        var result = driver.RunGenerators(edited).GetRunResult().Results.Single();
+
+        foreach (string step in Steps)
+            Assert.All(result.TrackedSteps[step].SelectMany(s => s.Outputs), o =>
+                Assert.True(o.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged, $"{step}: {o.Reason}"));
+        Assert.All(OutputReasons(result), r => Assert.Equal(IncrementalStepRunReason.Cached, r));
+    }
+
+    [Fact]
+    public void Editing_one_model_reemits_only_that_model()
+    {
+        var (driver, compilation) = FirstRun(Sources.SeedModel, Sources.SeedSchedule);
+        var oldTree = compilation.SyntaxTrees.First();
+        var newTree = oldTree.WithChangedText(Microsoft.CodeAnalysis.Text.SourceText.From(Sources.SeedModel.Replace("Heads = 4", "Heads = 8")));
+        var result = driver.RunGenerators(compilation.ReplaceSyntaxTree(oldTree, newTree)).GetRunResult().Results.Single();
+
+        var unet = Assert.Single(result.TrackedSteps[TrackingNames.UNetSpecs].SelectMany(s => s.Outputs));
+        Assert.Equal(IncrementalStepRunReason.Modified, unet.Reason);
+        var schedule = Assert.Single(result.TrackedSteps[TrackingNames.ScheduleSpecs].SelectMany(s => s.Outputs));
+        Assert.True(schedule.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged);
+        var reasons = OutputReasons(result).ToList();
+        Assert.Equal(1, reasons.Count(r => r == IncrementalStepRunReason.Modified));
+    }
+
+    [Fact]
+    public void Pipeline_values_hold_no_symbols_syntax_or_compilations()
+    {
+        var (_, compilation) = FirstRun(Sources.SeedModel, Sources.SeedSchedule);
+        var result = GeneratorHarness.Driver().RunGenerators(compilation).GetRunResult().Results.Single();
+        foreach (string step in Steps)
+            foreach (var output in result.TrackedSteps[step].SelectMany(s => s.Outputs))
+                AssertNoRoslynObjects(output.Value, step, new HashSet<object>(ReferenceEqualityComparer.Instance));
+    }
+
+    static void AssertNoRoslynObjects(object? value, string path, HashSet<object> seen)
+    {
+        if (value is null || value is string || value.GetType().IsPrimitive || value.GetType().IsEnum) return;
+        if (!value.GetType().IsValueType && !seen.Add(value)) return;
+        Assert.False(value is ISymbol or SyntaxNode or Compilation or SemanticModel or SyntaxTree, $"{path} holds a {value.GetType().Name}");
+        if (value is DiagnosticDescriptor) return; // static, shared, and equatable
+        if (value is IEnumerable items)
+        {
+            int i = 0;
+            foreach (object? item in items) AssertNoRoslynObjects(item, $"{path}[{i++}]", seen);
+            return;
+        }
+        foreach (var field in value.GetType().GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic))
+            AssertNoRoslynObjects(field.GetValue(value), $"{path}.{field.Name}", seen);
+    }
+}
