@@ -1,0 +1,64 @@
+using Ddpm.Schedules;
+using Ddpm.Specs;
+using static TorchSharp.torch;
+
+namespace Ddpm.Models;
+
+/// <summary>
+/// A compiled model with the schedule and training settings it was declared with. The source
+/// generator registers one per YAML spec (from a module initializer), so the CLI can go from a
+/// spec file or a model name to a typed model without reflection.
+/// </summary>
+/// <param name="Name">The model's class name, e.g. FashionMnistUNet.</param>
+/// <param name="SpecFile">The spec's file name, e.g. fashion-mnist.yaml.</param>
+/// <param name="CreateModel">Creates the generated module with fresh weights.</param>
+/// <param name="Schedule">The generated schedule tables.</param>
+/// <param name="Channels">Image channels.</param>
+/// <param name="ImageSize">Image height and width.</param>
+/// <param name="ParameterCount">Generator-computed parameter count.</param>
+/// <param name="ArchitectureHash">Hash of the spec's model and schedule sections as compiled; a spec file whose hash differs was edited after the build.</param>
+/// <param name="Training">The spec's training settings as compiled.</param>
+public sealed record ModelEntry(
+    string Name,
+    string SpecFile,
+    Func<nn.Module<Tensor, Tensor, Tensor>> CreateModel,
+    ScheduleTables Schedule,
+    int Channels,
+    int ImageSize,
+    long ParameterCount,
+    string ArchitectureHash,
+    TrainingSpec Training)
+{
+    public long[] BatchShape(long batch) => new long[] { batch, Channels, ImageSize, ImageSize };
+}
+
+/// <summary>The models compiled into the running program.</summary>
+public static class ModelCatalog
+{
+    private static readonly object Gate = new();
+    private static readonly List<ModelEntry> Entries = new();
+
+    public static void Register(ModelEntry entry)
+    {
+        lock (Gate)
+        {
+            Entries.RemoveAll(e => e.Name == entry.Name);
+            Entries.Add(entry);
+        }
+    }
+
+    public static IReadOnlyList<ModelEntry> All
+    {
+        get { lock (Gate) return Entries.OrderBy(e => e.Name, StringComparer.Ordinal).ToList(); }
+    }
+
+    /// <summary>Finds a model by class name or by spec file name (with or without .yaml), ignoring case.</summary>
+    public static ModelEntry? Find(string nameOrSpec)
+    {
+        string key = Path.GetFileName(nameOrSpec);
+        lock (Gate)
+            return Entries.FirstOrDefault(e => string.Equals(e.Name, key, StringComparison.OrdinalIgnoreCase))
+                ?? Entries.FirstOrDefault(e => string.Equals(e.SpecFile, key, StringComparison.OrdinalIgnoreCase))
+                ?? Entries.FirstOrDefault(e => string.Equals(Path.GetFileNameWithoutExtension(e.SpecFile), key, StringComparison.OrdinalIgnoreCase));
+    }
+}
