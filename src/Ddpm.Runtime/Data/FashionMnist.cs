@@ -108,7 +108,10 @@ public static partial class FashionMnist
     /// under a temporary name and renamed into place, <c>SHA256SUMS</c> last, so a crash leaves no file that a
     /// later load would trust.
     /// </summary>
-    public static void WriteCache(string folder, FashionMnistSplit data)
+    public static void WriteCache(string folder, FashionMnistSplit data) => WriteCache(folder, data, expectedSha256: null);
+
+    /// <summary>As above; when <paramref name="expectedSha256"/> is given, a file whose hash differs is not put in place.</summary>
+    internal static void WriteCache(string folder, FashionMnistSplit data, IReadOnlyDictionary<string, string>? expectedSha256)
     {
         if (data.TrainImages.Count != data.TrainLabels.Length || data.TestImages.Count != data.TestLabels.Length)
             throw new ArgumentException("Image and label counts differ.", nameof(data));
@@ -121,7 +124,11 @@ public static partial class FashionMnist
             try
             {
                 write(temp);
-                sums.Add($"{Sha256(temp)}  {name}");
+                var sha256 = Sha256(temp);
+                if (expectedSha256 is not null && expectedSha256[name] != sha256)
+                    throw DataFormat.Error(Path.Combine(folder, name),
+                        $"the converted file has SHA-256 {sha256}, not the {expectedSha256[name]} that this version of Ddpm makes from the same source; not caching it.");
+                sums.Add($"{sha256}  {name}");
                 File.Move(temp, Path.Combine(folder, name), overwrite: true);
             }
             finally { File.Delete(temp); }
