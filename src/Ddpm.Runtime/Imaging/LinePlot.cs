@@ -162,16 +162,26 @@ public static class LinePlot
             return new Axis(start, end, false, ticks, v => Format(Math.Abs(v) < step * 1e-9 ? 0 : v));
         }
 
-        /// <summary>Decades (thinned to at most about eight labels) from the one below the data to the one above.</summary>
+        /// <summary>
+        /// From the decade below the data to the one above; ticks at every decade (thinned to about eight),
+        /// and at 2 and 5 times each decade too when the axis spans three decades or fewer.
+        /// </summary>
         public static Axis Log(double lo, double hi)
         {
             int first = (int)Math.Floor(Math.Log10(lo)), last = (int)Math.Ceiling(Math.Log10(hi));
             if (last == first) last++;
             int every = Math.Max(1, (last - first + 7) / 8);
+            double[] mantissas = last - first <= 3 ? [1, 2, 5] : [1];
             var ticks = new List<double>();
-            for (int e = first; e <= last; e += every) ticks.Add(Math.Pow(10, e));
-            return new Axis(Math.Pow(10, first), Math.Pow(10, last), true, ticks,
-                v => { int e = (int)Math.Round(Math.Log10(v)); return e is >= -2 and <= 3 ? Format(v) : $"1e{e}"; });
+            for (int e = first; e <= last; e += every)
+                foreach (var m in mantissas)
+                    if (e < last || m == 1) ticks.Add(m * Math.Pow(10, e));
+            return new Axis(Math.Pow(10, first), Math.Pow(10, last), true, ticks, v =>
+            {
+                int e = (int)Math.Floor(Math.Log10(v) + 1e-9);
+                double m = Math.Round(v / Math.Pow(10, e));
+                return e is >= -2 and <= 3 ? Format(v) : m == 1 ? $"1e{e}" : $"{m:0}e{e}";
+            });
         }
 
         private static double NiceStep(double rough)
