@@ -34,6 +34,12 @@ namespace Ddpm.Generators.Emit
             w.Line($"/// <summary>Number of trainable parameters, computed by the generator.</summary>");
             w.Line($"public const long ParameterCount = {layout.ParameterCount().ToString(CultureInfo.InvariantCulture)}L;");
             w.Line();
+            w.Line("/// <summary>One line per stage: resolution, channels, blocks and attention (the table of the class docs).</summary>");
+            w.Line("public static global::System.Collections.Generic.IReadOnlyList<string> Stages { get; } = new[]");
+            w.Line("{");
+            foreach (string stage in StageLines(layout)) w.Line($"    \"{stage}\",");
+            w.Line("};");
+            w.Line();
             w.Line("/// <summary>The shape of a batch of images: [batch, Channels, ImageSize, ImageSize].</summary>");
             w.Line("public static long[] BatchShape(long batch) => new long[] { batch, Channels, ImageSize, ImageSize };");
             w.Line();
@@ -58,12 +64,11 @@ namespace Ddpm.Generators.Emit
             w.Line($"/// attention heads {spec.Heads} x {spec.DimHead}.");
             w.Line("/// <list type=\"table\">");
             w.Line("/// <listheader><term>stage</term><description>resolution, channels in -&gt; out, blocks, attention</description></listheader>");
-            foreach (UNetLayout.Stage stage in layout.Downs)
-                w.Line($"/// <item><term>down {stage.Index}</term><description>{stage.Resolution}x{stage.Resolution}, {stage.In} -&gt; {stage.Out}, {stage.Blocks} ResNet blocks, {Describe(stage.Attention)}</description></item>");
-            int midResolution = layout.Downs[layout.Downs.Count - 1].Resolution;
-            w.Line($"/// <item><term>mid</term><description>{midResolution}x{midResolution}, {layout.MidDim} -&gt; {layout.MidDim}, 2 ResNet blocks, {Describe(spec.MidAttention)}</description></item>");
-            foreach (UNetLayout.Stage stage in layout.Ups)
-                w.Line($"/// <item><term>up {stage.Index}</term><description>{stage.Resolution}x{stage.Resolution}, {stage.In} -&gt; {stage.Out}, {stage.Blocks} ResNet blocks, {Describe(stage.Attention)}</description></item>");
+            foreach (string stage in StageLines(layout))
+            {
+                int colon = stage.IndexOf(':');
+                w.Line($"/// <item><term>{stage.Substring(0, colon)}</term><description>{stage.Substring(colon + 2).Replace("->", "-&gt;")}</description></item>");
+            }
             w.Line("/// </list>");
             w.Line("/// </summary>");
         }
@@ -172,6 +177,16 @@ namespace Ddpm.Generators.Emit
             w.Line($"x = {layout.FinalBlock.Field}.forward({Cat("x", "initial")}, t);");
             w.Line("return finalConv.forward(x).MoveToOuterDisposeScope();");
             w.Close();
+        }
+
+        private static IEnumerable<string> StageLines(UNetLayout layout)
+        {
+            foreach (UNetLayout.Stage stage in layout.Downs)
+                yield return $"down {stage.Index}: {stage.Resolution}x{stage.Resolution}, {stage.In} -> {stage.Out}, {stage.Blocks} ResNet blocks, {Describe(stage.Attention)}";
+            int midResolution = layout.Downs[layout.Downs.Count - 1].Resolution;
+            yield return $"mid: {midResolution}x{midResolution}, {layout.MidDim} -> {layout.MidDim}, 2 ResNet blocks, {Describe(layout.Spec.MidAttention)}";
+            foreach (UNetLayout.Stage stage in layout.Ups)
+                yield return $"up {stage.Index}: {stage.Resolution}x{stage.Resolution}, {stage.In} -> {stage.Out}, {stage.Blocks} ResNet blocks, {Describe(stage.Attention)}";
         }
 
         private static string Skip(int stage, int block) => $"skip{stage}_{block}";

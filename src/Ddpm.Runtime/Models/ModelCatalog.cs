@@ -18,6 +18,7 @@ namespace Ddpm.Models;
 /// <param name="ParameterCount">Generator-computed parameter count.</param>
 /// <param name="ArchitectureHash">Hash of the spec's model and schedule sections as compiled; a spec file whose hash differs was edited after the build.</param>
 /// <param name="Training">The spec's training settings as compiled.</param>
+/// <param name="Stages">One line per U-Net stage (resolution, channels, blocks, attention), as the generator describes it.</param>
 public sealed record ModelEntry(
     string Name,
     string SpecFile,
@@ -27,7 +28,8 @@ public sealed record ModelEntry(
     int ImageSize,
     long ParameterCount,
     string ArchitectureHash,
-    TrainingSpec Training)
+    TrainingSpec Training,
+    IReadOnlyList<string>? Stages = null)
 {
     public long[] BatchShape(long batch) => new long[] { batch, Channels, ImageSize, ImageSize };
 }

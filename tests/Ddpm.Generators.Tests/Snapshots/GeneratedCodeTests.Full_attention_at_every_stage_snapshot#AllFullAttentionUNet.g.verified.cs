@@ -27,6 +27,16 @@ namespace Samples
         /// <summary>Number of trainable parameters, computed by the generator.</summary>
         public const long ParameterCount = 149219L;
 
+        /// <summary>One line per stage: resolution, channels, blocks and attention (the table of the class docs).</summary>
+        public static global::System.Collections.Generic.IReadOnlyList<string> Stages { get; } = new[]
+        {
+            "down 0: 16x16, 16 -> 16, 2 ResNet blocks, full attention",
+            "down 1: 8x8, 16 -> 32, 1 ResNet blocks, full attention",
+            "mid: 8x8, 32 -> 32, 2 ResNet blocks, full attention",
+            "up 0: 8x8, 32 -> 16, 1 ResNet blocks, full attention",
+            "up 1: 16x16, 16 -> 16, 2 ResNet blocks, full attention",
+        };
+
         /// <summary>The shape of a batch of images: [batch, Channels, ImageSize, ImageSize].</summary>
         public static long[] BatchShape(long batch) => new long[] { batch, Channels, ImageSize, ImageSize };
 

@@ -29,6 +29,18 @@ namespace Ddpm.Models
         /// <summary>Number of trainable parameters, computed by the generator.</summary>
         public const long ParameterCount = 2020257L;
 
+        /// <summary>One line per stage: resolution, channels, blocks and attention (the table of the class docs).</summary>
+        public static global::System.Collections.Generic.IReadOnlyList<string> Stages { get; } = new[]
+        {
+            "down 0: 28x28, 28 -> 28, 2 ResNet blocks, linear attention",
+            "down 1: 14x14, 28 -> 56, 2 ResNet blocks, linear attention",
+            "down 2: 7x7, 56 -> 112, 2 ResNet blocks, linear attention",
+            "mid: 7x7, 112 -> 112, 2 ResNet blocks, full attention",
+            "up 0: 7x7, 112 -> 56, 2 ResNet blocks, linear attention",
+            "up 1: 14x14, 56 -> 28, 2 ResNet blocks, linear attention",
+            "up 2: 28x28, 28 -> 28, 2 ResNet blocks, linear attention",
+        };
+
         /// <summary>The shape of a batch of images: [batch, Channels, ImageSize, ImageSize].</summary>
         public static long[] BatchShape(long batch) => new long[] { batch, Channels, ImageSize, ImageSize };
 

@@ -1,0 +1,82 @@
+namespace Ddpm.Data;
+
+/// <summary>Turns a spec's `dataset:` value into images of the model's shape.</summary>
+public static class Datasets
+{
+    public const string Help = "use fashion-mnist, idx:<folder>, cifar10:<folder>, images:<folder> or synthetic";
+
+    /// <summary>Loads the training images named by <paramref name="dataset"/> and checks they fit the model.</summary>
+    public static ImageSet Load(string dataset, int channels, int imageSize, Action<string>? log = null)
+    {
+        string kind = dataset, argument = "";
+        int colon = dataset.IndexOf(':');
+        if (colon > 0)
+        {
+            kind = dataset[..colon];
+            argument = dataset[(colon + 1)..];
+        }
+        ImageSet images = kind.ToLowerInvariant() switch
+        {
+            "fashion-mnist" => FashionMnist.Load(train: true, log: log).Images,
+            "idx" => Idx.ReadImages(FindIdxImages(RequireFolder(argument, dataset))),
+            "cifar10" => Cifar10.Load(RequireFolder(argument, dataset), train: true).Images,
+            "images" => ImageFolder.Load(RequireFolder(argument, dataset), imageSize, channels, log),
+            "synthetic" => Synthetic(channels, imageSize, count: 512),
+            _ => throw new ArgumentException($"Unknown dataset '{dataset}': {Help}.", nameof(dataset)),
+        };
+        if (images.Channels != channels || images.Height != imageSize || images.Width != imageSize)
+            throw new ArgumentException(
+                $"Dataset '{dataset}' has {images.Channels}x{images.Height}x{images.Width} images, but the model expects {channels}x{imageSize}x{imageSize}; " +
+                "use a matching model or an images:<folder> dataset, which is resized.", nameof(dataset));
+        return images;
+    }
+
+    /// <summary>
+    /// Bars and boxes at random positions and brightness: a tiny data set with visible structure,
+    /// for smoke runs and tests that must not read files.
+    /// </summary>
+    public static ImageSet Synthetic(int channels, int imageSize, int count, int seed = 0)
+    {
+        var random = new Random(seed);
+        int pixels = channels * imageSize * imageSize;
+        var data = new byte[count * pixels];
+        for (int i = 0; i < count; i++)
+        {
+            var image = data.AsSpan(i * pixels, pixels);
+            int shape = random.Next(3);
+            int a = random.Next(imageSize / 2), b = random.Next(imageSize / 2) + imageSize / 2;
+            byte level = (byte)random.Next(160, 256);
+            for (int c = 0; c < channels; c++)
+                for (int y = 0; y < imageSize; y++)
+                    for (int x = 0; x < imageSize; x++)
+                    {
+                        bool on = shape switch
+                        {
+                            0 => y >= a && y < b && x >= imageSize / 2 - 1 && x <= imageSize / 2, // vertical bar
+                            1 => x >= a && x < b && y >= imageSize / 2 - 1 && y <= imageSize / 2, // horizontal bar
+                            _ => x >= a && x < b && y >= a && y < b,                              // box
+                        };
+                        image[(c * imageSize + y) * imageSize + x] = on ? level : (byte)0;
+                    }
+        }
+        return new ImageSet(data, count, channels, imageSize, imageSize);
+    }
+
+    private static string RequireFolder(string argument, string dataset)
+    {
+        if (argument.Length == 0)
+            throw new ArgumentException($"Dataset '{dataset}' needs a folder, e.g. {dataset.TrimEnd(':')}:data/my-images.", nameof(dataset));
+        string folder = Environment.ExpandEnvironmentVariables(argument.StartsWith("~/")
+            ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), argument[2..])
+            : argument);
+        if (!Directory.Exists(folder))
+            throw new DirectoryNotFoundException($"Dataset folder '{folder}' (from '{dataset}') does not exist.");
+        return folder;
+    }
+
+    private static string FindIdxImages(string folder)
+    {
+        string? file = Directory.EnumerateFiles(folder, "train-images-idx3-ubyte*").OrderBy(f => f, StringComparer.Ordinal).FirstOrDefault();
+        return file ?? throw new FileNotFoundException($"No train-images-idx3-ubyte[.gz] in '{folder}'.");
+    }
+}
