@@ -11,6 +11,8 @@ namespace Ddpm.Specs
         public double Beta1 { get; set; } = 0.9;
         public double Beta2 { get; set; } = 0.999;
         public double WeightDecay { get; set; } = 0.0;
+
+        public OptimizerSpec Clone() => (OptimizerSpec)MemberwiseClone();
     }
 
     /// <summary>How a model is trained (`training:`). Defaults are the tutorial's.</summary>
@@ -39,5 +41,13 @@ namespace Ddpm.Specs
         public long Seed { get; set; }
         /// <summary>`fp32` or `bf16`.</summary>
         public string Precision { get; set; } = "fp32";
+
+        /// <summary>A deep copy, so command-line overrides never change a compiled model's defaults.</summary>
+        public TrainingSpec Clone()
+        {
+            var copy = (TrainingSpec)MemberwiseClone();
+            copy.Optimizer = Optimizer.Clone();
+            return copy;
+        }
     }
 }
