@@ -1,0 +1,62 @@
+using System.CommandLine;
+using Ddpm.Native;
+
+namespace Ddpm.Cli;
+
+/// <summary>The `ddpm` command: train, sample, inspect, data, bench.</summary>
+public static class DdpmCli
+{
+    public const int Ok = 0;
+    public const int Failure = 1;
+    public const int BadUsage = 2;
+
+    /// <summary>Runs the command line; returns 0 (ok), 1 (failure) or 2 (bad usage).</summary>
+    public static int Run(string[] args, TextWriter output, TextWriter error)
+    {
+        Allocator.Tune();
+        var verbose = new Option<bool>("--verbose") { Description = "Show stack traces of errors.", Recursive = true };
+        var root = new RootCommand("Ddpm: train and sample denoising diffusion models declared in C# attributes or YAML specs.")
+        {
+            TrainCommand.Create(output),
+            SampleCommand.Create(output),
+            InspectCommand.Create(output),
+            DataCommand.Create(output),
+            BenchCommand.Create(output),
+        };
+        root.Options.Add(verbose);
+
+        ParseResult parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var problem in parse.Errors) error.WriteLine($"ddpm: {problem.Message}");
+            error.WriteLine("Run 'ddpm --help' for usage.");
+            return BadUsage;
+        }
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+        }
+        catch (UsageException e)
+        {
+            error.WriteLine($"ddpm: {e.Message}");
+            return BadUsage;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // One clear line; the stack only on request.
+            error.WriteLine($"ddpm: {Describe(e)}");
+            if (parse.GetValue(verbose)) error.WriteLine(e);
+            return Failure;
+        }
+    }
+
+    private static string Describe(Exception e)
+    {
+        while (e is AggregateException { InnerExceptions.Count: 1 } or System.Reflection.TargetInvocationException && e.InnerException is not null)
+            e = e.InnerException!;
+        return e.Message;
+    }
+}
+
+/// <summary>The user asked for something the command cannot do as asked (exit code 2).</summary>
+public sealed class UsageException(string message) : Exception(message);

@@ -1,0 +1,68 @@
+using System.CommandLine;
+using System.Globalization;
+using Ddpm.Imaging;
+using static TorchSharp.torch;
+
+namespace Ddpm.Cli;
+
+/// <summary>`ddpm inspect &lt;spec|model&gt;`: parameters, shapes, state-dict keys and the schedule's key values.</summary>
+internal static class InspectCommand
+{
+    public static Command Create(TextWriter output)
+    {
+        var target = new Argument<string>("spec") { Description = "A YAML spec or a compiled model name." };
+        var plot = new Option<string?>("--plot") { Description = "Write the schedule curves to this PNG.", Arity = ArgumentArity.ZeroOrOne };
+        var command = new Command("inspect", "Show a model's parameters, per-stage shapes, state-dict keys and its schedule.") { target, plot };
+        command.SetAction(parse =>
+        {
+            var resolved = ModelResolver.Resolve(parse.GetValue(target)!);
+            var entry = resolved.Entry;
+            using var model = entry.CreateModel();
+            long live = model.parameters().Sum(p => p.numel());
+            output.WriteLine($"{entry.Name} from {entry.SpecFile}: {live:N0} parameters (generator: {entry.ParameterCount:N0})");
+            output.WriteLine($"input: [B, {entry.Channels}, {entry.ImageSize}, {entry.ImageSize}] images and [B] timesteps -> predicted noise of the same shape");
+
+            output.WriteLine();
+            output.WriteLine("stages:");
+            foreach (string stage in entry.Stages ?? Array.Empty<string>()) output.WriteLine($"  {stage}");
+            using (no_grad())
+            {
+                using var scope = NewDisposeScope();
+                var y = model.forward(randn(entry.BatchShape(1)), zeros(1, ScalarType.Int64));
+                output.WriteLine($"  forward check: [1, {entry.Channels}, {entry.ImageSize}, {entry.ImageSize}] -> {Shape(y.shape)}");
+            }
+
+            output.WriteLine();
+            output.WriteLine("state dict:");
+            foreach (var (key, value) in model.state_dict())
+                output.WriteLine($"  {key} {Shape(value.shape)}");
+
+            var s = entry.Schedule;
+            int last = s.Timesteps - 1;
+            output.WriteLine();
+            output.WriteLine($"schedule: T = {s.Timesteps}, fingerprint {s.Fingerprint}");
+            output.WriteLine("  t      beta        alpha_bar   sqrt(1-alpha_bar)  posterior_var");
+            foreach (int t in new[] { 0, 1, s.Timesteps / 4, s.Timesteps / 2, 3 * s.Timesteps / 4, last }.Distinct())
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  {t,-6} {s.Betas[t],-11:G4} {s.AlphasCumprod[t],-11:G4} {s.SqrtOneMinusAlphasCumprod[t],-18:G4} {s.PosteriorVariance[t]:G4}"));
+
+            if (parse.GetResult(plot) is not null)
+            {
+                string path = parse.GetValue(plot) ?? $"{entry.Name}-schedule.png";
+                var steps = Enumerable.Range(0, s.Timesteps).Select(t => (double)t).ToArray();
+                LinePlot.SavePng(path, $"{entry.Name}: noise schedule", new[]
+                {
+                    ("beta_t", steps, s.Betas),
+                    ("alpha_bar_t", steps, s.AlphasCumprod),
+                    ("sqrt(1 - alpha_bar_t)", steps, s.SqrtOneMinusAlphasCumprod),
+                }, xLabel: "t");
+                output.WriteLine($"wrote {path}");
+            }
+            return DdpmCli.Ok;
+        });
+        return command;
+    }
+
+    private static string Shape(long[] shape) => "[" + string.Join(", ", shape) + "]";
+
+}

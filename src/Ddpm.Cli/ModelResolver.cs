@@ -1,0 +1,39 @@
+using Ddpm.Models;
+using Ddpm.Specs;
+
+namespace Ddpm.Cli;
+
+/// <summary>A compiled model chosen by spec file or name, with the training settings to use.</summary>
+internal sealed record ResolvedModel(ModelEntry Entry, TrainingSpec Training, string SpecName);
+
+internal static class ModelResolver
+{
+    /// <summary>Finds the compiled model for a spec path (reading its training section) or a model name.</summary>
+    public static ResolvedModel Resolve(string target)
+    {
+        if (target.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || target.EndsWith(".yml", StringComparison.OrdinalIgnoreCase))
+        {
+            if (!File.Exists(target))
+                throw new UsageException($"Spec file '{target}' does not exist.");
+            var spec = LoadSpec(target);
+            var entry = ModelCatalog.Find(spec.ModelName)
+                ?? throw new UsageException($"'{target}' declares model '{spec.ModelName}', which is not compiled into this ddpm; " +
+                                            $"put the spec in specs/ and rebuild. Compiled models: {Known()}.");
+            if (spec.ArchitectureHash != entry.ArchitectureHash)
+                throw new UsageException($"'{target}' changed its model or schedule since ddpm was built; rebuild (dotnet build) to regenerate {entry.Name}.");
+            return new ResolvedModel(entry, spec.Training.Clone(), Path.GetFileNameWithoutExtension(target));
+        }
+        var byName = ModelCatalog.Find(target)
+            ?? throw new UsageException($"Unknown model or spec '{target}'. Compiled models: {Known()}.");
+        return new ResolvedModel(byName, byName.Training.Clone(), Path.GetFileNameWithoutExtension(byName.SpecFile));
+    }
+
+    private static (string ModelName, Ddpm.Specs.TrainingSpec Training, string ArchitectureHash) LoadSpec(string path) =>
+        throw new UsageException("PENDING: YAML spec reading lands with the YAML front end.");
+
+    public static string Known()
+    {
+        var all = ModelCatalog.All;
+        return all.Count == 0 ? "none" : string.Join(", ", all.Select(e => $"{e.Name} ({e.SpecFile})"));
+    }
+}

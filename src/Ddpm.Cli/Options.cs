@@ -1,0 +1,26 @@
+using System.CommandLine;
+using static TorchSharp.torch;
+
+namespace Ddpm.Cli;
+
+/// <summary>Options several commands share.</summary>
+internal static class Options
+{
+    public static Option<string?> Device() => new("--device")
+    {
+        Description = "cpu or cuda (default: cuda when available, else cpu).",
+        CustomParser = result =>
+        {
+            string value = result.Tokens.Single().Value.ToLowerInvariant();
+            if (value is not ("cpu" or "cuda")) result.AddError($"--device must be cpu or cuda, got '{value}'.");
+            return value;
+        },
+    };
+
+    public static string ResolveDevice(string? requested)
+    {
+        if (requested == "cuda" && !cuda.is_available())
+            throw new UsageException("--device cuda: CUDA is not available (this build uses the CPU libtorch; see README, 'GPU').");
+        return requested ?? (cuda.is_available() ? "cuda" : "cpu");
+    }
+}

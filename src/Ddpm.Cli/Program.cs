@@ -1,0 +1,3 @@
+using Ddpm.Cli;
+
+return DdpmCli.Run(args, Console.Out, Console.Error);

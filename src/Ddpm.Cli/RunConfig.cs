@@ -1,0 +1,52 @@
+using System.Globalization;
+using System.Text;
+using Ddpm.Models;
+using Ddpm.Specs;
+
+namespace Ddpm.Cli;
+
+/// <summary>
+/// The resolved settings of a run, written to runs/&lt;name&gt;/config.yaml and stored in every
+/// checkpoint, so `ddpm sample` knows which model a checkpoint belongs to.
+/// </summary>
+internal static class RunConfig
+{
+    public static string Write(ModelEntry entry, TrainingSpec t, string device, string allocator)
+    {
+        static string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+        var text = new StringBuilder();
+        text.AppendLine("# Resolved settings of this run, written by ddpm train.");
+        text.AppendLine($"model: {entry.Name}");
+        text.AppendLine($"spec: {entry.SpecFile}");
+        text.AppendLine($"architecture_hash: {entry.ArchitectureHash}");
+        text.AppendLine($"schedule_fingerprint: {entry.Schedule.Fingerprint}");
+        text.AppendLine($"parameters: {entry.ParameterCount}");
+        text.AppendLine($"device: {device}");
+        text.AppendLine($"allocator: \"{allocator}\"");
+        text.AppendLine("training:");
+        text.AppendLine($"  dataset: \"{t.Dataset}\"");
+        text.AppendLine($"  batch_size: {t.BatchSize}");
+        text.AppendLine($"  epochs: {t.Epochs}");
+        if (t.Steps is int steps) text.AppendLine($"  steps: {steps}");
+        text.AppendLine($"  loss: {t.Loss.ToString().ToLowerInvariant()}");
+        text.AppendLine($"  optimizer: {{ kind: {t.Optimizer.Kind}, lr: {F(t.Optimizer.Lr)}, beta1: {F(t.Optimizer.Beta1)}, beta2: {F(t.Optimizer.Beta2)}, weight_decay: {F(t.Optimizer.WeightDecay)} }}");
+        text.AppendLine($"  warmup_steps: {t.WarmupSteps}");
+        text.AppendLine($"  grad_clip: {F(t.GradClip)}");
+        text.AppendLine($"  ema_decay: {F(t.EmaDecay)}");
+        text.AppendLine($"  random_flip: {(t.RandomFlip ? "true" : "false")}");
+        text.AppendLine($"  sample_every: {t.SampleEvery}");
+        text.AppendLine($"  checkpoint_every: {t.CheckpointEvery}");
+        text.AppendLine($"  seed: {t.Seed}");
+        text.AppendLine($"  precision: {t.Precision}");
+        return text.ToString();
+    }
+
+    /// <summary>The model name recorded in a run config (the `model:` line).</summary>
+    public static string? ModelName(string configText)
+    {
+        foreach (string line in configText.Split('\n'))
+            if (line.StartsWith("model: ", StringComparison.Ordinal))
+                return line["model: ".Length..].Trim();
+        return null;
+    }
+}

@@ -1,0 +1,58 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Ddpm.Diffusion;
+using Ddpm.Models;
+using Ddpm.Training;
+
+namespace Ddpm.Cli;
+
+/// <summary>`ddpm sample &lt;checkpoint&gt;`: turns a checkpoint into a PNG grid (and optionally the denoising animation).</summary>
+internal static class SampleCommand
+{
+    public static Command Create(TextWriter output)
+    {
+        var checkpointPath = new Argument<string>("checkpoint") { Description = "A checkpoint written by ddpm train (runs/<name>/checkpoints/last.ckpt)." };
+        var count = new Option<int>("--count") { Description = "Number of images.", DefaultValueFactory = _ => 64 };
+        var sampler = new Option<SamplerKind>("--sampler") { Description = "ddpm (ancestral, all T steps) or ddim.", DefaultValueFactory = _ => SamplerKind.Ddpm };
+        var steps = new Option<int>("--steps") { Description = "DDIM steps.", DefaultValueFactory = _ => 50 };
+        var eta = new Option<double>("--eta") { Description = "DDIM eta: 0 is deterministic, 1 is DDPM-like noise.", DefaultValueFactory = _ => 0.0 };
+        var seed = new Option<long>("--seed") { Description = "Seed of the starting noise.", DefaultValueFactory = _ => 0 };
+        var outFile = new Option<string?>("--out") { Description = "PNG to write (default: samples.png beside the checkpoint's run)." };
+        var frames = new Option<bool>("--frames") { Description = "Also write the denoising sequence as an animated GIF (<out>.gif)." };
+        var noEma = new Option<bool>("--no-ema") { Description = "Sample with the raw weights instead of the EMA weights." };
+        var command = new Command("sample", "Draw images from a checkpoint.") { checkpointPath, count, sampler, steps, eta, seed, outFile, frames, noEma };
+        count.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError($"--count must be >= 1, got {r.GetValueOrDefault<int>()}."); });
+        steps.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError($"--steps must be >= 1, got {r.GetValueOrDefault<int>()}."); });
+        eta.Validators.Add(r => { if (r.GetValueOrDefault<double>() < 0) r.AddError($"--eta must be >= 0, got {r.GetValueOrDefault<double>()}."); });
+        command.SetAction(parse =>
+        {
+            string path = parse.GetValue(checkpointPath)!;
+            if (!File.Exists(path)) throw new UsageException($"Checkpoint '{path}' does not exist.");
+            using var checkpoint = Checkpoint.Load(path);
+            string name = RunConfig.ModelName(checkpoint.SpecText)
+                ?? throw new InvalidOperationException($"{path}: the checkpoint does not say which model it holds (no 'model:' in its settings).");
+            var entry = ModelCatalog.Find(name)
+                ?? throw new InvalidOperationException($"{path} holds a {name}, which is not compiled into this ddpm. Compiled models: {ModelResolver.Known()}.");
+            checkpoint.CheckSchedule(entry.Schedule.Fingerprint);
+            using var model = entry.CreateModel();
+            bool useEma = !parse.GetValue(noEma) && checkpoint.Ema is not null;
+            checkpoint.CheckState(useEma ? "EMA" : "model", useEma ? checkpoint.Ema! : checkpoint.Model, model);
+            checkpoint.CopyInto(useEma ? "EMA" : "model", useEma ? checkpoint.Ema! : checkpoint.Model, model);
+
+            var kind = parse.GetValue(sampler);
+            int ddimSteps = parse.GetValue(steps);
+            if (kind == SamplerKind.Ddim && ddimSteps > entry.Schedule.Timesteps)
+                throw new UsageException($"--steps {ddimSteps} exceeds the schedule's {entry.Schedule.Timesteps} timesteps.");
+            string png = parse.GetValue(outFile) ?? Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(path)))!, "samples.png");
+            string? gif = parse.GetValue(frames) ? Path.ChangeExtension(png, ".gif") : null;
+            var watch = Stopwatch.StartNew();
+            Sampling.WriteGrid(model, new GaussianDiffusion(entry.Schedule), entry.BatchShape(parse.GetValue(count)), kind, ddimSteps,
+                               parse.GetValue(eta), parse.GetValue(seed), png, gif);
+            string how = kind == SamplerKind.Ddim ? $"DDIM, {ddimSteps} steps, eta {parse.GetValue(eta)}" : $"DDPM, {entry.Schedule.Timesteps} steps";
+            output.WriteLine($"wrote {png}{(gif is null ? "" : $" and {gif}")}: {parse.GetValue(count)} images of {entry.Name} at step {checkpoint.Step} " +
+                             $"({how}, {(useEma ? "EMA" : "raw")} weights, {watch.Elapsed.TotalSeconds:F1} s)");
+            return DdpmCli.Ok;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,47 @@
+using Ddpm.Diffusion;
+using Ddpm.Imaging;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ddpm.Cli;
+
+internal enum SamplerKind { Ddpm, Ddim }
+
+/// <summary>Draws a batch of images with a model and writes the grid (and optionally the denoising animation).</summary>
+internal static class Sampling
+{
+    public static void WriteGrid(nn.Module<Tensor, Tensor, Tensor> model, GaussianDiffusion diffusion, long[] shape,
+                                 SamplerKind sampler, int steps, double eta, long seed, string path, string? framesPath = null)
+    {
+        bool wasTraining = model.training;
+        model.eval();
+        try
+        {
+            using var scope = NewDisposeScope();
+            using var generator = new Generator(unchecked((ulong)seed));
+            var frames = framesPath is null ? null : new List<Tensor>();
+            using var images = sampler == SamplerKind.Ddim
+                ? diffusion.DdimSample(model, shape, steps, eta, generator, frames)
+                : diffusion.PSampleLoop(model, shape, generator, frames);
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+            ImageGrid.SavePng(images, path, columns: Columns(shape[0]), scale: Scale(shape[^1]));
+            if (frames is not null && framesPath is not null)
+            {
+                // Every 10th step of a long chain keeps the animation small; the last frame is x_0.
+                int stride = Math.Max(1, frames.Count / 30);
+                var picked = frames.Where((_, i) => i % stride == 0 || i == frames.Count - 1).ToList();
+                AnimatedGif.SaveDenoising(framesPath, picked, columns: Columns(shape[0]), scale: Scale(shape[^1]));
+                frames.ForEach(f => f.Dispose());
+            }
+        }
+        finally
+        {
+            if (wasTraining) model.train();
+        }
+    }
+
+    private static int Columns(long count) => (int)Math.Max(1, Math.Ceiling(Math.Sqrt(count)));
+
+    /// <summary>Small images are upscaled so a grid is easy to look at.</summary>
+    private static int Scale(long size) => size <= 32 ? 2 : 1;
+}

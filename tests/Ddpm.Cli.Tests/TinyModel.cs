@@ -1,0 +1,26 @@
+using System.Runtime.CompilerServices;
+using Ddpm.Models;
+using Ddpm.Specs;
+
+namespace Ddpm.Cli.Tests;
+
+/// <summary>A 2-stage U-Net on 8x8 images: small enough to train 30 steps in a test.</summary>
+[UNet(Channels = 1, ImageSize = 8, Dim = 8, DimMults = new[] { 1, 2 }, ResnetBlockGroups = 4)]
+[Attention(Heads = 2, DimHead = 8)]
+public partial class TinyUNet;
+
+[NoiseSchedule(ScheduleKind.Linear, Timesteps = 20, BetaStart = 1e-3, BetaEnd = 0.2)]
+public static partial class TinySchedule;
+
+internal static class TinyModelRegistration
+{
+    public static TrainingSpec Training => new()
+    {
+        Dataset = "synthetic", BatchSize = 16, Steps = 30, SampleEvery = 30, CheckpointEvery = 10, EmaDecay = 0.9, Seed = 3,
+    };
+
+    [ModuleInitializer]
+    internal static void Register() =>
+        ModelCatalog.Register(new ModelEntry("TinyUNet", "tiny.yaml", () => new TinyUNet(), TinySchedule.Tables, TinyUNet.Channels,
+                                             TinyUNet.ImageSize, TinyUNet.ParameterCount, "tiny-test-hash", Training, TinyUNet.Stages));
+}
