@@ -93,6 +93,19 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void Bench_prints_its_table_and_writes_json()
+    {
+        string json = Path.Combine(root, "bench.json");
+        var (code, output, error) = Ddpm("bench", "TinyUNet", "--batch-size", "8", "--sample-batch", "4", "--steps", "3", "--json", json);
+        Assert.True(code == 0, error);
+        Assert.Contains("train step, batch 8", output);
+        Assert.Contains("sampling step, batch 4", output);
+        using var document = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));
+        Assert.Matches(@"^\d+ ms median of 3", document.RootElement.GetProperty("train step, batch 8").GetString());
+        Assert.Contains("MiB", document.RootElement.GetProperty("peak RSS").GetString());
+    }
+
+    [Fact]
     public void A_corrupt_checkpoint_fails_with_one_line_naming_the_file()
     {
         string bad = Path.Combine(root, "bad.ckpt");
