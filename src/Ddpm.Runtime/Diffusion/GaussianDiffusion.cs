@@ -71,6 +71,7 @@ public sealed class GaussianDiffusion
         if (t < 0 || t >= Timesteps)
             throw new ArgumentOutOfRangeException(nameof(t), t, $"t must be in [0, {Timesteps - 1}].");
         using var scope = NewDisposeScope();
+        using var noGrad = no_grad(); // sampling never needs the autograd graph
         using var timesteps = full(x.shape[0], t, ScalarType.Int64, x.device);
         var predictedNoise = model.forward(x, timesteps);
         // mean = 1/sqrt(alpha_t) * (x_t - beta_t / sqrt(1 - alpha_bar_t) * eps)   (eq. 11)
