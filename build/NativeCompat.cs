@@ -11,7 +11,7 @@ using System.Text;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
 
-public class PatchTorchSharpNativeCompat : Task
+public class PatchTorchSharpNativeCompat : Microsoft.Build.Utilities.Task
 {
     const string RequiredVersion = "GLIBCXX_3.4.32";
     const uint ShtGnuVerneed = 0x6ffffffe;
