@@ -10,7 +10,7 @@ namespace Ddpm.Generators
 {
     /// <summary>
     /// Turns declared U-Nets and noise schedules into TorchSharp code.
-    /// Flow: front end (attributes) -> declaration -> SpecValidator -> spec (IR) -> emitters.
+    /// Flow: front end (attributes or YAML) -> declaration -> SpecValidator -> spec (IR) -> emitters.
     /// Diagnostics and sources are separate outputs: sources depend on the spec alone.
     /// </summary>
     [Generator(LanguageNames.CSharp)]
@@ -32,13 +32,27 @@ namespace Ddpm.Generators
                     static (ctx, ct) => Guard(() => AttributeParser.ParseSchedule(ctx, ct), ctx.TargetNode))
                 .WithTrackingName(TrackingNames.ScheduleDeclarations);
 
-            RegisterOutputs(context, unets, schedules);
+            // YAML specs (AdditionalFiles *.yaml / *.yml) -> the same results through the same validator,
+            // plus a catalog entry and the diagnostics of the rest of the file. Other YAML gives nothing.
+            IncrementalValuesProvider<YamlSpecResult> yamlSpecs = context.AdditionalTextsProvider
+                .Where(static file => YamlParser.IsYamlFile(file.Path))
+                .Select(static (file, ct) => GuardYaml(file.Path, () => YamlParser.Parse(file.Path, file.GetText(ct)?.ToString(), ct)))
+                .WithTrackingName(TrackingNames.YamlSpecs);
+
+            // Both front ends feed the same outputs and emitters; a spec's files are grouped under its name.
+            RegisterOutputs(context, unets, schedules, static target => target.ClassName + ".g.cs");
+            RegisterOutputs(context,
+                yamlSpecs.Where(static r => r.UNet != null).Select(static (r, _) => r.UNet!),
+                yamlSpecs.Where(static r => r.Schedule != null).Select(static (r, _) => r.Schedule!),
+                static target => YamlParser.HintName(target.Origin, target.ClassName + ".g.cs"));
+            RegisterCatalog(context, yamlSpecs);
         }
 
         /// <summary>Diagnostics from every result; sources from the valid specs only.</summary>
         private static void RegisterOutputs(IncrementalGeneratorInitializationContext context,
                                             IncrementalValuesProvider<SpecResult<UNetSpec>> unets,
-                                            IncrementalValuesProvider<SpecResult<ScheduleSpec>> schedules)
+                                            IncrementalValuesProvider<SpecResult<ScheduleSpec>> schedules,
+                                            Func<TypeTarget, string> hintName)
         {
             context.RegisterSourceOutput(unets.Select(static (r, _) => r.Diagnostics), ReportDiagnostics);
             context.RegisterSourceOutput(schedules.Select(static (r, _) => r.Diagnostics), ReportDiagnostics);
@@ -50,10 +64,21 @@ namespace Ddpm.Generators
                 .Where(static r => r.Spec != null).Select(static (r, _) => r.Spec!)
                 .WithTrackingName(TrackingNames.ScheduleSpecs);
 
-            context.RegisterSourceOutput(validUNets, static (spc, spec) =>
-                AddSource(spc, spec.Target, () => UNetEmitter.Emit(spec)));
-            context.RegisterSourceOutput(validSchedules, static (spc, spec) =>
-                AddSource(spc, spec.Target, () => ScheduleEmitter.Emit(spec)));
+            context.RegisterSourceOutput(validUNets, (spc, spec) =>
+                AddSource(spc, hintName(spec.Target), () => UNetEmitter.Emit(spec)));
+            context.RegisterSourceOutput(validSchedules, (spc, spec) =>
+                AddSource(spc, hintName(spec.Target), () => ScheduleEmitter.Emit(spec)));
+        }
+
+        /// <summary>A YAML spec's own diagnostics, and its ModelCatalog registration when it is valid.</summary>
+        private static void RegisterCatalog(IncrementalGeneratorInitializationContext context, IncrementalValuesProvider<YamlSpecResult> yamlSpecs)
+        {
+            context.RegisterSourceOutput(yamlSpecs.Select(static (r, _) => r.Diagnostics), ReportDiagnostics);
+            IncrementalValuesProvider<CatalogSpec> catalogs = yamlSpecs
+                .Where(static r => r.Catalog != null).Select(static (r, _) => r.Catalog!)
+                .WithTrackingName(TrackingNames.CatalogSpecs);
+            context.RegisterSourceOutput(catalogs, static (spc, spec) =>
+                AddSource(spc, YamlParser.HintName(spec.SpecFile, spec.ModelName + ".Catalog.g.cs"), () => CatalogEmitter.Emit(spec)));
         }
 
         private static void ReportDiagnostics(SourceProductionContext context, EquatableArray<DiagnosticInfo> diagnostics)
@@ -62,15 +87,15 @@ namespace Ddpm.Generators
                 context.ReportDiagnostic(diagnostic.ToDiagnostic());
         }
 
-        private static void AddSource(SourceProductionContext context, TypeTarget target, Func<string> emit)
+        private static void AddSource(SourceProductionContext context, string hintName, Func<string> emit)
         {
             try
             {
-                context.AddSource(target.ClassName + ".g.cs", emit());
+                context.AddSource(hintName, emit());
             }
             catch (Exception e) when (!(e is OperationCanceledException))
             {
-                context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.InternalError, Location.None, $"{target.ClassName}: {e.Message}"));
+                context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.InternalError, Location.None, $"{hintName}: {e.Message}"));
             }
         }
 
@@ -83,10 +108,26 @@ namespace Ddpm.Generators
             }
             catch (Exception e) when (!(e is OperationCanceledException))
             {
-                var info = DiagnosticInfo.Create(DiagnosticDescriptors.InternalError, LocationInfo.From(at), e.GetType().Name + ": " + e.Message);
-                return new SpecResult<T>(null, new[] { info }.ToEquatableArray());
+                return new SpecResult<T>(null, new[] { Failure(e, LocationInfo.From(at)) }.ToEquatableArray());
             }
         }
+
+        /// <summary>The same for a YAML spec: DDPM099 at the start of the file.</summary>
+        private static YamlSpecResult GuardYaml(string path, Func<YamlSpecResult> parse)
+        {
+            try
+            {
+                return parse();
+            }
+            catch (Exception e) when (!(e is OperationCanceledException))
+            {
+                var at = YamlParser.Location(path, Specs.SpecSpan.FileStart);
+                return YamlSpecResult.None with { Diagnostics = new[] { Failure(e, at) }.ToEquatableArray() };
+            }
+        }
+
+        private static DiagnosticInfo Failure(Exception e, LocationInfo? at) =>
+            DiagnosticInfo.Create(DiagnosticDescriptors.InternalError, at, e.GetType().Name + ": " + e.Message);
     }
 
     /// <summary>Names of the pipeline steps, so tests can check what was cached.</summary>
@@ -97,5 +138,6 @@ namespace Ddpm.Generators
         public const string UNetSpecs = nameof(UNetSpecs);
         public const string ScheduleSpecs = nameof(ScheduleSpecs);
         public const string YamlSpecs = nameof(YamlSpecs);
+        public const string CatalogSpecs = nameof(CatalogSpecs);
     }
 }

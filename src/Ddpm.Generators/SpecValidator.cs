@@ -13,6 +13,11 @@ namespace Ddpm.Generators
     /// </summary>
     internal static class SpecValidator
     {
+        /// <summary>The most timesteps a schedule may have: each of its eight tables is written out as code.</summary>
+        public const int MaxTimesteps = 10000;
+        /// <summary>The most ResNet blocks a stage may have: each is a field, a constructor line and a forward line.</summary>
+        public const int MaxStageBlocks = 64;
+
         public static SpecResult<UNetSpec> Validate(UNetDeclaration declaration, SpecSource source, IEnumerable<DiagnosticInfo> earlier)
         {
             var diagnostics = new List<DiagnosticInfo>(earlier);
@@ -46,7 +51,7 @@ namespace Ddpm.Generators
                 if (stage.Index < 0 || stage.Index >= stageCount)
                 {
                     if (stageCount > 0)
-                        Report(DiagnosticDescriptors.StageIndexOutOfRange, key + ".index", stage.Index, stageCount, stageCount - 1);
+                        Report(DiagnosticDescriptors.StageIndexOutOfRange, key + ".index", stage.Index, stageCount, stageCount - 1, source.Name("dim_mults"));
                     continue;
                 }
                 if (!seen.Add(stage.Index))
@@ -55,6 +60,8 @@ namespace Ddpm.Generators
                     continue;
                 }
                 CheckAtLeastOne(stage.Blocks, key + ".blocks");
+                if (stage.Blocks > MaxStageBlocks)
+                    Report(DiagnosticDescriptors.TooLargeToGenerate, key + ".blocks", source.Name(key + ".blocks"), MaxStageBlocks, stage.Blocks);
                 if (!IsAttentionKind(stage.Attention))
                     Report(DiagnosticDescriptors.UnknownAttentionKind, key + ".attention", stage.Attention);
                 stages[stage.Index] = new StageSpec(stage.Blocks, (AttentionKind)stage.Attention);
@@ -106,6 +113,8 @@ namespace Ddpm.Generators
                 Report(DiagnosticDescriptors.UnknownScheduleKind, "kind", schedule.Kind);
             if (schedule.Timesteps < 1)
                 Report(DiagnosticDescriptors.TimestepsOutOfRange, "timesteps", source.Name("timesteps"), schedule.Timesteps);
+            if (schedule.Timesteps > MaxTimesteps)
+                Report(DiagnosticDescriptors.TooLargeToGenerate, "timesteps", source.Name("timesteps"), MaxTimesteps, schedule.Timesteps);
             if (schedule.Kind != (int)ScheduleKind.Cosine) // the cosine schedule has no beta range
             {
                 bool startOk = CheckBeta(schedule.BetaStart, "beta_start");

@@ -1,3 +1,4 @@
+using Ddpm.Specs;
 using Microsoft.CodeAnalysis;
 
 namespace Ddpm.Generators.Diagnostics
@@ -23,10 +24,10 @@ namespace Ddpm.Generators.Diagnostics
             "Declared type must be a top-level, non-generic class",
             "'{0}' must be a top-level, non-generic class; move it out of its containing type and remove its type parameters");
 
-        /// <summary>{0}: index, {1}: number of stages, {2}: largest valid index.</summary>
+        /// <summary>{0}: index, {1}: number of stages, {2}: largest valid index, {3}: the multipliers' setting name.</summary>
         public static readonly DiagnosticDescriptor StageIndexOutOfRange = Error("DDPM003",
             "Stage index out of range",
-            "Stage index {0} is out of range: the model has {1} stages (one per DimMults entry), so use 0 to {2}");
+            "Stage index {0} is out of range: the model has {1} stages (one per {3} entry), so use 0 to {2}");
 
         /// <summary>{0}: index.</summary>
         public static readonly DiagnosticDescriptor StageIndexRepeated = Error("DDPM004",
@@ -92,6 +93,53 @@ namespace Ddpm.Generators.Diagnostics
         public static readonly DiagnosticDescriptor OddDim = Error("DDPM016",
             "Dim must be even",
             "{0} must be even and >= 4 (the sinusoidal time embedding splits it into sine and cosine halves), got {1}");
+
+        /// <summary>{0}: setting name, {1}: the largest value, {2}: value.</summary>
+        public static readonly DiagnosticDescriptor TooLargeToGenerate = Error("DDPM017",
+            "Setting too large to generate",
+            "{0} must be <= {1}, got {2}; the generator writes every table entry and block out as code");
+
+        // DDPM1xx: YAML specs. The message formats are SpecYaml's (shared with the runtime's SpecFile errors).
+
+        /// <summary>{0}: the YAML parser's message. At YamlDotNet's error mark.</summary>
+        public static readonly DiagnosticDescriptor YamlMalformed = Error("DDPM101",
+            "Invalid YAML in a spec", SpecMessages.Malformed);
+
+        /// <summary>{0}: key, {1}: section, {2}: " (did you mean 'x'?)" or "", {3}: allowed keys. At the key.</summary>
+        public static readonly DiagnosticDescriptor YamlUnknownKey = Error("DDPM102",
+            "Unknown key in a spec", SpecMessages.UnknownKey);
+
+        /// <summary>{0}: key path, {1}: expected type, {2}: what was written. At the value.</summary>
+        public static readonly DiagnosticDescriptor YamlWrongType = Error("DDPM103",
+            "Value of the wrong type in a spec", SpecMessages.WrongType);
+
+        /// <summary>{0}: section, {1}: key, {2}: what the key means. At the section's key.</summary>
+        public static readonly DiagnosticDescriptor YamlMissingKey = Error("DDPM104",
+            "Required key missing in a spec", SpecMessages.MissingKey);
+
+        /// <summary>{0}: key path, {1}: value, {2}: " (did you mean 'x'?)" or "", {3}: allowed values. At the value.</summary>
+        public static readonly DiagnosticDescriptor YamlUnknownValue = Error("DDPM105",
+            "Unknown value in a spec", SpecMessages.UnknownValue);
+
+        /// <summary>{0}: key path, {1}: the allowed range, {2}: value. At the value.</summary>
+        public static readonly DiagnosticDescriptor YamlOutOfRange = Error("DDPM106",
+            "Training setting out of range", SpecMessages.OutOfRange);
+
+        /// <summary>{0}: key path, {1}: what a valid name is, {2}: value. At the value.</summary>
+        public static readonly DiagnosticDescriptor YamlInvalidName = Error("DDPM107",
+            "Invalid C# name in a spec", SpecMessages.InvalidName);
+
+        /// <summary>The descriptor of a SpecYaml error.</summary>
+        public static DiagnosticDescriptor For(SpecErrorKind kind) => kind switch
+        {
+            SpecErrorKind.Malformed => YamlMalformed,
+            SpecErrorKind.UnknownKey => YamlUnknownKey,
+            SpecErrorKind.WrongType => YamlWrongType,
+            SpecErrorKind.MissingKey => YamlMissingKey,
+            SpecErrorKind.UnknownValue => YamlUnknownValue,
+            SpecErrorKind.OutOfRange => YamlOutOfRange,
+            _ => YamlInvalidName,
+        };
 
         /// <summary>{0}: the exception message.</summary>
         public static readonly DiagnosticDescriptor InternalError = Error("DDPM099",

@@ -1,0 +1,48 @@
+using System;
+using Ddpm.Specs;
+
+namespace Ddpm.Generators.Model
+{
+    /// <summary>
+    /// What one YAML spec gives: the model and schedule results (the same SpecResult the attribute
+    /// front end gives, so the same outputs handle them), the catalog entry when everything is valid,
+    /// and the diagnostics of the rest of the file (YAML syntax, the root, the training section).
+    /// </summary>
+    internal sealed record YamlSpecResult(
+        SpecResult<UNetSpec>? UNet,
+        SpecResult<ScheduleSpec>? Schedule,
+        CatalogSpec? Catalog,
+        EquatableArray<DiagnosticInfo> Diagnostics)
+    {
+        /// <summary>A YAML file that is not a Ddpm spec: nothing to generate or report.</summary>
+        public static readonly YamlSpecResult None = new YamlSpecResult(null, null, null, EquatableArray<DiagnosticInfo>.Empty);
+    }
+
+    /// <summary>
+    /// The ModelCatalog registration of a spec's model: the generated types it points to, the spec's
+    /// file name and architecture hash, and its training settings.
+    /// </summary>
+    /// <param name="Target">The registration class (namespace of the model).</param>
+    /// <param name="ModelName">The model's class name, the catalog key.</param>
+    /// <param name="ModelType">The generated model, global::-qualified.</param>
+    /// <param name="ScheduleType">The generated schedule, global::-qualified.</param>
+    internal sealed record CatalogSpec(TypeTarget Target, string ModelName, string ModelType, string ScheduleType,
+                                       string SpecFile, string ArchitectureHash, TrainingSettings Training);
+
+    /// <summary>The shared TrainingSpec, compared by its canonical text so the pipeline caches it.</summary>
+    internal sealed class TrainingSettings : IEquatable<TrainingSettings>
+    {
+        public TrainingSettings(TrainingSpec value)
+        {
+            Value = value;
+            Canonical = SpecYaml.Describe(value);
+        }
+
+        public TrainingSpec Value { get; }
+        public string Canonical { get; }
+
+        public bool Equals(TrainingSettings? other) => other != null && other.Canonical == Canonical;
+        public override bool Equals(object? obj) => Equals(obj as TrainingSettings);
+        public override int GetHashCode() => StringComparer.Ordinal.GetHashCode(Canonical);
+    }
+}
