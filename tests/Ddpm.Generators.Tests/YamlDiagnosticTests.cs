@@ -1,0 +1,439 @@
+extern alias generator;
+using Microsoft.CodeAnalysis;
+using DiagnosticDescriptors = generator::Ddpm.Generators.Diagnostics.DiagnosticDescriptors;
+using SpecErrorKind = generator::Ddpm.Specs.SpecErrorKind;
+using SpecMessages = generator::Ddpm.Specs.SpecMessages;
+
+namespace Ddpm.Generators.Tests;
+
+/// <summary>
+/// Every YAML diagnostic (DDPM1xx) and the shared declaration rules (DDPM0xx) reached from YAML:
+/// ID, severity, the spec file, and the line, column and text they point at.
+/// </summary>
+public class YamlDiagnosticTests
+{
+    const string Path = "specs/test.yaml";
+
+    /// <summary>A small valid spec; tests replace one line of it.</summary>
+    const string Tiny = """
+        model:
+          name: TinyUNet
+          channels: 1
+          image_size: 8
+          dim: 8
+          dim_mults: [1, 2]
+        schedule:
+          kind: linear
+          timesteps: 10
+        training:
+          batch_size: 4
+        """;
+
+    static string With(string line, string replacement)
+    {
+        Assert.Contains(line, Tiny);
+        return Tiny.Replace(line, replacement);
+    }
+
+    static Diagnostic Single(string yaml, string id)
+    {
+        var (result, _) = SpecFiles.Run(yaml);
+        Assert.Null(result.Exception);
+        var diagnostic = Assert.Single(result.Diagnostics);
+        Assert.Equal(id, diagnostic.Id);
+        Assert.Equal(DiagnosticSeverity.Error, diagnostic.Severity);
+        Assert.DoesNotContain(result.GeneratedSources, s => s.HintName.EndsWith(".Catalog.g.cs", StringComparison.Ordinal));
+        return diagnostic;
+    }
+
+    /// <summary>The diagnostic is in the spec file at 1-based line and column, over exactly <paramref name="text"/>.</summary>
+    static void AssertAt(Diagnostic diagnostic, string yaml, int line, int column, string text)
+    {
+        FileLinePositionSpan span = diagnostic.Location.GetLineSpan();
+        Assert.Equal(Path, span.Path);
+        Assert.Equal((line, column), (span.StartLinePosition.Line + 1, span.StartLinePosition.Character + 1));
+        Assert.Equal(text, yaml.Substring(diagnostic.Location.SourceSpan.Start, diagnostic.Location.SourceSpan.Length));
+    }
+
+    [Fact]
+    public void The_tiny_spec_is_valid_and_generates_a_model_a_schedule_and_a_catalog_entry()
+    {
+        var (result, output) = SpecFiles.Run(Tiny);
+        Assert.Empty(result.Diagnostics);
+        Assert.Equal(new[] { "test/TinySchedule.g.cs", "test/TinyUNet.Catalog.g.cs", "test/TinyUNet.g.cs" }, result.GeneratedSources.Select(s => s.HintName).Order());
+        Assert.Empty(GeneratorHarness.CompileErrors(output));
+    }
+
+    [Fact]
+    public void Spec_error_kinds_map_to_descriptors_with_the_shared_message_formats()
+    {
+        foreach (SpecErrorKind kind in Enum.GetValues<SpecErrorKind>())
+        {
+            DiagnosticDescriptor descriptor = DiagnosticDescriptors.For(kind);
+            Assert.Equal(SpecMessages.Id(kind), descriptor.Id);
+            Assert.Equal(SpecMessages.Format(kind), descriptor.MessageFormat.ToString());
+            Assert.Equal(DiagnosticSeverity.Error, descriptor.DefaultSeverity);
+        }
+    }
+
+    [Fact]
+    public void DDPM101_malformed_yaml_at_the_parser_error_mark()
+    {
+        string yaml = With("  dim_mults: [1, 2]", "  dim_mults: [1, 2");
+        var d = Single(yaml, "DDPM101");
+        // The flow sequence is still open when the next key starts; YamlDotNet gives up there.
+        AssertAt(d, yaml, 7, 1, "");
+        Assert.Equal("Invalid YAML: the parser cannot read on from here; look for an unclosed bracket or quote, or a misplaced ':'", d.GetMessage());
+    }
+
+    [Fact]
+    public void DDPM101_bad_indentation_with_the_parser_message()
+    {
+        string yaml = With("  dim: 8", " dim: 8");
+        var d = Single(yaml, "DDPM101");
+        AssertAt(d, yaml, 5, 2, "");
+        Assert.Equal("Invalid YAML: While parsing a block mapping, did not find expected key.", d.GetMessage());
+    }
+
+    [Fact]
+    public void DDPM101_duplicate_key()
+    {
+        string yaml = With("  dim: 8", "  dim: 8\n  dim: 16");
+        var d = Single(yaml, "DDPM101");
+        FileLinePositionSpan span = d.Location.GetLineSpan();
+        Assert.Equal((Path, 6, 3), (span.Path, span.StartLinePosition.Line + 1, span.StartLinePosition.Character + 1));
+        Assert.Contains("Duplicate key", d.GetMessage());
+    }
+
+    [Fact]
+    public void DDPM101_more_than_one_document()
+    {
+        string yaml = Tiny + "\n---\nmodel:\n  name: Other\n";
+        var d = Single(yaml, "DDPM101");
+        AssertAt(d, yaml, 13, 1, "model:\n  name: Other");
+        Assert.Equal("Invalid YAML: a spec is one YAML document, found 2; remove the '---' separators", d.GetMessage());
+    }
+
+    [Fact]
+    public void DDPM102_unknown_key_with_a_suggestion()
+    {
+        string yaml = With("  channels: 1", "  chanels: 1");
+        var d = Single(yaml, "DDPM102");
+        AssertAt(d, yaml, 3, 3, "chanels");
+        Assert.Equal("Unknown key 'chanels' in 'model' (did you mean 'channels'?); allowed keys: name, namespace, channels, image_size, dim, " +
+                     "dim_mults, resnet_block_groups, stages, mid, attention", d.GetMessage());
+    }
+
+    [Fact]
+    public void DDPM102_unknown_keys_at_the_root_in_stages_and_in_training()
+    {
+        string root = Tiny + "\ntrainig:\n  epochs: 1\n";
+        var d = Single(root, "DDPM102");
+        AssertAt(d, root, 12, 1, "trainig");
+        Assert.StartsWith("Unknown key 'trainig' in the spec (did you mean 'training'?)", d.GetMessage());
+
+        string stage = Tiny.Replace("  dim_mults: [1, 2]", "  dim_mults: [1, 2]\n  stages:\n    - { attn: full }");
+        d = Single(stage, "DDPM102");
+        AssertAt(d, stage, 8, 9, "attn");
+        Assert.StartsWith("Unknown key 'attn' in 'model.stages[0]' (did you mean 'attention'?); allowed keys: blocks, attention", d.GetMessage());
+
+        string training = With("  batch_size: 4", "  batchsize: 4");
+        d = Single(training, "DDPM102");
+        AssertAt(d, training, 11, 3, "batchsize");
+        Assert.Contains("(did you mean 'batch_size'?)", d.GetMessage());
+    }
+
+    [Fact]
+    public void DDPM102_no_suggestion_when_nothing_is_close()
+    {
+        string yaml = With("  dim: 8", "  dim: 8\n  colour: red");
+        var d = Single(yaml, "DDPM102");
+        AssertAt(d, yaml, 6, 3, "colour");
+        Assert.DoesNotContain("did you mean", d.GetMessage());
+    }
+
+    [Fact]
+    public void DDPM103_a_string_where_a_number_belongs()
+    {
+        string yaml = With("  channels: 1", "  channels: one");
+        var d = Single(yaml, "DDPM103");
+        AssertAt(d, yaml, 3, 13, "one");
+        Assert.Equal("'model.channels' must be an integer, got 'one'", d.GetMessage());
+    }
+
+    [Fact]
+    public void DDPM103_quoted_numbers_lists_and_list_items()
+    {
+        string quoted = With("  image_size: 8", "  image_size: \"8\"");
+        var d = Single(quoted, "DDPM103");
+        AssertAt(d, quoted, 4, 15, "\"8\"");
+        Assert.Equal("'model.image_size' must be an integer, got the quoted string '8'", d.GetMessage());
+
+        string scalar = With("  dim_mults: [1, 2]", "  dim_mults: 2");
+        d = Single(scalar, "DDPM103");
+        AssertAt(d, scalar, 6, 14, "2");
+        Assert.Equal("'model.dim_mults' must be a list of integers ([1, 2, 4]), got '2'", d.GetMessage());
+
+        string item = With("  dim_mults: [1, 2]", "  dim_mults: [1, two]");
+        d = Single(item, "DDPM103");
+        AssertAt(d, item, 6, 18, "two");
+        Assert.Equal("'model.dim_mults[1]' must be an integer, got 'two'", d.GetMessage());
+
+        string mapping = With("schedule:\n  kind: linear\n  timesteps: 10", "schedule: linear");
+        d = Single(mapping, "DDPM103");
+        AssertAt(d, mapping, 7, 11, "linear");
+        Assert.Equal("'schedule' must be a mapping (key: value lines or { key: value }), got 'linear'", d.GetMessage());
+    }
+
+    [Fact]
+    public void DDPM103_in_the_training_section()
+    {
+        string flip = With("  batch_size: 4", "  batch_size: 4\n  random_flip: yes");
+        var d = Single(flip, "DDPM103");
+        AssertAt(d, flip, 12, 16, "yes");
+        Assert.Equal("'training.random_flip' must be true or false, got 'yes'", d.GetMessage());
+
+        string lr = With("  batch_size: 4", "  batch_size: 4\n  optimizer: { lr: fast }");
+        d = Single(lr, "DDPM103");
+        AssertAt(d, lr, 12, 20, "fast");
+        Assert.Equal("'training.optimizer.lr' must be a number, got 'fast'", d.GetMessage());
+    }
+
+    [Fact]
+    public void DDPM104_missing_required_keys_at_their_section()
+    {
+        string model = With("  dim: 8\n", "");
+        var d = Single(model, "DDPM104");
+        AssertAt(d, model, 1, 1, "model");
+        Assert.Equal("'model' is missing the required key 'dim' (the base channel count of the U-Net)", d.GetMessage());
+
+        string schedule = With("  kind: linear\n", "");
+        d = Single(schedule, "DDPM104");
+        AssertAt(d, schedule, 7, 1, "schedule");
+        Assert.Equal("'schedule' is missing the required key 'kind' (how the betas grow)", d.GetMessage());
+    }
+
+    [Fact]
+    public void DDPM104_a_schedule_without_a_model_needs_a_name()
+    {
+        const string yaml = "schedule:\n  kind: cosine\n";
+        var d = Single(yaml, "DDPM104");
+        AssertAt(d, yaml, 1, 1, "schedule");
+        Assert.Equal("'schedule' is missing the required key 'name' (the generated class name; required without a model section)", d.GetMessage());
+
+        var (result, output) = SpecFiles.Run("schedule:\n  name: LoneSchedule\n  kind: cosine\n  timesteps: 20\n");
+        Assert.Empty(result.Diagnostics);
+        Assert.Equal("test/LoneSchedule.g.cs", Assert.Single(result.GeneratedSources).HintName);
+        Assert.Empty(GeneratorHarness.CompileErrors(output));
+    }
+
+    [Fact]
+    public void DDPM105_unknown_enum_values_with_the_allowed_ones()
+    {
+        string mid = With("  dim_mults: [1, 2]", "  dim_mults: [1, 2]\n  mid: { attention: ful }");
+        var d = Single(mid, "DDPM105");
+        AssertAt(d, mid, 7, 21, "ful");
+        Assert.Equal("'model.mid.attention' has unknown value 'ful' (did you mean 'full'?); use none, linear or full", d.GetMessage());
+
+        string kind = With("  kind: linear", "  kind: cosin");
+        d = Single(kind, "DDPM105");
+        AssertAt(d, kind, 8, 9, "cosin");
+        Assert.Equal("'schedule.kind' has unknown value 'cosin' (did you mean 'cosine'?); use linear, cosine, quadratic or sigmoid", d.GetMessage());
+
+        string loss = With("  batch_size: 4", "  loss: hubber");
+        d = Single(loss, "DDPM105");
+        AssertAt(d, loss, 11, 9, "hubber");
+        Assert.Equal("'training.loss' has unknown value 'hubber' (did you mean 'huber'?); use huber, l2 or l1", d.GetMessage());
+
+        string optimizer = With("  batch_size: 4", "  optimizer:\n    kind: sgd");
+        d = Single(optimizer, "DDPM105");
+        AssertAt(d, optimizer, 12, 11, "sgd");
+        Assert.Equal("'training.optimizer.kind' has unknown value 'sgd'; use adam", d.GetMessage());
+
+        string precision = With("  batch_size: 4", "  precision: fp16");
+        d = Single(precision, "DDPM105");
+        AssertAt(d, precision, 11, 14, "fp16");
+        Assert.Equal("'training.precision' has unknown value 'fp16' (did you mean 'fp32'?); use fp32 or bf16", d.GetMessage());
+    }
+
+    [Fact]
+    public void DDPM106_training_settings_out_of_range()
+    {
+        string batch = With("  batch_size: 4", "  batch_size: 0");
+        var d = Single(batch, "DDPM106");
+        AssertAt(d, batch, 11, 15, "0");
+        Assert.Equal("'training.batch_size' must be >= 1, got 0", d.GetMessage());
+
+        string ema = With("  batch_size: 4", "  ema_decay: 1.0");
+        d = Single(ema, "DDPM106");
+        AssertAt(d, ema, 11, 14, "1.0");
+        Assert.Equal("'training.ema_decay' must be in [0, 1), got 1.0", d.GetMessage());
+
+        string lr = With("  batch_size: 4", "  optimizer: { lr: 0 }");
+        d = Single(lr, "DDPM106");
+        AssertAt(d, lr, 11, 20, "0");
+        Assert.Equal("'training.optimizer.lr' must be > 0, got 0", d.GetMessage());
+    }
+
+    [Fact]
+    public void DDPM107_names_that_are_not_csharp_names()
+    {
+        string dashed = With("  name: TinyUNet", "  name: tiny-unet");
+        var d = Single(dashed, "DDPM107");
+        AssertAt(d, dashed, 2, 9, "tiny-unet");
+        Assert.Equal("'model.name' must be a C# identifier (a letter or '_', then letters, digits or '_'), got 'tiny-unet'", d.GetMessage());
+
+        string keyword = With("  name: TinyUNet", "  name: class");
+        d = Single(keyword, "DDPM107");
+        AssertAt(d, keyword, 2, 9, "class");
+        Assert.Equal("'model.name' must be a C# identifier that is not a keyword, got 'class'", d.GetMessage());
+
+        string ns = With("  name: TinyUNet", "  name: TinyUNet\n  namespace: My..Models");
+        d = Single(ns, "DDPM107");
+        AssertAt(d, ns, 3, 14, "My..Models");
+
+        string same = With("  kind: linear", "  name: TinyUNet\n  kind: linear");
+        d = Single(same, "DDPM107");
+        AssertAt(d, same, 8, 9, "TinyUNet");
+        Assert.Equal("'schedule.name' must be a name other than model.name, got 'TinyUNet'", d.GetMessage());
+    }
+
+    // The declaration rules are SpecValidator's, shared with the attribute front end; from YAML they
+    // point at the YAML value and name the YAML key.
+
+    [Fact]
+    public void DDPM003_more_stage_entries_than_dim_mults_at_the_extra_entry()
+    {
+        string yaml = With("  dim_mults: [1, 2]", "  dim_mults: [1, 2]\n  stages:\n    - { attention: none }\n    - { attention: full }\n    - { blocks: 1 }");
+        var d = Single(yaml, "DDPM003");
+        AssertAt(d, yaml, 10, 7, "{ blocks: 1 }");
+        Assert.Equal("Stage index 2 is out of range: the model has 2 stages (one per dim_mults entry), so use 0 to 1", d.GetMessage());
+    }
+
+    [Fact]
+    public void DDPM005_and_DDPM006_attention_sizes()
+    {
+        string heads = With("  dim_mults: [1, 2]", "  dim_mults: [1, 2]\n  attention: { heads: 0, dim_head: 8 }");
+        var d = Single(heads, "DDPM005");
+        AssertAt(d, heads, 7, 23, "0");
+        Assert.Equal("attention.heads must be >= 1, got 0", d.GetMessage());
+
+        string dimHead = With("  dim_mults: [1, 2]", "  dim_mults: [1, 2]\n  attention: { dim_head: -1 }");
+        AssertAt(Single(dimHead, "DDPM006"), dimHead, 7, 26, "-1");
+    }
+
+    [Fact]
+    public void DDPM007_groups_not_dividing_the_channels()
+    {
+        string yaml = With("  dim_mults: [1, 2]", "  dim_mults: [1, 2]\n  resnet_block_groups: 3");
+        var d = Single(yaml, "DDPM007");
+        AssertAt(d, yaml, 7, 24, "3");
+        Assert.Equal("dim has 8 channels, which resnet_block_groups = 3 does not divide; GroupNorm needs every channel count (8, 16) divisible by the groups", d.GetMessage());
+    }
+
+    [Fact]
+    public void DDPM008_image_size_not_divisible()
+    {
+        string yaml = With("  image_size: 8", "  image_size: 9");
+        var d = Single(yaml, "DDPM008");
+        AssertAt(d, yaml, 4, 15, "9");
+        Assert.Equal("image_size = 9 must be divisible by 2 (the model halves it 1 times between stages); use for example 10", d.GetMessage());
+    }
+
+    [Fact]
+    public void DDPM009_to_DDPM011_schedule_rules()
+    {
+        string timesteps = With("  timesteps: 10", "  timesteps: 0");
+        var d = Single(timesteps, "DDPM009");
+        AssertAt(d, timesteps, 9, 14, "0");
+        Assert.Equal("timesteps must be >= 1, got 0", d.GetMessage());
+
+        string beta = With("  timesteps: 10", "  timesteps: 10\n  beta_end: 1.5");
+        d = Single(beta, "DDPM010");
+        AssertAt(d, beta, 10, 13, "1.5");
+        Assert.Equal("beta_end must be in the open interval (0, 1), got 1.5", d.GetMessage());
+
+        string order = With("  timesteps: 10", "  timesteps: 10\n  beta_start: 0.03\n  beta_end: 0.02");
+        d = Single(order, "DDPM011");
+        AssertAt(d, order, 10, 15, "0.03");
+        Assert.Equal("beta_start (0.03) must not exceed beta_end (0.02); the variances of the forward process grow with t", d.GetMessage());
+    }
+
+    [Fact]
+    public void DDPM013_DDPM014_DDPM016_sizes()
+    {
+        string channels = With("  channels: 1", "  channels: 0");
+        var d = Single(channels, "DDPM013");
+        AssertAt(d, channels, 3, 13, "0");
+        Assert.Equal("channels must be >= 1, got 0", d.GetMessage());
+
+        string mult = With("  dim_mults: [1, 2]", "  dim_mults: [1, 0]");
+        AssertAt(Single(mult, "DDPM013"), mult, 6, 18, "0");
+
+        string none = With("  dim_mults: [1, 2]", "  dim_mults: []");
+        AssertAt(Single(none, "DDPM014"), none, 6, 14, "[]");
+
+        string odd = With("  dim: 8", "  dim: 7");
+        AssertAt(Single(odd, "DDPM016"), odd, 5, 8, "7");
+    }
+
+    [Fact]
+    public void DDPM017_settings_too_large_to_generate_from_yaml_and_from_attributes()
+    {
+        string timesteps = With("  timesteps: 10", "  timesteps: 800000");
+        var d = Single(timesteps, "DDPM017");
+        AssertAt(d, timesteps, 9, 14, "800000");
+        Assert.Equal("timesteps must be <= 10000, got 800000; the generator writes every table entry and block out as code", d.GetMessage());
+
+        string blocks = With("  dim_mults: [1, 2]", "  dim_mults: [1, 2]\n  stages:\n    - { blocks: 65 }");
+        d = Single(blocks, "DDPM017");
+        AssertAt(d, blocks, 8, 17, "65");
+        Assert.StartsWith("stages[0].blocks must be <= 64, got 65", d.GetMessage());
+
+        // The rule is SpecValidator's, so the attributes get it too, in their own words.
+        const string source = "using Ddpm;\n[NoiseSchedule(ScheduleKind.Linear, Timesteps = 20000)]\npublic static partial class S;";
+        var (result, _) = GeneratorHarness.Run(source);
+        var attribute = Assert.Single(result.Diagnostics);
+        Assert.Equal("DDPM017", attribute.Id);
+        Assert.StartsWith("Timesteps must be <= 10000, got 20000", attribute.GetMessage());
+    }
+
+    [Fact]
+    public void Several_problems_are_all_reported_and_nothing_is_generated_for_the_broken_section()
+    {
+        string yaml = With("  channels: 1", "  channels: x\n  heads: 4") + "\n  loss: fast\n";
+        var (result, _) = SpecFiles.Run(yaml);
+        Assert.Equal(new[] { "DDPM102", "DDPM103", "DDPM105" }, result.Diagnostics.Select(d => d.Id).Order());
+        // The schedule is fine and still generated; the model and the catalog entry are not.
+        Assert.Equal("test/TinySchedule.g.cs", Assert.Single(result.GeneratedSources).HintName);
+    }
+
+    [Fact]
+    public void A_training_error_keeps_the_model_but_not_the_catalog_entry()
+    {
+        var (result, _) = SpecFiles.Run(With("  batch_size: 4", "  batch_size: -4"));
+        Assert.Equal("DDPM106", Assert.Single(result.Diagnostics).Id);
+        Assert.Equal(new[] { "test/TinySchedule.g.cs", "test/TinyUNet.g.cs" }, result.GeneratedSources.Select(s => s.HintName).Order());
+    }
+
+    [Fact]
+    public void Yaml_that_is_not_a_spec_is_ignored_silently()
+    {
+        var (result, _) = SpecFiles.Run(
+            ("config/ci.yaml", "name: build\non: [push]\njobs:\n  test: { runs-on: linux }\n"),
+            ("config/broken.yml", "steps: [1, 2\n"),
+            ("config/list.yaml", "- model\n- schedule\n"),
+            ("config/empty.yaml", ""),
+            ("specs/notes.txt", "model:\n  name: [\n"));
+        Assert.Empty(result.Diagnostics);
+        Assert.Empty(result.GeneratedSources);
+    }
+
+    [Fact]
+    public void Yml_files_are_specs_too()
+    {
+        var (result, _) = SpecFiles.Run(("specs/tiny.yml", Tiny));
+        Assert.Empty(result.Diagnostics);
+        Assert.Equal(3, result.GeneratedSources.Length);
+    }
+}

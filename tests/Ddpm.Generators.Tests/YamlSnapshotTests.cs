@@ -1,0 +1,30 @@
+namespace Ddpm.Generators.Tests;
+
+/// <summary>The code generated from each shipped spec: model, schedule and catalog registration, compiled and snapshotted.</summary>
+public class YamlSnapshotTests
+{
+    static void VerifySpec(string specFile, string[] expectedHints, [System.Runtime.CompilerServices.CallerMemberName] string method = "")
+    {
+        var (result, output) = SpecFiles.Run(("specs/" + specFile, SpecFiles.Read(specFile)));
+        Assert.Empty(result.Diagnostics);
+        Assert.Empty(GeneratorHarness.CompileErrors(output));
+        Assert.Equal(expectedHints, result.GeneratedSources.Select(s => s.HintName).Order());
+        foreach (string hint in expectedHints)
+        {
+            Assert.StartsWith(Path.GetFileNameWithoutExtension(specFile) + "/", hint);
+            Snapshot.Verify(SpecFiles.Generated(result, hint), Path.GetFileName(hint)[..^".cs".Length], method: method);
+        }
+    }
+
+    [Fact]
+    public void Fashion_mnist_spec_snapshot() =>
+        VerifySpec("fashion-mnist.yaml", new[] { "fashion-mnist/FashionMnistSchedule.g.cs", "fashion-mnist/FashionMnistUNet.Catalog.g.cs", "fashion-mnist/FashionMnistUNet.g.cs" });
+
+    [Fact]
+    public void Cifar10_spec_snapshot() =>
+        VerifySpec("cifar10.yaml", new[] { "cifar10/Cifar10Schedule.g.cs", "cifar10/Cifar10UNet.Catalog.g.cs", "cifar10/Cifar10UNet.g.cs" });
+
+    [Fact]
+    public void Mnist_cosine_spec_snapshot() =>
+        VerifySpec("mnist-cosine.yaml", new[] { "mnist-cosine/MnistCosineSchedule.g.cs", "mnist-cosine/MnistCosineUNet.Catalog.g.cs", "mnist-cosine/MnistCosineUNet.g.cs" });
+}
