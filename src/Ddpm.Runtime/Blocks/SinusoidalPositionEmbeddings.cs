@@ -10,12 +10,19 @@ namespace Ddpm.Blocks;
 public sealed class SinusoidalPositionEmbeddings : nn.Module<Tensor, Tensor>
 {
     private readonly long dim;
+    private readonly double[] frequencies;
+    // The module has no tensors, so Module.to(dtype) has nothing to convert; it records the dtype
+    // instead, so the embedding comes out in the dtype the layers after it use.
+    private ScalarType outputType = ScalarType.Float32;
 
     public SinusoidalPositionEmbeddings(long dim) : base(nameof(SinusoidalPositionEmbeddings))
     {
         if (dim < 4 || dim % 2 != 0)
             throw new ArgumentOutOfRangeException(nameof(dim), dim, "Sinusoidal embedding dim must be even and >= 4.");
         this.dim = dim;
+        long half = dim / 2;
+        double step = Math.Log(10000) / (half - 1);
+        frequencies = Enumerable.Range(0, (int)half).Select(i => Math.Exp(-i * step)).ToArray();
     }
 
     public long Dim => dim;
@@ -25,10 +32,20 @@ public sealed class SinusoidalPositionEmbeddings : nn.Module<Tensor, Tensor>
         if (time.dim() != 1)
             throw new ArgumentException($"Timesteps must be a 1-D tensor of shape [batch], got [{string.Join(", ", time.shape)}].", nameof(time));
         using var scope = NewDisposeScope();
-        long half = dim / 2;
-        double step = Math.Log(10000) / (half - 1);
-        var frequencies = exp(arange(half, dtype: ScalarType.Float32, device: time.device) * -step);
-        var angles = time.to(ScalarType.Float32).unsqueeze(1) * frequencies.unsqueeze(0);
-        return cat(new[] { angles.sin(), angles.cos() }, dim: -1).MoveToOuterDisposeScope();
+        // Angles in float32 whatever the model's dtype: t up to 1000 does not fit bfloat16's 8-bit mantissa.
+        var angles = time.to(ScalarType.Float32).unsqueeze(1) * tensor(frequencies, ScalarType.Float32, time.device).unsqueeze(0);
+        return cat(new[] { angles.sin(), angles.cos() }, dim: -1).to(outputType).MoveToOuterDisposeScope();
+    }
+
+    protected override nn.Module _to(ScalarType dtype, bool non_blocking)
+    {
+        outputType = dtype;
+        return base._to(dtype, non_blocking);
+    }
+
+    protected override nn.Module _to(Device device, ScalarType dtype, bool non_blocking)
+    {
+        outputType = dtype;
+        return base._to(device, dtype, non_blocking);
     }
 }

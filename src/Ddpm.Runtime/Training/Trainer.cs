@@ -38,11 +38,15 @@ public sealed class Trainer : IDisposable
     private readonly Generator generator;
     private readonly ExponentialMovingAverage? ema;
     private IEnumerator<Tensor>? batches;
+    // precision bf16: forward and backward run on this bfloat16 copy; the float32 model keeps the master weights.
+    private readonly nn.Module<Tensor, Tensor, Tensor>? lowPrecisionModel;
+    private readonly Parameter[]? lowPrecisionParameters;
     private string? unusable;
 
     /// <param name="model">The model to train; stays the caller's.</param>
     /// <param name="loader">Carries batch size, random flip and data seed; see <see cref="CreateLoader"/>.</param>
-    /// <param name="emaFactory">Builds a second instance of the model's architecture for the EMA; required when EmaDecay &gt; 0.</param>
+    /// <param name="emaFactory">Builds another instance of the model's architecture: for the EMA (EmaDecay &gt; 0) and for the
+    /// bfloat16 working copy (precision bf16).</param>
     /// <param name="specText">The resolved spec as YAML, stored verbatim in checkpoints.</param>
     public Trainer(nn.Module<Tensor, Tensor, Tensor> model, GaussianDiffusion diffusion, BatchLoader loader, TrainingSpec spec,
                    Func<nn.Module<Tensor, Tensor, Tensor>>? emaFactory = null, TrainingCallbacks? callbacks = null, string specText = "")
@@ -64,6 +68,16 @@ public sealed class Trainer : IDisposable
                 throw new ArgumentException($"ema_decay is {Format(spec.EmaDecay)}, so an EMA model factory is needed (or set ema_decay to 0).", nameof(emaFactory));
             EmaModel = emaFactory() ?? throw new ArgumentException("The EMA model factory returned null.", nameof(emaFactory));
             ema = new ExponentialMovingAverage(model, EmaModel, spec.EmaDecay);
+        }
+
+        if (IsBf16(spec))
+        {
+            if (emaFactory is null)
+                throw new ArgumentException("precision bf16 needs a model factory for the bfloat16 working copy.", nameof(emaFactory));
+            lowPrecisionModel = emaFactory();
+            lowPrecisionModel.to(ScalarType.BFloat16);
+            lowPrecisionModel.train();
+            lowPrecisionParameters = lowPrecisionModel.parameters().ToArray();
         }
 
         var o = spec.Optimizer;
@@ -140,13 +154,18 @@ public sealed class Trainer : IDisposable
             // Algorithm 1: t ~ Uniform({0, ..., T-1}), eps ~ N(0, I); t first, then eps, always from the trainer's generator.
             var t = randint(0, diffusion.Timesteps, new long[] { x0.shape[0] }, dtype: ScalarType.Int64, generator: generator);
             var noise = randn(x0.shape, ScalarType.Float32, generator: generator);
-            var lossTensor = diffusion.Loss(model, x0, t, noise, spec.Loss);
+            optimizer.zero_grad();
+            var lossTensor = lowPrecisionModel is null
+                ? diffusion.Loss(model, x0, t, noise, spec.Loss)
+                : LowPrecisionLoss(x0, t, noise);
             loss = lossTensor.item<float>();
             if (!double.IsFinite(loss))
                 throw Diverged(step, "the loss", loss);
 
-            optimizer.zero_grad();
             lossTensor.backward();
+            if (lowPrecisionParameters is not null)
+                for (int i = 0; i < parameters.Length; i++) // bfloat16 gradients onto the float32 master weights
+                    parameters[i].grad = lowPrecisionParameters[i].grad!.to(ScalarType.Float32);
             // Returns the norm before clipping; with no clipping the factor is clamped to 1 (grads unchanged).
             gradNorm = nn.utils.clip_grad_norm_(parameters, spec.GradClip > 0 ? spec.GradClip : double.PositiveInfinity);
             if (!double.IsFinite(gradNorm))
@@ -252,9 +271,27 @@ public sealed class Trainer : IDisposable
         Batch = checkpoint.Batch;
     }
 
+    /// <summary>
+    /// The loss computed by the bfloat16 working copy (AMX / AVX-512-BF16 on recent CPUs) from the current master weights;
+    /// the loss itself and the noise target stay float32.
+    /// </summary>
+    private Tensor LowPrecisionLoss(Tensor x0, Tensor t, Tensor noise)
+    {
+        lowPrecisionModel!.zero_grad();
+        using (no_grad())
+            for (int i = 0; i < parameters.Length; i++)
+                lowPrecisionParameters![i].copy_(parameters[i]);
+        var xt = diffusion.QSample(x0.to(ScalarType.BFloat16), t, noise.to(ScalarType.BFloat16));
+        var predicted = lowPrecisionModel.forward(xt, t).to(ScalarType.Float32);
+        return GaussianDiffusion.NoiseLoss(noise, predicted, spec.Loss);
+    }
+
+    private static bool IsBf16(TrainingSpec spec) => string.Equals(spec.Precision, "bf16", StringComparison.OrdinalIgnoreCase);
+
     public void Dispose()
     {
         CloseBatches();
+        lowPrecisionModel?.Dispose();
         optimizer.Dispose();
         generator.Dispose();
         EmaModel?.Dispose();
@@ -339,7 +376,7 @@ public sealed class Trainer : IDisposable
         Check(spec.EmaDecay >= 0 && spec.EmaDecay < 1, $"ema_decay must be in [0, 1), got {Format(spec.EmaDecay)}.");
         Check(spec.SampleEvery >= 0, $"sample_every must be >= 0, got {spec.SampleEvery}.");
         Check(spec.CheckpointEvery >= 0, $"checkpoint_every must be >= 0, got {spec.CheckpointEvery}.");
-        Check(string.Equals(spec.Precision, "fp32", StringComparison.OrdinalIgnoreCase),
-              $"precision '{spec.Precision}' is not supported by the trainer yet; use 'fp32'.");
+        Check(string.Equals(spec.Precision, "fp32", StringComparison.OrdinalIgnoreCase) || IsBf16(spec),
+              $"precision must be fp32 or bf16, got '{spec.Precision}'.");
     }
 }

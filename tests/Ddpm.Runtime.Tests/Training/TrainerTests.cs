@@ -21,6 +21,27 @@ public sealed class TrainerTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Bf16_training_keeps_float32_master_weights_and_tracks_the_float32_loss_curve()
+    {
+        var fp32 = Losses(Spec(steps: 30));
+        var spec = Spec(steps: 30);
+        spec.Precision = "bf16";
+        var losses = new List<double>();
+        using (var trainer = UNetTrainer(spec, losses))
+        {
+            trainer.Train();
+            Assert.All(trainer.Model.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
+            trainer.Model.Dispose();
+        }
+        double first = losses.Take(10).Average(), last = losses.Skip(20).Average();
+        double fp32Last = fp32.Skip(20).Average();
+        output.WriteLine($"bf16: steps 1-10 {first:F4}, 21-30 {last:F4}; fp32 21-30 {fp32Last:F4}");
+        Assert.True(last < 0.8 * first, $"bf16 loss should fall: {first} -> {last}");
+        Assert.InRange(last, 0.8 * fp32Last, 1.25 * fp32Last);
+        Assert.NotEqual(fp32, losses); // it really ran in lower precision
+    }
+
+    [Fact]
     public void Same_seed_gives_identical_losses_and_another_seed_different_ones()
     {
         var a = Losses(Spec(steps: 8, seed: 3));
