@@ -15,7 +15,7 @@ internal static class ModelResolver
         {
             if (!File.Exists(target))
                 throw new UsageException($"Spec file '{target}' does not exist.");
-            var spec = LoadSpec(target);
+            var spec = SpecFile.Load(target);
             var entry = ModelCatalog.Find(spec.ModelName)
                 ?? throw new UsageException($"'{target}' declares model '{spec.ModelName}', which is not compiled into this ddpm; " +
                                             $"put the spec in specs/ and rebuild. Compiled models: {Known()}.");
@@ -27,9 +27,6 @@ internal static class ModelResolver
             ?? throw new UsageException($"Unknown model or spec '{target}'. Compiled models: {Known()}.");
         return new ResolvedModel(byName, byName.Training.Clone(), Path.GetFileNameWithoutExtension(byName.SpecFile));
     }
-
-    private static (string ModelName, Ddpm.Specs.TrainingSpec Training, string ArchitectureHash) LoadSpec(string path) =>
-        throw new UsageException("PENDING: YAML spec reading lands with the YAML front end.");
 
     public static string Known()
     {
