@@ -115,6 +115,16 @@ public class YamlDiagnosticTests
     }
 
     [Fact]
+    public void DDPM101_nesting_too_deep_for_the_parser_to_recurse()
+    {
+        // YamlDotNet builds its tree recursively: 100,000 levels would overflow the compiler's stack.
+        string yaml = Tiny + "\n  steps: " + new string('[', 100_000) + new string(']', 100_000) + "\n";
+        var d = Single(yaml, "DDPM101");
+        AssertAt(d, yaml, 12, 72, "["); // the 63rd bracket, inside the root and training mappings
+        Assert.Equal("Invalid YAML: mappings and lists are nested deeper than 64 levels", d.GetMessage());
+    }
+
+    [Fact]
     public void DDPM102_unknown_key_with_a_suggestion()
     {
         string yaml = With("  channels: 1", "  chanels: 1");
@@ -183,6 +193,17 @@ public class YamlDiagnosticTests
         d = Single(mapping, "DDPM103");
         AssertAt(d, mapping, 7, 11, "linear");
         Assert.Equal("'schedule' must be a mapping (key: value lines or { key: value }), got 'linear'", d.GetMessage());
+    }
+
+    [Fact]
+    public void DDPM103_aliases_that_refer_to_themselves_are_just_wrong_values()
+    {
+        // YAML anchors can build cycles (and exponentially shared trees); the reader never walks them blindly.
+        string yaml = With("  dim_mults: [1, 2]", "  dim_mults: &loop [1, *loop]");
+        var d = Single(yaml, "DDPM103");
+        FileLinePositionSpan span = d.Location.GetLineSpan(); // an alias is its anchored node, the list itself
+        Assert.Equal((Path, 6, 14), (span.Path, span.StartLinePosition.Line + 1, span.StartLinePosition.Character + 1));
+        Assert.Equal("'model.dim_mults[1]' must be an integer, got a list", d.GetMessage());
     }
 
     [Fact]

@@ -26,6 +26,7 @@ public class YamlMutationTests(ITestOutputHelper output)
         "", "~", "null", "0", "-1", "1.5", "1e400", "-0", "99999999999", "0x10", "nan", ".inf", "true", "\"28\"", "'x'", "[]", "[1, [2]]",
         "{}", "{ a: 1 }", "[1, 2", "{ a: ", "&anchor 3", "*anchor", "!!str 5", "!custom x", "|\n  block", ">", "- 1", "# comment", "\t4",
         "a: b: c", "\"unterminated", "'", "@", "`", "%", "\u00e9\u00e8", "\u0000", "\uFEFF", "model", "linear", "full", "FashionMnistUNet",
+        "&loop [1, *loop, *loop]", new string('[', 70) + new string(']', 70), "{ a: { b: { c: { d: [1, { e: 2 }] } } } }",
     };
 
     [Fact]

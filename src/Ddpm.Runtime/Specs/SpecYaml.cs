@@ -105,6 +105,13 @@ namespace Ddpm.Specs
             var scanner = new Scanner(new StringReader(text));
             try
             {
+                SpecSpan? tooDeep = CheckDepth(text, map);
+                if (tooDeep != null)
+                {
+                    document.IsSpec = LooksLikeSpec(text);
+                    document.Errors.Add(new SpecError(SpecErrorKind.Malformed, "", tooDeep, $"mappings and lists are nested deeper than {MaxDepth} levels"));
+                    return document;
+                }
                 stream.Load(new Parser(scanner));
             }
             catch (Exception e) when (!(e is OutOfMemoryException))
@@ -113,7 +120,8 @@ namespace Ddpm.Specs
                 document.IsSpec = LooksLikeSpec(text);
                 string message = e is YamlException ? StripMark(e.Message)
                     : "the parser cannot read on from here; look for an unclosed bracket or quote, or a misplaced ':'";
-                SpecSpan at = e is YamlException y ? map.Span(y.Start.Index, y.End.Index) : map.Span(scanner.CurrentPosition.Index, scanner.CurrentPosition.Index);
+                SpecSpan at = e is YamlException y ? map.Span(y.Start.Index, y.End.Index)
+                    : map.Span(scanner.CurrentPosition.Index, scanner.CurrentPosition.Index);
                 document.Errors.Add(new SpecError(SpecErrorKind.Malformed, "", at, message));
                 return document;
             }
@@ -142,6 +150,33 @@ namespace Ddpm.Specs
                 document.Errors.Add(new SpecError(SpecErrorKind.MissingKey, "schedule.name", document.Keys["schedule"], "'schedule'", "name",
                                                   "the generated class name; required without a model section"));
             return document;
+        }
+
+        /// <summary>Deeper than any spec; YamlDotNet builds its node tree recursively, so depth must be bounded first.</summary>
+        private const int MaxDepth = 64;
+
+        /// <summary>Where the nesting first exceeds MaxDepth, found from the parser's events without recursion; null if it never does.</summary>
+        private static SpecSpan? CheckDepth(string text, TextMap map)
+        {
+            var parser = new Parser(new StringReader(text));
+            int depth = 0;
+            try
+            {
+                while (parser.MoveNext())
+                {
+                    ParsingEvent e = parser.Current!;
+                    if (e is SequenceStart || e is MappingStart)
+                    {
+                        if (++depth > MaxDepth) return map.Span(e.Start.Index, Math.Max(e.End.Index, e.Start.Index + 1));
+                    }
+                    else if (e is SequenceEnd || e is MappingEnd) depth--;
+                }
+            }
+            catch (Exception e) when (!(e is OutOfMemoryException))
+            {
+                // Broken YAML: loading it reports the error, at the same place.
+            }
+            return null;
         }
 
         private static ModelSection ReadModel(Section s)
@@ -640,22 +675,23 @@ namespace Ddpm.Specs
                 return new SpecSpan(from, to, line, column, endLine, endColumn);
             }
 
-            public SpecSpan Span(YamlNode node) => Span(node.Start.Index, End(node, 0));
+            public SpecSpan Span(YamlNode node) => Span(node.Start.Index, End(node, new HashSet<YamlNode>(ReferenceComparer.Instance)));
 
-            private long End(YamlNode node, int depth)
+            /// <summary>Where a node's text ends. Aliases can share nodes or make cycles, so each node is visited once.</summary>
+            private long End(YamlNode node, HashSet<YamlNode> visited)
             {
                 long end = Math.Max(node.Start.Index, node.End.Index);
-                if (depth > 64) return end; // aliases can make cycles; real specs are a few levels deep
+                if (!visited.Add(node)) return end;
                 bool flow;
                 switch (node)
                 {
                     case YamlMappingNode mapping:
                         foreach (KeyValuePair<YamlNode, YamlNode> pair in mapping.Children)
-                            end = Math.Max(end, Math.Max(End(pair.Key, depth + 1), End(pair.Value, depth + 1)));
+                            end = Math.Max(end, Math.Max(End(pair.Key, visited), End(pair.Value, visited)));
                         flow = mapping.Style == MappingStyle.Flow;
                         break;
                     case YamlSequenceNode sequence:
-                        foreach (YamlNode item in sequence.Children) end = Math.Max(end, End(item, depth + 1));
+                        foreach (YamlNode item in sequence.Children) end = Math.Max(end, End(item, visited));
                         flow = sequence.Style == SequenceStyle.Flow;
                         break;
                     default:
@@ -676,6 +712,14 @@ namespace Ddpm.Specs
             }
 
             private int Clamp(long value) => (int)Math.Max(0, Math.Min(text.Length, value));
+        }
+
+        /// <summary>Nodes by identity (YamlNode's own equality compares content, which recurses).</summary>
+        private sealed class ReferenceComparer : IEqualityComparer<YamlNode>
+        {
+            public static readonly ReferenceComparer Instance = new ReferenceComparer();
+            public bool Equals(YamlNode? x, YamlNode? y) => ReferenceEquals(x, y);
+            public int GetHashCode(YamlNode node) => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(node);
         }
 
         /// <summary>What was written where a value belongs, for "got ..." in messages.</summary>
