@@ -15,7 +15,9 @@ internal static class ModelResolver
         {
             if (!File.Exists(target))
                 throw new UsageException($"Spec file '{target}' does not exist.");
-            var spec = SpecFile.Load(target);
+            SpecFile spec;
+            try { spec = SpecFile.Load(target); }
+            catch (SpecFileException e) { throw new UsageException(e.Message); }
             var entry = ModelCatalog.Find(spec.ModelName)
                 ?? throw new UsageException($"'{target}' declares model '{spec.ModelName}', which is not compiled into this ddpm; " +
                                             $"put the spec in specs/ and rebuild. Compiled models: {Known()}.");

@@ -42,7 +42,8 @@ namespace Ddpm.Generators.Emit
             w.Line($"        {spec.ModelType}.ImageSize,");
             w.Line($"        {spec.ModelType}.ParameterCount,");
             w.Line("        ArchitectureHash,");
-            w.Line("        Training()));");
+            w.Line("        Training(),");
+            w.Line($"        {spec.ModelType}.Stages));");
             w.Close();
 
             if (hasNamespace) w.Close();

@@ -48,6 +48,7 @@ namespace Ddpm.Models
                 global::Ddpm.Models.Cifar10UNet.ImageSize,
                 global::Ddpm.Models.Cifar10UNet.ParameterCount,
                 ArchitectureHash,
-                Training()));
+                Training(),
+                global::Ddpm.Models.Cifar10UNet.Stages));
     }
 }

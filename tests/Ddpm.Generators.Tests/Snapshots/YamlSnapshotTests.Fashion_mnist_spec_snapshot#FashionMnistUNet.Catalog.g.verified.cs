@@ -48,6 +48,7 @@ namespace Ddpm.Models
                 global::Ddpm.Models.FashionMnistUNet.ImageSize,
                 global::Ddpm.Models.FashionMnistUNet.ParameterCount,
                 ArchitectureHash,
-                Training()));
+                Training(),
+                global::Ddpm.Models.FashionMnistUNet.Stages));
     }
 }

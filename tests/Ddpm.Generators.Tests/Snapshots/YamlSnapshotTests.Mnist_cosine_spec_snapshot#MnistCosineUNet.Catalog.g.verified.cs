@@ -48,6 +48,7 @@ namespace Ddpm.Models
                 global::Ddpm.Models.MnistCosineUNet.ImageSize,
                 global::Ddpm.Models.MnistCosineUNet.ParameterCount,
                 ArchitectureHash,
-                Training()));
+                Training(),
+                global::Ddpm.Models.MnistCosineUNet.Stages));
     }
 }
