@@ -20,14 +20,15 @@ internal static class BenchCommand
         var sampleBatch = new Option<int>("--sample-batch") { Description = "Images per sampling step.", DefaultValueFactory = _ => 64 };
         var steps = new Option<int>("--steps") { Description = "Measured training steps (after 2 warm-up steps).", DefaultValueFactory = _ => 10 };
         var json = new Option<string?>("--json") { Description = "Also write the figures as JSON to this file." };
-        var command = new Command("bench", "Measure training and sampling speed and memory on this machine.") { target, batch, sampleBatch, steps, json };
+        var precision = Options.Precision();
+        var command = new Command("bench", "Measure training and sampling speed and memory on this machine.") { target, batch, sampleBatch, steps, json, precision };
         batch.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--batch-size must be >= 1."); });
         sampleBatch.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--sample-batch must be >= 1."); });
         steps.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--steps must be >= 1."); });
         command.SetAction(parse =>
         {
             var resolved = ModelResolver.Resolve(parse.GetValue(target)!);
-            var figures = Measure(resolved, parse.GetValue(batch), parse.GetValue(sampleBatch), parse.GetValue(steps));
+            var figures = Measure(resolved, parse.GetValue(batch), parse.GetValue(sampleBatch), parse.GetValue(steps), parse.GetValue(precision) ?? "fp32");
             foreach (var (name, value) in figures) output.WriteLine($"{name,-28} {value}");
             if (parse.GetValue(json) is string path)
             {
@@ -39,7 +40,7 @@ internal static class BenchCommand
         return command;
     }
 
-    private static List<(string Name, string Value)> Measure(ResolvedModel resolved, int batchSize, int sampleBatch, int steps)
+    private static List<(string Name, string Value)> Measure(ResolvedModel resolved, int batchSize, int sampleBatch, int steps, string precision)
     {
         var entry = resolved.Entry;
         var spec = resolved.Training;
@@ -47,6 +48,7 @@ internal static class BenchCommand
         spec.Steps = steps + 2;
         spec.SampleEvery = 0;
         spec.CheckpointEvery = 0;
+        spec.Precision = precision;
         // Synthetic data of the model's shape: the figures are the model's, not the disk's.
         var data = Datasets.Synthetic(entry.Channels, entry.ImageSize, Math.Max(batchSize * 4, 256));
         manual_seed(spec.Seed);
@@ -67,6 +69,7 @@ internal static class BenchCommand
 
         var samplingTimes = new List<double>();
         model.eval();
+        nn.Module<Tensor, Tensor, Tensor> sampler = precision == "fp32" ? model : new PrecisionCast(model, PrecisionCast.Parse(precision));
         using (no_grad())
         using (var generator = new Generator(1))
         {
@@ -74,7 +77,7 @@ internal static class BenchCommand
             for (int i = 0; i < 5; i++)
             {
                 watch.Restart();
-                var next = diffusion.PSample(model, x, entry.Schedule.Timesteps - 1 - i, generator);
+                var next = diffusion.PSample(sampler, x, entry.Schedule.Timesteps - 1 - i, generator);
                 x.Dispose();
                 x = next;
                 if (i >= 1) samplingTimes.Add(watch.Elapsed.TotalMilliseconds);
@@ -89,7 +92,7 @@ internal static class BenchCommand
             ("model", $"{entry.Name} ({entry.ParameterCount:N0} parameters)"),
             ("device", cuda.is_available() ? "cuda available (measured on cpu)" : "cpu"),
             ("threads", get_num_threads().ToString(CultureInfo.InvariantCulture)),
-            ("precision", "fp32"),
+            ("precision", precision),
             ("allocator", Allocator.Status),
             ($"train step, batch {batchSize}", $"{F(trainMs)} ms median of {steps} ({F(batchSize * 1000 / trainMs)} img/s)"),
             ($"sampling step, batch {sampleBatch}", $"{F(sampleMs)} ms median of {samplingTimes.Count}"),

@@ -17,6 +17,17 @@ internal static class Options
         },
     };
 
+    public static Option<string?> Precision() => new("--precision")
+    {
+        Description = "fp32, or bf16 (bfloat16 compute with float32 weights; fast on CPUs with AMX or AVX-512-BF16).",
+        CustomParser = result =>
+        {
+            string value = result.Tokens.Single().Value.ToLowerInvariant();
+            if (value is not ("fp32" or "bf16")) result.AddError($"--precision must be fp32 or bf16, got '{value}'.");
+            return value;
+        },
+    };
+
     public static string ResolveDevice(string? requested)
     {
         if (requested == "cuda" && !cuda.is_available())

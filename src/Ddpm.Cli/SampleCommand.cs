@@ -2,7 +2,10 @@ using System.CommandLine;
 using System.Diagnostics;
 using Ddpm.Diffusion;
 using Ddpm.Models;
+using Ddpm.Native;
 using Ddpm.Training;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Ddpm.Cli;
 
@@ -20,7 +23,8 @@ internal static class SampleCommand
         var outFile = new Option<string?>("--out") { Description = "PNG to write (default: samples.png beside the checkpoint's run)." };
         var frames = new Option<bool>("--frames") { Description = "Also write the denoising sequence as an animated GIF (<out>.gif)." };
         var noEma = new Option<bool>("--no-ema") { Description = "Sample with the raw weights instead of the EMA weights." };
-        var command = new Command("sample", "Draw images from a checkpoint.") { checkpointPath, count, sampler, steps, eta, seed, outFile, frames, noEma };
+        var precision = Options.Precision();
+        var command = new Command("sample", "Draw images from a checkpoint.") { checkpointPath, count, sampler, steps, eta, seed, outFile, frames, noEma, precision };
         count.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError($"--count must be >= 1, got {r.GetValueOrDefault<int>()}."); });
         steps.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError($"--steps must be >= 1, got {r.GetValueOrDefault<int>()}."); });
         eta.Validators.Add(r => { if (r.GetValueOrDefault<double>() < 0) r.AddError($"--eta must be >= 0, got {r.GetValueOrDefault<double>()}."); });
@@ -39,6 +43,8 @@ internal static class SampleCommand
             checkpoint.CheckState(useEma ? "EMA" : "model", useEma ? checkpoint.Ema! : checkpoint.Model, model);
             checkpoint.CopyInto(useEma ? "EMA" : "model", useEma ? checkpoint.Ema! : checkpoint.Model, model);
 
+            string computePrecision = parse.GetValue(precision) ?? "fp32";
+            nn.Module<Tensor, Tensor, Tensor> sampled = computePrecision == "fp32" ? model : new PrecisionCast(model, PrecisionCast.Parse(computePrecision));
             var kind = parse.GetValue(sampler);
             int ddimSteps = parse.GetValue(steps);
             if (kind == SamplerKind.Ddim && ddimSteps > entry.Schedule.Timesteps)
@@ -46,11 +52,11 @@ internal static class SampleCommand
             string png = parse.GetValue(outFile) ?? Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(path)))!, "samples.png");
             string? gif = parse.GetValue(frames) ? Path.ChangeExtension(png, ".gif") : null;
             var watch = Stopwatch.StartNew();
-            Sampling.WriteGrid(model, new GaussianDiffusion(entry.Schedule), entry.BatchShape(parse.GetValue(count)), kind, ddimSteps,
+            Sampling.WriteGrid(sampled, new GaussianDiffusion(entry.Schedule), entry.BatchShape(parse.GetValue(count)), kind, ddimSteps,
                                parse.GetValue(eta), parse.GetValue(seed), png, gif);
             string how = kind == SamplerKind.Ddim ? $"DDIM, {ddimSteps} steps, eta {parse.GetValue(eta)}" : $"DDPM, {entry.Schedule.Timesteps} steps";
             output.WriteLine($"wrote {png}{(gif is null ? "" : $" and {gif}")}: {parse.GetValue(count)} images of {entry.Name} at step {checkpoint.Step} " +
-                             $"({how}, {(useEma ? "EMA" : "raw")} weights, {watch.Elapsed.TotalSeconds:F1} s)");
+                             $"({how}, {(useEma ? "EMA" : "raw")} weights, {computePrecision}, {watch.Elapsed.TotalSeconds:F1} s, peak RSS {Allocator.ResidentMemory().PeakRss >> 20} MiB)");
             return DdpmCli.Ok;
         });
         return command;

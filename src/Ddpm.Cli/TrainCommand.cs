@@ -26,9 +26,10 @@ internal static class TrainCommand
         var seed = new Option<long?>("--seed") { Description = "Seed for weights, data order and noise." };
         var resume = new Option<bool>("--resume") { Description = "Continue from the run folder's last checkpoint." };
         var sampleEvery = new Option<int?>("--sample-every") { Description = "Write a sample grid every N steps (0: only at the end)." };
+        var precision = Options.Precision();
         var command = new Command("train", "Train a model and write checkpoints, sample grids and the loss curve to a run folder.")
         {
-            target, outDir, steps, epochs, batchSize, device, seed, resume, sampleEvery,
+            target, outDir, steps, epochs, batchSize, device, seed, resume, sampleEvery, precision,
         };
         command.Validators.Add(result =>
         {
@@ -47,6 +48,7 @@ internal static class TrainCommand
             if (parse.GetValue(batchSize) is int b) training.BatchSize = b;
             if (parse.GetValue(seed) is long sd) training.Seed = sd;
             if (parse.GetValue(sampleEvery) is int se) training.SampleEvery = se;
+            if (parse.GetValue(precision) is string p) training.Precision = p;
             string folder = parse.GetValue(outDir) ?? Path.Combine("runs", resolved.SpecName);
             string deviceName = Options.ResolveDevice(parse.GetValue(device));
             return new TrainingRun(resolved, folder, deviceName, parse.GetValue(resume), output).Execute();
@@ -152,7 +154,7 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
             epochLossSum += p.Loss;
             epochSteps++;
             double imagesPerSecond = epochSteps * loader.BatchSize / Math.Max(epochWatch.Elapsed.TotalSeconds, 1e-9);
-            status($"epoch {p.Epoch + 1}  step {p.Step}/{p.TotalSteps}  loss {smoothed:F4}  {imagesPerSecond:F0} img/s");
+            status($"epoch {p.Epoch + 1}  step {p.Step}/{p.TotalSteps}  loss {smoothed:F4}  {imagesPerSecond:F0} img/s  RSS {Allocator.ResidentMemory().Rss >> 20} MiB");
             bool epochEnd = p.Step % batchesPerEpoch == 0 || p.Step == p.TotalSteps;
             if (epochEnd)
             {

@@ -40,7 +40,9 @@ namespace Ddpm.Generators
                 .WithTrackingName(TrackingNames.YamlSpecs);
 
             // Both front ends feed the same outputs and emitters; a spec's files are grouped under its name.
-            RegisterOutputs(context, unets, schedules, static target => target.ClassName + ".g.cs");
+            // Attributed types: one folder per namespace, so equal class names in two namespaces never collide.
+            RegisterOutputs(context, unets, schedules, static target =>
+                target.Namespace.Length == 0 ? target.ClassName + ".g.cs" : target.Namespace + "/" + target.ClassName + ".g.cs");
             RegisterOutputs(context,
                 yamlSpecs.Where(static r => r.UNet != null).Select(static (r, _) => r.UNet!),
                 yamlSpecs.Where(static r => r.Schedule != null).Select(static (r, _) => r.Schedule!),

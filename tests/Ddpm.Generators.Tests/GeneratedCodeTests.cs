@@ -4,8 +4,8 @@ namespace Ddpm.Generators.Tests;
 
 public class GeneratedCodeTests
 {
-    static string Generated(GeneratorRunResult result, string hintName) =>
-        result.GeneratedSources.Single(s => s.HintName == hintName).SourceText.ToString();
+    static string Generated(GeneratorRunResult result, string fileName) =>
+        result.GeneratedSources.Single(s => Path.GetFileName(s.HintName) == fileName).SourceText.ToString();
 
     [Fact]
     public void Seed_model_generates_compiling_code_with_stable_names()
@@ -13,7 +13,8 @@ public class GeneratedCodeTests
         var (result, output) = GeneratorHarness.Run(new[] { Sources.SeedModel, Sources.SeedSchedule });
         Assert.Empty(result.Diagnostics);
         Assert.Empty(GeneratorHarness.CompileErrors(output));
-        Assert.Equal(new[] { "FashionMnistSchedule.g.cs", "FashionMnistUNet.g.cs" }, result.GeneratedSources.Select(s => s.HintName).Order());
+        Assert.Equal(new[] { "Ddpm.Models/FashionMnistSchedule.g.cs", "Ddpm.Models/FashionMnistUNet.g.cs" },
+                     result.GeneratedSources.Select(s => s.HintName.Replace('\\', '/')).Order());
     }
 
     [Fact]
@@ -39,6 +40,18 @@ public class GeneratedCodeTests
         string code = Generated(result, "AllFullAttentionUNet.g.cs");
         Assert.DoesNotContain("LinearAttention", code);
         Snapshot.Verify(code, "AllFullAttentionUNet.g");
+    }
+
+    [Fact]
+    public void Equal_class_names_in_two_namespaces_do_not_collide()
+    {
+        string a = Sources.FullAttentionModel;
+        string b = Sources.FullAttentionModel.Replace("namespace Samples;", "namespace Others;");
+        var (result, output) = GeneratorHarness.Run(new[] { a, b });
+        Assert.Null(result.Exception);
+        Assert.Empty(result.Diagnostics);
+        Assert.Empty(GeneratorHarness.CompileErrors(output));
+        Assert.Equal(2, result.GeneratedSources.Length);
     }
 
     [Fact]

@@ -49,7 +49,7 @@ public class YamlEquivalenceTests
     [Fact]
     public void Same_module_code_but_for_the_origin_line_and_the_modifiers()
     {
-        string fromAttributes = Normalise(SpecFiles.Generated(Attributes(), "FashionMnistUNet.g.cs"), "attributes on FashionMnistUNet", "");
+        string fromAttributes = Normalise(SpecFiles.Generated(Attributes(), "Ddpm.Models/FashionMnistUNet.g.cs"), "attributes on FashionMnistUNet", "");
         string fromYaml = Normalise(SpecFiles.Generated(Yaml(), "fashion-mnist/FashionMnistUNet.g.cs"), "fashion-mnist.yaml", "public ");
         Assert.Contains("<origin>", fromYaml);
         Assert.Contains("<modifiers>partial class FashionMnistUNet", fromYaml);
@@ -59,7 +59,7 @@ public class YamlEquivalenceTests
     [Fact]
     public void Same_schedule_tables_and_fingerprint()
     {
-        string fromAttributes = SpecFiles.Generated(Attributes(), "FashionMnistSchedule.g.cs");
+        string fromAttributes = SpecFiles.Generated(Attributes(), "Ddpm.Models/FashionMnistSchedule.g.cs");
         string fromYaml = SpecFiles.Generated(Yaml(), "fashion-mnist/FashionMnistSchedule.g.cs");
         Assert.Equal(Normalise(fromAttributes, "attributes on FashionMnistSchedule", "static "),
                      Normalise(fromYaml, "fashion-mnist.yaml", "public static "));

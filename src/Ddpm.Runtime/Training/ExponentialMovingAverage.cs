@@ -34,12 +34,20 @@ public sealed class ExponentialMovingAverage
 
     public double Decay { get; }
 
-    /// <summary>ema = decay * ema + (1 - decay) * w.</summary>
-    public void Update()
+    /// <summary>
+    /// The decay used at 1-based step <paramref name="step"/>: min(Decay, (1 + step) / (10 + step)), the warm-up of
+    /// diffusers' EMAModel. Without it the random initial weights keep a weight of Decay^step in the average
+    /// (10% after 468 steps at 0.995), which ruins samples drawn early in training.
+    /// </summary>
+    public double DecayAt(long step) => Math.Min(Decay, (1.0 + step) / (10.0 + step));
+
+    /// <summary>ema = d * ema + (1 - d) * w with d = <see cref="DecayAt"/>(step); buffers are copied.</summary>
+    public void Update(long step)
     {
+        double decay = DecayAt(step);
         using var _ = no_grad();
         foreach (var (ema, source) in parameters)
-            ema.mul_(Decay).add_(source, alpha: 1 - Decay);
+            ema.mul_(decay).add_(source, alpha: 1 - decay);
         foreach (var (ema, source) in buffers)
             ema.copy_(source);
     }

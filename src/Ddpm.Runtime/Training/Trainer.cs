@@ -174,7 +174,7 @@ public sealed class Trainer : IDisposable
             foreach (var group in optimizer.ParamGroups)
                 group.LearningRate = lr;
             optimizer.step();
-            ema?.Update();
+            ema?.Update(step);
         }
         Step = step;
 

@@ -130,18 +130,23 @@ public sealed class TrainerTests(ITestOutputHelper output)
     [Fact]
     public void Ema_follows_the_closed_form_on_one_parameter()
     {
-        // e_0 = w_0 (copied at the start); with w fixed at c afterwards: e_k = c + (e_0 - c) * d^k.
+        // e_0 = w_0 (copied at the start); with w fixed at c afterwards: e_k = c + (e_0 - c) * prod_{j<=k} d_j,
+        // where d_j = min(decay, (1 + j) / (10 + j)) warms the decay up.
         const double decay = 0.9, start = 2.0, target = 5.0;
+        double product = 1;
         using var source = new ScalarTestModel((float)start);
         using var average = new ScalarTestModel(-1f);
         var ema = new ExponentialMovingAverage(source, average, decay);
         Assert.Equal((float)start, average.Value);
         using (no_grad()) source.W.fill_(target);
-        for (int k = 1; k <= 10; k++)
+        for (int k = 1; k <= 100; k++)
         {
-            ema.Update();
-            Assert.Equal(target + (start - target) * Math.Pow(decay, k), average.Value, 1e-5);
+            ema.Update(k);
+            product *= Math.Min(decay, (1.0 + k) / (10.0 + k));
+            Assert.Equal(target + (start - target) * product, average.Value, 1e-5);
         }
+        Assert.Equal(2.0 / 11, ema.DecayAt(1), 12);  // warm-up
+        Assert.Equal(decay, ema.DecayAt(1000), 12);  // then the configured decay
         Assert.False(average.W.requires_grad);
     }
 
@@ -155,7 +160,14 @@ public sealed class TrainerTests(ITestOutputHelper output)
         ScalarTestModel? average = null;
         using var trainer = new Trainer(model, MakeDiffusion(), Trainer.CreateLoader(Bars(), spec), spec,
             () => average = new ScalarTestModel(0f),
-            new TrainingCallbacks { Progress = new SyncProgress<TrainingProgress>(_ => expected = 0.75 * expected + 0.25 * model.Value) });
+            new TrainingCallbacks
+            {
+                Progress = new SyncProgress<TrainingProgress>(p =>
+                {
+                    double d = Math.Min(0.75, (1.0 + p.Step) / (10.0 + p.Step));
+                    expected = d * expected + (1 - d) * model.Value;
+                }),
+            });
         trainer.Train();
         Assert.Same(average, trainer.EmaModel);
         Assert.Equal(expected, average!.Value, 1e-6);

@@ -1,0 +1,40 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ddpm.Diffusion;
+
+/// <summary>
+/// Runs a noise model in a lower precision (bfloat16 on CPUs with AMX or AVX-512-BF16) while the
+/// sampler keeps x_t and all of the schedule arithmetic in float32: inputs are cast down and the
+/// predicted noise is cast back up, so rounding does not accumulate over the reverse chain.
+/// </summary>
+public sealed class PrecisionCast : nn.Module<Tensor, Tensor, Tensor>
+{
+    private readonly nn.Module<Tensor, Tensor, Tensor> inner;
+    private readonly ScalarType dtype;
+
+    /// <summary>Converts <paramref name="model"/> itself to <paramref name="dtype"/> (pass a copy to keep a float32 one).</summary>
+    public PrecisionCast(nn.Module<Tensor, Tensor, Tensor> model, ScalarType dtype) : base(nameof(PrecisionCast))
+    {
+        inner = model;
+        this.dtype = dtype;
+        inner.to(dtype);
+        register_module("inner", inner);
+    }
+
+    /// <summary>The dtype named by a spec's or the command line's precision: fp32 or bf16.</summary>
+    public static ScalarType Parse(string precision) => precision.ToLowerInvariant() switch
+    {
+        "fp32" => ScalarType.Float32,
+        "bf16" => ScalarType.BFloat16,
+        _ => throw new ArgumentException($"precision must be fp32 or bf16, got '{precision}'.", nameof(precision)),
+    };
+
+    public override Tensor forward(Tensor x, Tensor timesteps)
+    {
+        using var scope = NewDisposeScope();
+        return inner.forward(x.to(dtype), timesteps).to(x.dtype).MoveToOuterDisposeScope();
+    }
+
+    protected override void RegisterComponents() { }
+}
