@@ -138,7 +138,7 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
 
     private void RunWithProgress(Trainer trainer, BatchLoader loader)
     {
-        double smoothed = double.NaN;
+        var smoothed = new SmoothedLoss();
         int batchesPerEpoch = loader.BatchesPerEpoch;
         var epochWatch = Stopwatch.StartNew();
         double epochLossSum = 0;
@@ -150,11 +150,11 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         {
             losses.Add((p.Step, p.Loss));
             csv.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{p.Step},{p.Loss:R},{p.LearningRate:R},{p.GradNorm:R}"));
-            smoothed = double.IsNaN(smoothed) ? p.Loss : 0.98 * smoothed + 0.02 * p.Loss;
+            double smoothedLoss = smoothed.Add(p.Loss);
             epochLossSum += p.Loss;
             epochSteps++;
             double imagesPerSecond = epochSteps * loader.BatchSize / Math.Max(epochWatch.Elapsed.TotalSeconds, 1e-9);
-            status($"epoch {p.Epoch + 1}  step {p.Step}/{p.TotalSteps}  loss {smoothed:F4}  {imagesPerSecond:F0} img/s  RSS {Allocator.ResidentMemory().Rss >> 20} MiB");
+            status($"epoch {p.Epoch + 1}  step {p.Step}/{p.TotalSteps}  loss {smoothedLoss:F4}  {imagesPerSecond:F0} img/s  RSS {Allocator.ResidentMemory().Rss >> 20} MiB");
             bool epochEnd = p.Step % batchesPerEpoch == 0 || p.Step == p.TotalSteps;
             if (epochEnd)
             {
@@ -221,8 +221,8 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         var x = losses.Select(l => (double)l.Step).ToArray();
         var y = losses.Select(l => l.Loss).ToArray();
         var smooth = new double[y.Length];
-        double s = y[0];
-        for (int i = 0; i < y.Length; i++) smooth[i] = s = i == 0 ? y[0] : 0.98 * s + 0.02 * y[i];
+        var average = new SmoothedLoss();
+        for (int i = 0; i < y.Length; i++) smooth[i] = average.Add(y[i]);
         LinePlot.SavePng(Path.Combine(folder, "loss.png"), $"{resolved.Entry.Name}: training loss",
                          new[] { ("loss", x, y), ("smoothed", x, smooth) }, logY: true, xLabel: "step", yLabel: "loss");
     }
@@ -231,6 +231,19 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
     {
         output.WriteLine(line);
         log?.WriteLine($"{DateTime.Now:yyyy-MM-dd HH:mm:ss} {line}");
+    }
+
+    /// <summary>Exponential moving average of the loss (0.98), bias-corrected like Adam's moments so it does not lag at the start.</summary>
+    private sealed class SmoothedLoss
+    {
+        private double sum, weight;
+
+        public double Add(double loss)
+        {
+            sum = 0.98 * sum + 0.02 * loss;
+            weight = 0.98 * weight + 0.02;
+            return sum / weight;
+        }
     }
 
     /// <summary>Calls back on the training thread (Progress&lt;T&gt; would post to the thread pool).</summary>
