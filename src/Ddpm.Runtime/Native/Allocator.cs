@@ -14,6 +14,7 @@ public static class Allocator
     private const int M_TRIM_THRESHOLD = -1;
     private const int M_TOP_PAD = -2;
     private const int M_MMAP_MAX = -4;
+    private const int M_ARENA_MAX = -8;
 
     /// <summary>Set DDPM_MALLOC=default to leave glibc's allocator as it is.</summary>
     public const string EnvironmentVariable = "DDPM_MALLOC";
@@ -32,8 +33,10 @@ public static class Allocator
         {
             bool ok = mallopt(M_MMAP_MAX, 0) == 1                       // never mmap: reuse heap memory
                       & mallopt(M_TRIM_THRESHOLD, int.MaxValue) == 1    // never give the heap top back
-                      & mallopt(M_TOP_PAD, 256 << 20) == 1;             // grow the heap in 256 MiB steps
-            return Status = ok ? "glibc malloc tuned (no mmap, no trim, 256 MiB top pad)" : "default (mallopt refused)";
+                      & mallopt(M_TOP_PAD, 64 << 20) == 1               // grow the heap in 64 MiB steps
+                      & mallopt(M_ARENA_MAX, 1) == 1;                   // one arena: libtorch's worker threads
+                                                                        // would otherwise each keep a heap as big as the peak
+            return Status = ok ? "glibc malloc tuned (no mmap, no trim, one arena)" : "default (mallopt refused)";
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
