@@ -50,6 +50,30 @@ public static class GeneratorHarness
     public static Diagnostic[] CompileErrors(Compilation output) =>
         output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).ToArray();
 
+    /// <summary>
+    /// Fails when a pipeline value holds Roslyn objects (symbols, syntax, compilations, texts) anywhere in
+    /// its object graph: such values defeat the generator's cache.
+    /// </summary>
+    public static void AssertPlainValues(object? value, string path) =>
+        AssertPlainValues(value, path, new HashSet<object>(ReferenceEqualityComparer.Instance));
+
+    private static void AssertPlainValues(object? value, string path, HashSet<object> seen)
+    {
+        if (value is null || value is string || value.GetType().IsPrimitive || value.GetType().IsEnum) return;
+        if (!value.GetType().IsValueType && !seen.Add(value)) return;
+        Assert.False(value is ISymbol or SyntaxNode or Microsoft.CodeAnalysis.Compilation or SemanticModel or SyntaxTree or AdditionalText or SourceText,
+                     $"{path} holds a {value.GetType().Name}");
+        if (value is DiagnosticDescriptor) return; // static, shared, and equatable
+        if (value is System.Collections.IEnumerable items)
+        {
+            int i = 0;
+            foreach (object? item in items) AssertPlainValues(item, $"{path}[{i++}]", seen);
+            return;
+        }
+        foreach (var field in value.GetType().GetFields(System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic))
+            AssertPlainValues(field.GetValue(value), $"{path}.{field.Name}", seen);
+    }
+
     public sealed class InMemoryAdditionalText(string path, string text) : AdditionalText
     {
         public override string Path { get; } = path;

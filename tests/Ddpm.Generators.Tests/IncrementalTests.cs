@@ -58,22 +58,6 @@ public class IncrementalTests
         var result = GeneratorHarness.Driver().RunGenerators(compilation).GetRunResult().Results.Single();
         foreach (string step in Steps)
             foreach (var output in result.TrackedSteps[step].SelectMany(s => s.Outputs))
-                AssertNoRoslynObjects(output.Value, step, new HashSet<object>(ReferenceEqualityComparer.Instance));
-    }
-
-    static void AssertNoRoslynObjects(object? value, string path, HashSet<object> seen)
-    {
-        if (value is null || value is string || value.GetType().IsPrimitive || value.GetType().IsEnum) return;
-        if (!value.GetType().IsValueType && !seen.Add(value)) return;
-        Assert.False(value is ISymbol or SyntaxNode or Compilation or SemanticModel or SyntaxTree, $"{path} holds a {value.GetType().Name}");
-        if (value is DiagnosticDescriptor) return; // static, shared, and equatable
-        if (value is IEnumerable items)
-        {
-            int i = 0;
-            foreach (object? item in items) AssertNoRoslynObjects(item, $"{path}[{i++}]", seen);
-            return;
-        }
-        foreach (var field in value.GetType().GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic))
-            AssertNoRoslynObjects(field.GetValue(value), $"{path}.{field.Name}", seen);
+                GeneratorHarness.AssertPlainValues(output.Value, step);
     }
 }

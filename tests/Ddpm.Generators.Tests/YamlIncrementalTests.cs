@@ -60,24 +60,7 @@ public class YamlIncrementalTests
         {
             Assert.NotEmpty(result.TrackedSteps[step].SelectMany(s => s.Outputs));
             foreach (var output in result.TrackedSteps[step].SelectMany(s => s.Outputs))
-                AssertPlainValues(output.Value, step, new HashSet<object>(ReferenceEqualityComparer.Instance));
+                GeneratorHarness.AssertPlainValues(output.Value, step);
         }
-    }
-
-    static void AssertPlainValues(object? value, string path, HashSet<object> seen)
-    {
-        if (value is null || value is string || value.GetType().IsPrimitive || value.GetType().IsEnum) return;
-        if (!value.GetType().IsValueType && !seen.Add(value)) return;
-        Assert.False(value is ISymbol or SyntaxNode or Compilation or SemanticModel or SyntaxTree or AdditionalText or SourceText,
-                     $"{path} holds a {value.GetType().Name}");
-        if (value is DiagnosticDescriptor) return;
-        if (value is IEnumerable items)
-        {
-            int i = 0;
-            foreach (object? item in items) AssertPlainValues(item, $"{path}[{i++}]", seen);
-            return;
-        }
-        foreach (var field in value.GetType().GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic))
-            AssertPlainValues(field.GetValue(value), $"{path}.{field.Name}", seen);
     }
 }
