@@ -19,7 +19,7 @@ internal static class Sampling
         {
             using var scope = NewDisposeScope();
             using var generator = new Generator(unchecked((ulong)seed));
-            var frames = framesPath is null ? null : new List<Tensor>();
+            var frames = framesPath is null ? null : new List<Tensor>(); // made in this scope, freed with it
             using var images = sampler == SamplerKind.Ddim
                 ? diffusion.DdimSample(model, shape, steps, eta, generator, frames)
                 : diffusion.PSampleLoop(model, shape, generator, frames);
@@ -31,7 +31,6 @@ internal static class Sampling
                 int stride = Math.Max(1, frames.Count / 30);
                 var picked = frames.Where((_, i) => i % stride == 0 || i == frames.Count - 1).ToList();
                 AnimatedGif.SaveDenoising(framesPath, picked, columns: Columns(shape[0]), scale: Scale(shape[^1]));
-                frames.ForEach(f => f.Dispose());
             }
         }
         finally

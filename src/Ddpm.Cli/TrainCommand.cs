@@ -139,6 +139,7 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
     private void RunWithProgress(Trainer trainer, BatchLoader loader)
     {
         var smoothed = new SmoothedLoss();
+        long rss = 0;
         int batchesPerEpoch = loader.BatchesPerEpoch;
         var epochWatch = Stopwatch.StartNew();
         double epochLossSum = 0;
@@ -154,7 +155,8 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
             epochLossSum += p.Loss;
             epochSteps++;
             double imagesPerSecond = epochSteps * loader.BatchSize / Math.Max(epochWatch.Elapsed.TotalSeconds, 1e-9);
-            status($"epoch {p.Epoch + 1}  step {p.Step}/{p.TotalSteps}  loss {smoothedLoss:F4}  {imagesPerSecond:F0} img/s  RSS {Allocator.ResidentMemory().Rss >> 20} MiB");
+            if (p.Step % 20 == 1 || rss == 0) rss = Allocator.ResidentMemory().Rss; // a /proc read, not on every step
+            status($"epoch {p.Epoch + 1}  step {p.Step}/{p.TotalSteps}  loss {smoothedLoss:F4}  {imagesPerSecond:F0} img/s  RSS {rss >> 20} MiB");
             bool epochEnd = p.Step % batchesPerEpoch == 0 || p.Step == p.TotalSteps;
             if (epochEnd)
             {
