@@ -3,7 +3,8 @@ using System.Runtime.InteropServices;
 namespace Ddpm.Native;
 
 /// <summary>
-/// Tunes glibc's malloc for libtorch. libtorch's CPU tensors come from malloc, and by default glibc
+/// Reports or tunes the native allocator under libtorch (tcmalloc when preloaded, see
+/// <see cref="AllocatorPreload"/>; otherwise glibc's malloc, tuned). libtorch's CPU tensors come from malloc, and by default glibc
 /// serves every large buffer with mmap and returns it to the kernel on free, so each op page-faults
 /// its output in again. Keeping freed memory in the heap instead roughly halves a training step on
 /// the seed model (see docs/performance.md), at the price of a larger resident size.
@@ -16,15 +17,27 @@ public static class Allocator
     private const int M_MMAP_MAX = -4;
     private const int M_ARENA_MAX = -8;
 
-    /// <summary>Set DDPM_MALLOC=default to leave glibc's allocator as it is.</summary>
+    /// <summary>Chooses the allocator: see <see cref="AllocatorPreload"/> for the values.</summary>
     public const string EnvironmentVariable = "DDPM_MALLOC";
 
-    /// <summary>What <see cref="Tune"/> did, for logs.</summary>
+    /// <summary>What <see cref="Tune"/> found or did, for logs.</summary>
     public static string Status { get; private set; } = "default";
 
-    /// <summary>Applies the tuning once, at start-up, on Linux with glibc; a no-op elsewhere or when switched off.</summary>
+    /// <summary>Why <see cref="AllocatorPreload.RestartIfNeeded"/> could not restart with tcmalloc, if it tried and failed.</summary>
+    public static string? RestartProblem { get; internal set; }
+
+    /// <summary>
+    /// Call at start-up, after <see cref="AllocatorPreload.RestartIfNeeded"/>: reports a preloaded
+    /// allocator (tcmalloc) and otherwise tunes glibc's malloc, on Linux; a no-op elsewhere or when
+    /// DDPM_MALLOC=default.
+    /// </summary>
     public static string Tune(bool enabled = true)
     {
+        if (PreloadedAllocator() is { } preloaded)
+            return Status = $"{preloaded.Name} (preloaded: {preloaded.Path})";
+        string why = RestartProblem is not null ? $"; {RestartProblem}"
+            : Environment.GetEnvironmentVariable(AllocatorPreload.RestartedVariable) is not null ? "; the preloaded allocator did not load"
+            : "";
         if (!enabled || Environment.GetEnvironmentVariable(EnvironmentVariable) is "default" or "off")
             return Status = "default (tuning switched off)";
         if (!OperatingSystem.IsLinux())
@@ -36,12 +49,27 @@ public static class Allocator
                       & mallopt(M_TOP_PAD, 64 << 20) == 1               // grow the heap in 64 MiB steps
                       & mallopt(M_ARENA_MAX, 1) == 1;                   // one arena: libtorch's worker threads
                                                                         // would otherwise each keep a heap as big as the peak
-            return Status = ok ? "glibc malloc tuned (no mmap, no trim, one arena)" : "default (mallopt refused)";
+            return Status = (ok ? "glibc malloc tuned (no mmap, no trim, one arena)" : "default (mallopt refused)") + why;
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
             return Status = "default (no glibc mallopt, e.g. musl)";
         }
+    }
+
+    /// <summary>An allocator library named in LD_PRELOAD and loaded in this process, or null.</summary>
+    public static (string Name, string Path)? PreloadedAllocator()
+    {
+        if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable("LD_PRELOAD") is not { Length: > 0 } preload)
+            return null;
+        foreach (string entry in preload.Split([':', ' '], StringSplitOptions.RemoveEmptyEntries))
+        {
+            string file = Path.GetFileName(entry);
+            if (!file.Contains("malloc", StringComparison.Ordinal) || AllocatorPreload.LoadedLibrary(file) is not { } path)
+                continue;
+            return (file.StartsWith("libtcmalloc", StringComparison.Ordinal) ? "tcmalloc" : file.Split('.')[0], path);
+        }
+        return null;
     }
 
     [DllImport("libc", EntryPoint = "mallopt")]
