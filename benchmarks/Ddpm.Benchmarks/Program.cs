@@ -8,6 +8,7 @@ if (AllocatorPreload.RestartIfNeeded() is { } problem)
     Console.Error.WriteLine(problem);
     return 2;
 }
+Denormals.Flush(); // as ddpm does: before libtorch starts its worker threads
 
 // dotnet run -c Release --project benchmarks/Ddpm.Benchmarks -- --filter '*'
 // dotnet run -c Release --project benchmarks/Ddpm.Benchmarks -- ab [batch] [rounds]   (interleaved A/B)

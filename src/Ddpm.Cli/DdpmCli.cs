@@ -14,6 +14,7 @@ public static class DdpmCli
     public static int Run(string[] args, TextWriter output, TextWriter error)
     {
         Allocator.Tune();
+        Denormals.Flush();
         var verbose = new Option<bool>("--verbose") { Description = "Show stack traces of errors.", Recursive = true };
         var root = new RootCommand("Ddpm: train and sample denoising diffusion models declared in C# attributes or YAML specs.")
         {
