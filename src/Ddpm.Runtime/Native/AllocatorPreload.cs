@@ -61,7 +61,7 @@ public static class AllocatorPreload
     /// </summary>
     public static string? RestartIfNeeded()
     {
-        if (!OperatingSystem.IsLinux())
+        if (!OperatingSystem.IsLinux() || System.Diagnostics.Debugger.IsAttached) // a debugger would lose the process
             return null;
         (Choice choice, string? library) parsed;
         try { parsed = ParseChoice(Environment.GetEnvironmentVariable(Allocator.EnvironmentVariable)); }
