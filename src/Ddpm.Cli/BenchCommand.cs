@@ -69,7 +69,7 @@ internal static class BenchCommand
 
         var samplingTimes = new List<double>();
         model.eval();
-        nn.Module<Tensor, Tensor, Tensor> sampler = precision == "fp32" ? model : new PrecisionCast(model, PrecisionCast.Parse(precision));
+        var sampler = PrecisionCast.Wrap(model, precision);
         using (no_grad())
         using (var generator = new Generator(1))
         {

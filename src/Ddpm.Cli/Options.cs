@@ -6,24 +6,20 @@ namespace Ddpm.Cli;
 /// <summary>Options several commands share.</summary>
 internal static class Options
 {
-    public static Option<string?> Device() => new("--device")
-    {
-        Description = "cpu or cuda (default: cuda when available, else cpu).",
-        CustomParser = result =>
-        {
-            string value = result.Tokens.Single().Value.ToLowerInvariant();
-            if (value is not ("cpu" or "cuda")) result.AddError($"--device must be cpu or cuda, got '{value}'.");
-            return value;
-        },
-    };
+    public static Option<string?> Device() =>
+        OneOf("--device", "cpu or cuda (default: cuda when available, else cpu).", "cpu", "cuda");
 
-    public static Option<string?> Precision() => new("--precision")
+    public static Option<string?> Precision() =>
+        OneOf("--precision", "fp32, or bf16 (bfloat16 compute with float32 weights; fast on CPUs with AMX or AVX-512-BF16).", "fp32", "bf16");
+
+    /// <summary>A case-insensitive option whose value must be one of <paramref name="allowed"/> (given in lower case).</summary>
+    private static Option<string?> OneOf(string name, string description, params string[] allowed) => new(name)
     {
-        Description = "fp32, or bf16 (bfloat16 compute with float32 weights; fast on CPUs with AMX or AVX-512-BF16).",
+        Description = description,
         CustomParser = result =>
         {
             string value = result.Tokens.Single().Value.ToLowerInvariant();
-            if (value is not ("fp32" or "bf16")) result.AddError($"--precision must be fp32 or bf16, got '{value}'.");
+            if (!allowed.Contains(value)) result.AddError($"{name} must be {string.Join(" or ", allowed)}, got '{value}'.");
             return value;
         },
     };

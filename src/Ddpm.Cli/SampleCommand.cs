@@ -44,7 +44,7 @@ internal static class SampleCommand
             checkpoint.CopyInto(useEma ? "EMA" : "model", useEma ? checkpoint.Ema! : checkpoint.Model, model);
 
             string computePrecision = parse.GetValue(precision) ?? "fp32";
-            nn.Module<Tensor, Tensor, Tensor> sampled = computePrecision == "fp32" ? model : new PrecisionCast(model, PrecisionCast.Parse(computePrecision));
+            var sampled = PrecisionCast.Wrap(model, computePrecision);
             var kind = parse.GetValue(sampler);
             int ddimSteps = parse.GetValue(steps);
             if (kind == SamplerKind.Ddim && ddimSteps > entry.Schedule.Timesteps)

@@ -22,6 +22,10 @@ public sealed class PrecisionCast : nn.Module<Tensor, Tensor, Tensor>
         register_module("inner", inner);
     }
 
+    /// <summary>The model as it is for fp32, else wrapped to compute in <paramref name="precision"/> (converting the model itself).</summary>
+    public static nn.Module<Tensor, Tensor, Tensor> Wrap(nn.Module<Tensor, Tensor, Tensor> model, string precision) =>
+        Parse(precision) is var dtype && dtype == ScalarType.Float32 ? model : new PrecisionCast(model, dtype);
+
     /// <summary>The dtype named by a spec's or the command line's precision: fp32 or bf16.</summary>
     public static ScalarType Parse(string precision) => precision.ToLowerInvariant() switch
     {

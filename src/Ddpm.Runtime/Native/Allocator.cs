@@ -31,14 +31,14 @@ public static class Allocator
     /// allocator (tcmalloc) and otherwise tunes glibc's malloc, on Linux; a no-op elsewhere or when
     /// DDPM_MALLOC=default.
     /// </summary>
-    public static string Tune(bool enabled = true)
+    public static string Tune()
     {
         if (PreloadedAllocator() is { } preloaded)
             return Status = $"{preloaded.Name} (preloaded: {preloaded.Path})";
         string why = RestartProblem is not null ? $"; {RestartProblem}"
             : Environment.GetEnvironmentVariable(AllocatorPreload.RestartedVariable) is not null ? "; the preloaded allocator did not load"
             : "";
-        if (!enabled || Environment.GetEnvironmentVariable(EnvironmentVariable) is "default" or "off")
+        if (SwitchedOff())
             return Status = "default (tuning switched off)";
         if (!OperatingSystem.IsLinux())
             return Status = "default (not Linux)";
@@ -55,6 +55,13 @@ public static class Allocator
         {
             return Status = "default (no glibc mallopt, e.g. musl)";
         }
+    }
+
+    /// <summary>DDPM_MALLOC=default (or off); read by the one parser of its values. A bad value is reported by the restart step.</summary>
+    private static bool SwitchedOff()
+    {
+        try { return AllocatorPreload.ParseChoice(Environment.GetEnvironmentVariable(EnvironmentVariable)).Choice == AllocatorPreload.Choice.Default; }
+        catch (ArgumentException) { return false; }
     }
 
     /// <summary>An allocator library named in LD_PRELOAD and loaded in this process, or null.</summary>
