@@ -5,7 +5,6 @@ using static TorchSharp.torch;
 
 namespace Ddpm.Cli;
 
-internal enum SamplerKind { Ddpm, Ddim }
 
 /// <summary>Draws a batch of images with a model and writes the grid (and optionally the denoising animation).</summary>
 internal static class Sampling

@@ -21,6 +21,6 @@ internal static class TinyModelRegistration
 
     [ModuleInitializer]
     internal static void Register() =>
-        ModelCatalog.Register(new ModelEntry("TinyUNet", "tiny.yaml", () => new TinyUNet(), TinySchedule.Tables, TinyUNet.Channels,
+        ModelCatalog.Register(new ModelEntry("TinyUNet", "tiny.yaml", () => new TinyUNet(), TinySchedule.Diffusion, TinyUNet.Channels,
                                              TinyUNet.ImageSize, TinyUNet.ParameterCount, "tiny-test-hash", Training, TinyUNet.Stages));
 }

@@ -37,7 +37,7 @@ namespace Ddpm.Generators.Emit
             w.Line($"        {Literal(spec.ModelName)},");
             w.Line($"        {Literal(spec.SpecFile)},");
             w.Line($"        static () => new {spec.ModelType}(),");
-            w.Line($"        {spec.ScheduleType}.Tables,");
+            w.Line($"        {spec.ScheduleType}.Diffusion,");
             w.Line($"        {spec.ModelType}.Channels,");
             w.Line($"        {spec.ModelType}.ImageSize,");
             w.Line($"        {spec.ModelType}.ParameterCount,");

@@ -10,12 +10,15 @@ namespace Ddpm.Diffusion;
 /// </summary>
 public sealed class GaussianDiffusion
 {
-    public GaussianDiffusion(ScheduleTables tables)
+    public GaussianDiffusion(ScheduleTables tables, DiffusionOptions? options = null)
     {
         Tables = tables ?? throw new ArgumentNullException(nameof(tables));
+        Options = options ?? DiffusionOptions.Default;
     }
 
     public ScheduleTables Tables { get; }
+    /// <summary>The objective and the sampling treatment of the predicted x_0.</summary>
+    public DiffusionOptions Options { get; }
     public int Timesteps => Tables.Timesteps;
 
     /// <summary>

@@ -1,3 +1,4 @@
+using Ddpm.Diffusion;
 using Ddpm.Schedules;
 using Ddpm.Specs;
 using static TorchSharp.torch;
@@ -12,7 +13,7 @@ namespace Ddpm.Models;
 /// <param name="Name">The model's class name, e.g. FashionMnistUNet.</param>
 /// <param name="SpecFile">The spec's file name, e.g. fashion-mnist.yaml.</param>
 /// <param name="CreateModel">Creates the generated module with fresh weights.</param>
-/// <param name="Schedule">The generated schedule tables.</param>
+/// <param name="Diffusion">The generated schedule's diffusion process: its tables, objective and sampling options.</param>
 /// <param name="Channels">Image channels.</param>
 /// <param name="ImageSize">Image height and width.</param>
 /// <param name="ParameterCount">Generator-computed parameter count.</param>
@@ -23,7 +24,7 @@ public sealed record ModelEntry(
     string Name,
     string SpecFile,
     Func<nn.Module<Tensor, Tensor, Tensor>> CreateModel,
-    ScheduleTables Schedule,
+    GaussianDiffusion Diffusion,
     int Channels,
     int ImageSize,
     long ParameterCount,
@@ -31,6 +32,9 @@ public sealed record ModelEntry(
     TrainingSpec Training,
     IReadOnlyList<string>? Stages = null)
 {
+    /// <summary>The schedule's tables.</summary>
+    public ScheduleTables Schedule => Diffusion.Tables;
+
     public long[] BatchShape(long batch) => new long[] { batch, Channels, ImageSize, ImageSize };
 }
 

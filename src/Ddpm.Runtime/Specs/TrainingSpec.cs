@@ -15,6 +15,20 @@ namespace Ddpm.Specs
         public OptimizerSpec Clone() => (OptimizerSpec)MemberwiseClone();
     }
 
+    /// <summary>Sample-quality evaluation during training (`training.eval`).</summary>
+    public sealed class EvalSpec
+    {
+        /// <summary>Evaluate every this many steps (0 = never).</summary>
+        public int Every { get; set; }
+        /// <summary>Images sampled per evaluation.</summary>
+        public int Samples { get; set; } = 256;
+        public SamplerKind Sampler { get; set; } = SamplerKind.Ddim;
+        /// <summary>Sampler steps (DDIM and DPM-Solver++; DDPM always runs all T).</summary>
+        public int Steps { get; set; } = 50;
+
+        public EvalSpec Clone() => (EvalSpec)MemberwiseClone();
+    }
+
     /// <summary>How a model is trained (`training:`). Defaults are the tutorial's.</summary>
     public sealed class TrainingSpec
     {
@@ -31,8 +45,18 @@ namespace Ddpm.Specs
         public int WarmupSteps { get; set; }
         /// <summary>Clip the global gradient norm to this value (0 = no clipping).</summary>
         public double GradClip { get; set; } = 1.0;
-        /// <summary>Decay of the exponential moving average of the weights (0 = no EMA).</summary>
+        /// <summary>Decay of the exponential moving average of the weights (0 = no EMA); the maximum the warm-up grows to.</summary>
         public double EmaDecay { get; set; } = 0.995;
+        /// <summary>How the EMA decay grows to <see cref="EmaDecay"/>.</summary>
+        public EmaWarmup EmaWarmup { get; set; } = EmaWarmup.Power;
+        /// <summary>Exponent of the power warm-up: 1 - (1 + step / inv_gamma)^-power.</summary>
+        public double EmaPower { get; set; } = 2.0 / 3.0;
+        /// <summary>Step scale of the power warm-up.</summary>
+        public double EmaInvGamma { get; set; } = 1.0;
+        /// <summary>Min-SNR loss weighting (Hang et al. 2023): weights clipped at gamma (0 = off, uniform weights).</summary>
+        public double MinSnrGamma { get; set; }
+        /// <summary>Sample-quality evaluation during training (`training.eval`).</summary>
+        public EvalSpec Eval { get; set; } = new EvalSpec();
         public bool RandomFlip { get; set; } = true;
         /// <summary>Write an 8x8 sample grid every this many steps (0 = only at the end).</summary>
         public int SampleEvery { get; set; } = 1000;
@@ -47,6 +71,7 @@ namespace Ddpm.Specs
         {
             var copy = (TrainingSpec)MemberwiseClone();
             copy.Optimizer = Optimizer.Clone();
+            copy.Eval = Eval.Clone();
             return copy;
         }
     }

@@ -43,7 +43,7 @@ namespace Ddpm.Models
                 "Cifar10UNet",
                 "cifar10.yaml",
                 static () => new global::Ddpm.Models.Cifar10UNet(),
-                global::Ddpm.Models.Cifar10Schedule.Tables,
+                global::Ddpm.Models.Cifar10Schedule.Diffusion,
                 global::Ddpm.Models.Cifar10UNet.Channels,
                 global::Ddpm.Models.Cifar10UNet.ImageSize,
                 global::Ddpm.Models.Cifar10UNet.ParameterCount,

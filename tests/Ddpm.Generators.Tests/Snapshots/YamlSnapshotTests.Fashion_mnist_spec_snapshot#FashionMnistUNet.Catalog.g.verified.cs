@@ -43,7 +43,7 @@ namespace Ddpm.Models
                 "FashionMnistUNet",
                 "fashion-mnist.yaml",
                 static () => new global::Ddpm.Models.FashionMnistUNet(),
-                global::Ddpm.Models.FashionMnistSchedule.Tables,
+                global::Ddpm.Models.FashionMnistSchedule.Diffusion,
                 global::Ddpm.Models.FashionMnistUNet.Channels,
                 global::Ddpm.Models.FashionMnistUNet.ImageSize,
                 global::Ddpm.Models.FashionMnistUNet.ParameterCount,

@@ -43,7 +43,7 @@ namespace Ddpm.Models
                 "MnistCosineUNet",
                 "mnist-cosine.yaml",
                 static () => new global::Ddpm.Models.MnistCosineUNet(),
-                global::Ddpm.Models.MnistCosineSchedule.Tables,
+                global::Ddpm.Models.MnistCosineSchedule.Diffusion,
                 global::Ddpm.Models.MnistCosineUNet.Channels,
                 global::Ddpm.Models.MnistCosineUNet.ImageSize,
                 global::Ddpm.Models.MnistCosineUNet.ParameterCount,

@@ -1,0 +1,12 @@
+namespace Ddpm;
+
+/// <summary>The reverse-process samplers; YAML and the CLI spell them ddpm, ddim and dpmpp-2m.</summary>
+public enum SamplerKind
+{
+    /// <summary>Ancestral sampling through all T steps (Algorithm 2 of Ho et al. 2020).</summary>
+    Ddpm = 0,
+    /// <summary>DDIM over a sub-sequence of timesteps (Song et al. 2021).</summary>
+    Ddim = 1,
+    /// <summary>DPM-Solver++(2M), multistep second order (Lu et al. 2022).</summary>
+    DpmSolver2M = 2,
+}
