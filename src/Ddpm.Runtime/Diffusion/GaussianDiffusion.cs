@@ -139,6 +139,27 @@ public sealed class GaussianDiffusion
         return x;
     }
 
+    /// <summary>
+    /// DPM-Solver++(2M) (Lu et al. 2022) over <paramref name="steps"/> model calls: deterministic, second order,
+    /// first order at the first and the last step.
+    /// </summary>
+    public Tensor DpmSolverSample(nn.Module<Tensor, Tensor, Tensor> model, long[] shape, int steps,
+                                  Generator? generator = null, List<Tensor>? intermediates = null, Device? device = null)
+        => throw new NotImplementedException("DPM-Solver++ lands with the sampler work.");
+
+    /// <summary>
+    /// Draws images from pure noise with <paramref name="sampler"/>: DDPM runs all T steps and ignores
+    /// <paramref name="steps"/>; DDIM and DPM-Solver++ make <paramref name="steps"/> model calls.
+    /// </summary>
+    public Tensor Sample(nn.Module<Tensor, Tensor, Tensor> model, long[] shape, SamplerKind sampler, int steps, double eta = 0.0,
+                         Generator? generator = null, List<Tensor>? intermediates = null, Device? device = null) => sampler switch
+    {
+        SamplerKind.Ddpm => PSampleLoop(model, shape, generator, intermediates, device),
+        SamplerKind.Ddim => DdimSample(model, shape, steps, eta, generator, intermediates, device),
+        SamplerKind.DpmSolver2M => DpmSolverSample(model, shape, steps, generator, intermediates, device),
+        _ => throw new ArgumentOutOfRangeException(nameof(sampler), sampler, "Use Ddpm, Ddim or DpmSolver2M."),
+    };
+
     /// <summary>The DDIM sub-sequence: steps timesteps spaced evenly over [0, T), ascending, starting at 0.</summary>
     public static int[] DdimTimesteps(int timesteps, int steps)
     {
