@@ -6,7 +6,9 @@ namespace Ddpm.Diffusion;
 
 /// <summary>
 /// The forward process q(x_t | x_0), the training loss, and the reverse samplers of a DDPM
-/// (Ho et al. 2020) under one noise schedule. The model maps (x_t, t) to the predicted noise.
+/// (Ho et al. 2020) under one noise schedule. The model maps (x_t, t) to its objective's target
+/// (eps, x_0 or v; <see cref="DiffusionOptions"/>); every sampler reads that output as the pair
+/// (predicted x_0, predicted eps) through <see cref="Predict"/>, so any objective works with any sampler.
 /// </summary>
 public sealed class GaussianDiffusion
 {
@@ -48,13 +50,80 @@ public sealed class GaussianDiffusion
         return (a * x0).add_(b * noise).MoveToOuterDisposeScope();
     }
 
-    /// <summary>The loss between the true and predicted noise at random timesteps t (Algorithm 1).</summary>
-    public Tensor Loss(nn.Module<Tensor, Tensor, Tensor> model, Tensor x0, Tensor t, Tensor noise, LossKind kind = LossKind.Huber)
+    /// <summary>
+    /// The training loss at timesteps t (Algorithm 1, generalised): the distance between the model's output and its
+    /// objective's target (<see cref="Target"/>), weighted per sample by min-SNR-gamma when <paramref name="minSnrGamma"/> &gt; 0.
+    /// </summary>
+    public Tensor Loss(nn.Module<Tensor, Tensor, Tensor> model, Tensor x0, Tensor t, Tensor noise, LossKind kind = LossKind.Huber,
+                       double minSnrGamma = 0)
     {
         using var scope = NewDisposeScope();
         var xt = QSample(x0, t, noise);
         var predicted = model.forward(xt, t);
-        return NoiseLoss(noise, predicted, kind).MoveToOuterDisposeScope();
+        return ObjectiveLoss(predicted, Target(x0, t, noise), t, kind, minSnrGamma).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// What the model learns to output at x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps: eps, x_0,
+    /// or v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x_0 (Salimans and Ho 2022, section 4).
+    /// </summary>
+    public Tensor Target(Tensor x0, Tensor t, Tensor noise)
+    {
+        switch (Options.Objective)
+        {
+            case Objective.Eps: return noise.alias();
+            case Objective.X0: return x0.alias();
+            case Objective.V:
+            {
+                using var scope = NewDisposeScope();
+                var a = Extract(Tables.SqrtAlphasCumprod, t, x0.shape, x0.dtype);
+                var s = Extract(Tables.SqrtOneMinusAlphasCumprod, t, x0.shape, x0.dtype);
+                return (a * noise).sub_(s * x0).MoveToOuterDisposeScope();
+            }
+            default: throw new InvalidOperationException($"Unknown objective {Options.Objective}.");
+        }
+    }
+
+    /// <summary>
+    /// Min-SNR-gamma weights (Hang et al. 2023, eq. 8 and its variants): with SNR_t = alpha_bar_t / (1 - alpha_bar_t),
+    /// min(SNR, gamma) for x_0-prediction, min(SNR, gamma) / SNR for eps, min(SNR, gamma) / (SNR + 1) for v.
+    /// Each makes the loss equal to min(SNR, gamma) times the squared error of x_0.
+    /// </summary>
+    public double[] MinSnrWeights(double gamma)
+    {
+        if (!(gamma > 0) || double.IsInfinity(gamma))
+            throw new ArgumentOutOfRangeException(nameof(gamma), gamma, "min_snr_gamma must be a positive finite number.");
+        var weights = new double[Timesteps];
+        for (int t = 0; t < Timesteps; t++)
+        {
+            double snr = Tables.AlphasCumprod[t] / (1 - Tables.AlphasCumprod[t]);
+            double clipped = Math.Min(snr, gamma);
+            weights[t] = Options.Objective switch
+            {
+                Objective.Eps => clipped / snr,
+                Objective.X0 => clipped,
+                _ => clipped / (snr + 1),
+            };
+        }
+        return weights;
+    }
+
+    /// <summary>The distance between output and target: the plain mean, or the per-sample mean weighted by min-SNR-gamma.</summary>
+    public Tensor ObjectiveLoss(Tensor predicted, Tensor target, Tensor t, LossKind kind, double minSnrGamma)
+    {
+        if (minSnrGamma == 0)
+            return NoiseLoss(target, predicted, kind);
+        using var scope = NewDisposeScope();
+        var perElement = kind switch
+        {
+            LossKind.Huber => nn.functional.smooth_l1_loss(predicted, target, reduction: nn.Reduction.None),
+            LossKind.L2 => nn.functional.mse_loss(predicted, target, reduction: nn.Reduction.None),
+            LossKind.L1 => nn.functional.l1_loss(predicted, target, reduction: nn.Reduction.None),
+            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Loss must be Huber, L2 or L1."),
+        };
+        var perSample = perElement.flatten(1).mean(new long[] { 1 });
+        var weights = Extract(MinSnrWeights(minSnrGamma), t, new[] { t.shape[0] }, perSample.dtype);
+        return (perSample * weights).mean().MoveToOuterDisposeScope();
     }
 
     public static Tensor NoiseLoss(Tensor noise, Tensor predicted, LossKind kind) => kind switch
@@ -64,6 +133,61 @@ public sealed class GaussianDiffusion
         LossKind.L1 => nn.functional.l1_loss(predicted, noise),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Loss must be Huber, L2 or L1."),
     };
+
+    /// <summary>
+    /// Reads the model's output at x_t (every sample at timestep t) as (predicted x_0, predicted eps), using
+    /// x_t = a x_0 + s eps with a = sqrt(alpha_bar_t), s = sqrt(1 - alpha_bar_t), a^2 + s^2 = 1:
+    /// eps-prediction x_0 = (x_t - s eps) / a; x_0-prediction eps = (x_t - a x_0) / s; v-prediction x_0 = a x_t - s v, eps = s x_t + a v.
+    /// Then x_0 is clipped or dynamically thresholded if the options say so, and eps recomputed from it,
+    /// so the samplers' update (eq. 11, DDIM, DPM-Solver++) moves towards the treated x_0.
+    /// </summary>
+    public (Tensor X0, Tensor Eps) Predict(Tensor output, Tensor x, int t)
+    {
+        using var scope = NewDisposeScope();
+        double a = Tables.SqrtAlphasCumprod[t], s = Tables.SqrtOneMinusAlphasCumprod[t];
+        Tensor x0, eps;
+        switch (Options.Objective)
+        {
+            case Objective.Eps:
+                eps = output.alias();
+                x0 = x.add(output, alpha: -s).div_(a);
+                break;
+            case Objective.X0:
+                x0 = output.alias();
+                eps = x.add(output, alpha: -a).div_(s);
+                break;
+            case Objective.V:
+                x0 = x.mul(a).add_(output, alpha: -s);
+                eps = x.mul(s).add_(output, alpha: a);
+                break;
+            default: throw new InvalidOperationException($"Unknown objective {Options.Objective}.");
+        }
+        if (Options.ClipX0 || Options.DynamicThreshold > 0)
+        {
+            x0 = Options.DynamicThreshold > 0 ? DynamicThreshold(x0, Options.DynamicThreshold) : x0.clamp(-1.0, 1.0);
+            eps = x.add(x0, alpha: -a).div_(s);
+        }
+        return (x0.MoveToOuterDisposeScope(), eps.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// Dynamic thresholding (Saharia et al. 2022, section 2.3): per image, s = max(1, the p-quantile of |x_0|);
+    /// x_0 is clamped to [-s, s] and divided by s, so it ends in [-1, 1] without saturating every outlier to the edge.
+    /// </summary>
+    public static Tensor DynamicThreshold(Tensor x0, double quantile)
+    {
+        if (!(quantile > 0 && quantile < 1))
+            throw new ArgumentOutOfRangeException(nameof(quantile), quantile, "The dynamic threshold quantile must be in (0, 1).");
+        using var scope = NewDisposeScope();
+        var flat = x0.abs().flatten(1).to(ScalarType.Float32);
+        using var q = tensor(quantile, ScalarType.Float32, x0.device);
+        var limit = flat.quantile(q, dim: 1, keepdim: true).clamp_min(1.0).to(x0.dtype);
+        var shape = new long[x0.dim()];
+        Array.Fill(shape, 1L);
+        shape[0] = x0.shape[0];
+        limit = limit.reshape(shape);
+        return torch.maximum(torch.minimum(x0, limit), limit.neg()).div_(limit).MoveToOuterDisposeScope();
+    }
 
     /// <summary>
     /// One reverse step x_t -> x_{t-1} (Algorithm 2): every sample in the batch is at the same t,
@@ -76,8 +200,9 @@ public sealed class GaussianDiffusion
         using var scope = NewDisposeScope();
         using var noGrad = no_grad(); // sampling never needs the autograd graph
         using var timesteps = full(x.shape[0], t, ScalarType.Int64, x.device);
-        var predictedNoise = model.forward(x, timesteps);
-        // mean = 1/sqrt(alpha_t) * (x_t - beta_t / sqrt(1 - alpha_bar_t) * eps)   (eq. 11)
+        var (_, predictedNoise) = Predict(model.forward(x, timesteps), x, t);
+        // mean = 1/sqrt(alpha_t) * (x_t - beta_t / sqrt(1 - alpha_bar_t) * eps)   (eq. 11); with eps read from the
+        // (treated) x_0 prediction this is the posterior mean of q(x_{t-1} | x_t, x_0) (eq. 7).
         double epsCoefficient = Tables.Betas[t] / Tables.SqrtOneMinusAlphasCumprod[t];
         var mean = x.add(predictedNoise, alpha: -epsCoefficient).mul_(Tables.SqrtRecipAlphas[t]);
         if (t > 0)
@@ -125,9 +250,8 @@ public sealed class GaussianDiffusion
             double alphaBar = Tables.AlphasCumprod[t];
             double alphaBarPrev = i > 0 ? Tables.AlphasCumprod[sequence[i - 1]] : 1.0;
             using var timesteps = full(shape[0], t, ScalarType.Int64, x.device);
-            var eps = model.forward(x, timesteps);
-            // x_0 predicted from eps, then the direction pointing to x_t.
-            var x0 = x.add(eps, alpha: -Math.Sqrt(1 - alphaBar)).div_(Math.Sqrt(alphaBar));
+            // x_0 predicted, then the direction pointing to x_t.
+            var (x0, eps) = Predict(model.forward(x, timesteps), x, t);
             double sigma = eta * Math.Sqrt((1 - alphaBarPrev) / (1 - alphaBar) * (1 - alphaBar / alphaBarPrev));
             var next = x0.mul(Math.Sqrt(alphaBarPrev)).add_(eps, alpha: Math.Sqrt(Math.Max(1 - alphaBarPrev - sigma * sigma, 0)));
             if (sigma > 0)
@@ -140,12 +264,92 @@ public sealed class GaussianDiffusion
     }
 
     /// <summary>
-    /// DPM-Solver++(2M) (Lu et al. 2022) over <paramref name="steps"/> model calls: deterministic, second order,
-    /// first order at the first and the last step.
+    /// DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2): deterministic multistep solver of the probability-flow ODE in
+    /// the data prediction D = predicted x_0, over <paramref name="steps"/> model calls at <see cref="DpmSolverTimesteps(int)"/>.
+    /// With lambda_t = log(alpha_t / sigma_t), alpha_t = sqrt(alpha_bar_t), sigma_t = sqrt(1 - alpha_bar_t) and h = lambda_t - lambda_s:
+    /// x_t = (sigma_t / sigma_s) x_s + alpha_t (1 - e^{-h}) D, where D is the last prediction at the first step (first order)
+    /// and (1 + 1/(2r)) D_s - 1/(2r) D_prev with r = h_prev / h after it (second order). The last call is at t = 0; its
+    /// prediction is the sample (the first-order step to sigma = 0 lands on D).
     /// </summary>
     public Tensor DpmSolverSample(nn.Module<Tensor, Tensor, Tensor> model, long[] shape, int steps,
                                   Generator? generator = null, List<Tensor>? intermediates = null, Device? device = null)
-        => throw new NotImplementedException("DPM-Solver++ lands with the sampler work.");
+    {
+        int[] times = DpmSolverTimesteps(steps);
+        using var _ = no_grad();
+        var x = randn(shape, ScalarType.Float32, device, generator: generator);
+        Tensor? previousX0 = null;
+        double previousH = 0;
+        try
+        {
+            for (int i = 0; i < times.Length; i++)
+            {
+                using var scope = NewDisposeScope();
+                int s = times[i];
+                using var timesteps = full(shape[0], s, ScalarType.Int64, x.device);
+                var (x0, _) = Predict(model.forward(x, timesteps), x, s);
+                Tensor next;
+                if (i == times.Length - 1)
+                {
+                    next = x0.alias(); // to sigma = 0: the first-order step lands on the prediction
+                }
+                else
+                {
+                    int t = times[i + 1];
+                    double h = Lambda(t) - Lambda(s);
+                    var d = x0;
+                    if (previousX0 is not null)
+                    {
+                        double r = previousH / h;
+                        d = x0.mul(1 + 0.5 / r).add_(previousX0, alpha: -0.5 / r);
+                    }
+                    double sigmaRatio = Tables.SqrtOneMinusAlphasCumprod[t] / Tables.SqrtOneMinusAlphasCumprod[s];
+                    next = x.mul(sigmaRatio).add_(d, alpha: Tables.SqrtAlphasCumprod[t] * (1 - Math.Exp(-h)));
+                    previousH = h;
+                }
+                previousX0?.Dispose();
+                previousX0 = x0.MoveToOuterDisposeScope();
+                x.Dispose();
+                x = next.MoveToOuterDisposeScope();
+                if (intermediates is not null) intermediates.Add(x.clone().MoveToOuterDisposeScope());
+            }
+        }
+        finally
+        {
+            previousX0?.Dispose();
+        }
+        return x;
+    }
+
+    /// <summary>
+    /// The timesteps where DPM-Solver++ calls the model, descending from T - 1 (pure noise) to 0: evenly spaced in
+    /// lambda = log(alpha / sigma) (the "logSNR" spacing Lu et al. 2022 recommend for low-resolution images), each
+    /// mapped to the nearest integer timestep, kept strictly decreasing. Evenly spaced t would leave one huge lambda step
+    /// at the end (lambda climbs from 1.7 to 4.6 over the last 5% of a linear schedule), where the second-order
+    /// extrapolation breaks down. The ODE is integrated down to t = 0, where sigma = sqrt(beta_0) is tiny, and the last
+    /// call's x_0 prediction is the sample, as DDPM's last step and DDIM's are.
+    /// </summary>
+    public int[] DpmSolverTimesteps(int steps)
+    {
+        int timesteps = Timesteps;
+        if (steps < 1 || steps > timesteps)
+            throw new ArgumentOutOfRangeException(nameof(steps), steps, $"DPM-Solver++ steps must be in [1, {timesteps}].");
+        var sequence = new int[steps];
+        sequence[0] = timesteps - 1;
+        if (steps == 1) return sequence;
+        double first = Lambda(timesteps - 1), last = Lambda(0);
+        int t = timesteps - 1; // lambda grows as t falls; walk t down while the next lambda is closer to the target
+        for (int i = 1; i < steps; i++)
+        {
+            double target = first + (last - first) * i / (steps - 1);
+            while (t > 0 && Math.Abs(Lambda(t - 1) - target) <= Math.Abs(Lambda(t) - target)) t--;
+            // Strictly below the previous one, and high enough to leave a distinct timestep for every later call.
+            sequence[i] = Math.Max(Math.Min(t, sequence[i - 1] - 1), steps - 1 - i);
+        }
+        return sequence;
+    }
+
+    /// <summary>lambda_t = log(alpha_t / sigma_t), half the log-SNR.</summary>
+    private double Lambda(int t) => 0.5 * Math.Log(Tables.AlphasCumprod[t] / (1 - Tables.AlphasCumprod[t]));
 
     /// <summary>
     /// Draws images from pure noise with <paramref name="sampler"/>: DDPM runs all T steps and ignores

@@ -10,9 +10,10 @@ using static TorchSharp.torch;
 namespace Ddpm.Training;
 
 /// <summary>
-/// Trains a noise-prediction model (x_t, t) -> eps with Algorithm 1 of Ho et al. 2020: per step,
+/// Trains a denoising model (x_t, t) -> eps, x_0 or v (the schedule's objective) with Algorithm 1 of Ho et al. 2020: per step,
 /// t ~ U{0..T-1} and eps ~ N(0, I) from the trainer's own seeded generator, x_t = q_sample(x_0, t, eps),
-/// loss(eps, model(x_t, t)), backward, global-norm clipping, Adam (with linear warm-up), then the EMA update.
+/// loss(target, model(x_t, t)) (min-SNR weighted on request), backward, global-norm clipping, Adam (with linear warm-up),
+/// then the EMA update.
 /// </summary>
 /// <remarks>
 /// Same seed, spec, data and initial weights give the same loss sequence bit for bit on the CPU, and a run
@@ -67,7 +68,7 @@ public sealed class Trainer : IDisposable
             if (emaFactory is null)
                 throw new ArgumentException($"ema_decay is {Format(spec.EmaDecay)}, so an EMA model factory is needed (or set ema_decay to 0).", nameof(emaFactory));
             EmaModel = emaFactory() ?? throw new ArgumentException("The EMA model factory returned null.", nameof(emaFactory));
-            ema = new ExponentialMovingAverage(model, EmaModel, spec.EmaDecay);
+            ema = new ExponentialMovingAverage(model, EmaModel, spec.EmaDecay, spec.EmaWarmup, spec.EmaPower, spec.EmaInvGamma);
         }
 
         if (IsBf16(spec))
@@ -156,7 +157,7 @@ public sealed class Trainer : IDisposable
             var noise = randn(x0.shape, ScalarType.Float32, generator: generator);
             optimizer.zero_grad();
             var lossTensor = lowPrecisionModel is null
-                ? diffusion.Loss(model, x0, t, noise, spec.Loss)
+                ? diffusion.Loss(model, x0, t, noise, spec.Loss, spec.MinSnrGamma)
                 : LowPrecisionLoss(x0, t, noise);
             loss = lossTensor.item<float>();
             if (!double.IsFinite(loss))
@@ -283,7 +284,7 @@ public sealed class Trainer : IDisposable
                 lowPrecisionParameters![i].copy_(parameters[i]);
         var xt = diffusion.QSample(x0.to(ScalarType.BFloat16), t, noise.to(ScalarType.BFloat16));
         var predicted = lowPrecisionModel.forward(xt, t).to(ScalarType.Float32);
-        return GaussianDiffusion.NoiseLoss(noise, predicted, spec.Loss);
+        return diffusion.ObjectiveLoss(predicted, diffusion.Target(x0, t, noise), t, spec.Loss, spec.MinSnrGamma);
     }
 
     private static bool IsBf16(TrainingSpec spec) => string.Equals(spec.Precision, "bf16", StringComparison.OrdinalIgnoreCase);
@@ -374,6 +375,10 @@ public sealed class Trainer : IDisposable
         Check(spec.WarmupSteps >= 0, $"warmup_steps must be >= 0, got {spec.WarmupSteps}.");
         Check(spec.GradClip >= 0 && !double.IsNaN(spec.GradClip), $"grad_clip must be >= 0 (0 = off), got {Format(spec.GradClip)}.");
         Check(spec.EmaDecay >= 0 && spec.EmaDecay < 1, $"ema_decay must be in [0, 1), got {Format(spec.EmaDecay)}.");
+        Check(Enum.IsDefined(spec.EmaWarmup), $"ema_warmup must be power, ratio or none, got {spec.EmaWarmup}.");
+        Check(spec.EmaPower > 0 && double.IsFinite(spec.EmaPower), $"ema_power must be a positive number, got {Format(spec.EmaPower)}.");
+        Check(spec.EmaInvGamma > 0 && double.IsFinite(spec.EmaInvGamma), $"ema_inv_gamma must be a positive number, got {Format(spec.EmaInvGamma)}.");
+        Check(spec.MinSnrGamma >= 0 && double.IsFinite(spec.MinSnrGamma), $"min_snr_gamma must be >= 0 (0 = off), got {Format(spec.MinSnrGamma)}.");
         Check(spec.SampleEvery >= 0, $"sample_every must be >= 0, got {spec.SampleEvery}.");
         Check(spec.CheckpointEvery >= 0, $"checkpoint_every must be >= 0, got {spec.CheckpointEvery}.");
         Check(string.Equals(spec.Precision, "fp32", StringComparison.OrdinalIgnoreCase) || IsBf16(spec),
