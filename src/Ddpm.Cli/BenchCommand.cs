@@ -53,7 +53,7 @@ internal static class BenchCommand
         var data = Datasets.Synthetic(entry.Channels, entry.ImageSize, Math.Max(batchSize * 4, 256));
         manual_seed(spec.Seed);
         using var model = entry.CreateModel();
-        var diffusion = new GaussianDiffusion(entry.Schedule);
+        var diffusion = entry.Diffusion;
         var times = new List<double>();
         var watch = new Stopwatch();
         using (var trainer = new Trainer(model, diffusion, Trainer.CreateLoader(data, spec), spec, entry.CreateModel))

@@ -12,6 +12,30 @@ internal static class Options
     public static Option<string?> Precision() =>
         OneOf("--precision", "fp32, or bf16 (bfloat16 compute with float32 weights; fast on CPUs with AMX or AVX-512-BF16).", "fp32", "bf16");
 
+    /// <summary>The sampler names of the CLI and YAML, in <see cref="SamplerKind"/> order.</summary>
+    public static readonly string[] SamplerNames = { "ddpm", "ddim", "dpmpp-2m" };
+
+    public static Option<SamplerKind> Sampler(SamplerKind defaultKind) => new("--sampler")
+    {
+        Description = "ddpm (ancestral, all T steps), ddim, or dpmpp-2m (DPM-Solver++(2M): about DDPM's quality in 15-25 steps).",
+        DefaultValueFactory = _ => defaultKind,
+        CustomParser = result =>
+        {
+            string value = result.Tokens.Single().Value.ToLowerInvariant();
+            int index = Array.IndexOf(SamplerNames, value);
+            if (index < 0) result.AddError($"--sampler must be {string.Join(", ", SamplerNames)}, got '{value}'.");
+            return index < 0 ? defaultKind : (SamplerKind)index;
+        },
+    };
+
+    /// <summary>How a sampler run is described in messages: "DDPM, 300 steps", "DPM-Solver++(2M), 20 steps".</summary>
+    public static string DescribeSampler(SamplerKind kind, int steps, int timesteps, double eta) => kind switch
+    {
+        SamplerKind.Ddim => $"DDIM, {steps} steps, eta {eta.ToString(System.Globalization.CultureInfo.InvariantCulture)}",
+        SamplerKind.DpmSolver2M => $"DPM-Solver++(2M), {steps} steps",
+        _ => $"DDPM, {timesteps} steps",
+    };
+
     /// <summary>A case-insensitive option whose value must be one of <paramref name="allowed"/> (given in lower case).</summary>
     private static Option<string?> OneOf(string name, string description, params string[] allowed) => new(name)
     {

@@ -16,8 +16,8 @@ internal static class SampleCommand
     {
         var checkpointPath = new Argument<string>("checkpoint") { Description = "A checkpoint written by ddpm train (runs/<name>/checkpoints/last.ckpt)." };
         var count = new Option<int>("--count") { Description = "Number of images.", DefaultValueFactory = _ => 64 };
-        var sampler = new Option<SamplerKind>("--sampler") { Description = "ddpm (ancestral, all T steps) or ddim.", DefaultValueFactory = _ => SamplerKind.Ddpm };
-        var steps = new Option<int>("--steps") { Description = "DDIM steps.", DefaultValueFactory = _ => 50 };
+        var sampler = Options.Sampler(SamplerKind.Ddpm);
+        var steps = new Option<int>("--steps") { Description = "Model calls of ddim and dpmpp-2m (ddpm always runs all T).", DefaultValueFactory = _ => 50 };
         var eta = new Option<double>("--eta") { Description = "DDIM eta: 0 is deterministic, 1 is DDPM-like noise.", DefaultValueFactory = _ => 0.0 };
         var seed = new Option<long>("--seed") { Description = "Seed of the starting noise.", DefaultValueFactory = _ => 0 };
         var outFile = new Option<string?>("--out") { Description = "PNG to write (default: samples.png beside the checkpoint's run)." };
@@ -47,14 +47,14 @@ internal static class SampleCommand
             var sampled = PrecisionCast.Wrap(model, computePrecision);
             var kind = parse.GetValue(sampler);
             int ddimSteps = parse.GetValue(steps);
-            if (kind == SamplerKind.Ddim && ddimSteps > entry.Schedule.Timesteps)
+            if (kind != SamplerKind.Ddpm && ddimSteps > entry.Schedule.Timesteps)
                 throw new UsageException($"--steps {ddimSteps} exceeds the schedule's {entry.Schedule.Timesteps} timesteps.");
             string png = parse.GetValue(outFile) ?? Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(path)))!, "samples.png");
             string? gif = parse.GetValue(frames) ? Path.ChangeExtension(png, ".gif") : null;
             var watch = Stopwatch.StartNew();
-            Sampling.WriteGrid(sampled, new GaussianDiffusion(entry.Schedule), entry.BatchShape(parse.GetValue(count)), kind, ddimSteps,
+            Sampling.WriteGrid(sampled, entry.Diffusion, entry.BatchShape(parse.GetValue(count)), kind, ddimSteps,
                                parse.GetValue(eta), parse.GetValue(seed), png, gif);
-            string how = kind == SamplerKind.Ddim ? $"DDIM, {ddimSteps} steps, eta {parse.GetValue(eta)}" : $"DDPM, {entry.Schedule.Timesteps} steps";
+            string how = Options.DescribeSampler(kind, ddimSteps, entry.Schedule.Timesteps, parse.GetValue(eta));
             output.WriteLine($"wrote {png}{(gif is null ? "" : $" and {gif}")}: {parse.GetValue(count)} images of {entry.Name} at step {checkpoint.Step} " +
                              $"({how}, {(useEma ? "EMA" : "raw")} weights, {computePrecision}, {watch.Elapsed.TotalSeconds:F1} s, peak RSS {Allocator.ResidentMemory().PeakRss >> 20} MiB)");
             return DdpmCli.Ok;

@@ -19,9 +19,7 @@ internal static class Sampling
             using var scope = NewDisposeScope();
             using var generator = new Generator(unchecked((ulong)seed));
             var frames = framesPath is null ? null : new List<Tensor>(); // made in this scope, freed with it
-            using var images = sampler == SamplerKind.Ddim
-                ? diffusion.DdimSample(model, shape, steps, eta, generator, frames)
-                : diffusion.PSampleLoop(model, shape, generator, frames);
+            using var images = diffusion.Sample(model, shape, sampler, steps, eta, generator, frames);
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
             ImageGrid.SavePng(images, path, columns: Columns(shape[0]), scale: Scale(shape[^1]));
             if (frames is not null && framesPath is not null)

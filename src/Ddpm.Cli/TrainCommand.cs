@@ -86,7 +86,7 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
 
         manual_seed(spec.Seed); // initial weights depend only on the seed
         using var model = entry.CreateModel();
-        var diffusion = new GaussianDiffusion(entry.Schedule);
+        var diffusion = entry.Diffusion;
         var loader = Trainer.CreateLoader(data, spec);
         var shape = entry.BatchShape(64);
         using var trainer = new Trainer(model, diffusion, loader, spec, entry.CreateModel, new TrainingCallbacks

@@ -97,8 +97,22 @@ public sealed class Trainer : IDisposable
     public nn.Module<Tensor, Tensor, Tensor> Model => model;
     /// <summary>The averaged weights (owned by the trainer); null when EmaDecay is 0.</summary>
     public nn.Module<Tensor, Tensor, Tensor>? EmaModel { get; }
-    /// <summary>The model to sample from: the EMA model if there is one.</summary>
-    public nn.Module<Tensor, Tensor, Tensor> SamplingModel => EmaModel ?? model;
+    /// <summary>The model to sample from: the EMA model if there is one, unless evaluation found the raw weights better.</summary>
+    public nn.Module<Tensor, Tensor, Tensor> SamplingModel =>
+        PreferredWeights == SamplingWeights.Raw || EmaModel is null ? model : EmaModel;
+    /// <summary>Which weights sampling should use, as the latest evaluation found; saved in checkpoints.</summary>
+    public SamplingWeights PreferredWeights { get; private set; }
+    /// <summary>The evaluation behind <see cref="PreferredWeights"/>, for the record.</summary>
+    public string PreferenceReason { get; private set; } = "";
+
+    /// <summary>Records which weights scored better (called by the front end's evaluation).</summary>
+    public void PreferWeights(SamplingWeights weights, string reason)
+    {
+        if (weights == SamplingWeights.Ema && EmaModel is null)
+            throw new InvalidOperationException("This run keeps no EMA weights to prefer.");
+        PreferredWeights = weights;
+        PreferenceReason = reason ?? "";
+    }
     public GaussianDiffusion Diffusion => diffusion;
     /// <summary>Optimiser steps completed.</summary>
     public long Step { get; private set; }
@@ -181,10 +195,14 @@ public sealed class Trainer : IDisposable
 
         callbacks.Progress?.Report(new TrainingProgress(step, TotalSteps, loss, lr, gradNorm, epoch));
         bool final = step == TotalSteps;
-        if (callbacks.SampleDue is { } sample && (final || (spec.SampleEvery > 0 && step % spec.SampleEvery == 0)))
-            sample(new SampleRequest(step, final, SamplingModel, diffusion));
+        // The checkpoint first: evaluation and sample grids take minutes on a CPU, and a run stopped during them
+        // must not lose its steps.
         if (callbacks.CheckpointDue is { } checkpoint && (final || (spec.CheckpointEvery > 0 && step % spec.CheckpointEvery == 0)))
             checkpoint(new CheckpointRequest(step, final, this));
+        if (callbacks.EvaluationDue is { } evaluate && spec.Eval.Every > 0 && (final || step % spec.Eval.Every == 0))
+            evaluate(new EvaluationRequest(step, final, this));
+        if (callbacks.SampleDue is { } sample && (final || (spec.SampleEvery > 0 && step % spec.SampleEvery == 0)))
+            sample(new SampleRequest(step, final, SamplingModel, diffusion));
         return loss;
     }
 
@@ -212,7 +230,10 @@ public sealed class Trainer : IDisposable
         using (var state = generator.get_state())
             rng = state.clone().DetachFromDisposeScope();
         return new Checkpoint(Step, Epoch, Batch, diffusion.Tables.Fingerprint, specText,
-                              CloneState(model), EmaModel is null ? null : CloneState(EmaModel), optimizerState, rng, get_num_threads());
+                              CloneState(model), EmaModel is null ? null : CloneState(EmaModel), optimizerState, rng, get_num_threads())
+        {
+            PreferredWeights = PreferredWeights, PreferenceReason = PreferenceReason,
+        };
     }
 
     /// <summary>Reads a checkpoint and continues from it (see <see cref="Restore"/>).</summary>
@@ -266,6 +287,8 @@ public sealed class Trainer : IDisposable
         if (EmaModel is not null)
             checkpoint.CopyInto("EMA", checkpoint.Ema!, EmaModel);
         generator.set_state(checkpoint.RngState);
+        PreferredWeights = EmaModel is null && checkpoint.PreferredWeights == SamplingWeights.Ema ? SamplingWeights.Unknown : checkpoint.PreferredWeights;
+        PreferenceReason = checkpoint.PreferenceReason;
         CloseBatches();
         Step = checkpoint.Step;
         Epoch = checkpoint.Epoch;
@@ -380,6 +403,11 @@ public sealed class Trainer : IDisposable
         Check(spec.EmaInvGamma > 0 && double.IsFinite(spec.EmaInvGamma), $"ema_inv_gamma must be a positive number, got {Format(spec.EmaInvGamma)}.");
         Check(spec.MinSnrGamma >= 0 && double.IsFinite(spec.MinSnrGamma), $"min_snr_gamma must be >= 0 (0 = off), got {Format(spec.MinSnrGamma)}.");
         Check(spec.SampleEvery >= 0, $"sample_every must be >= 0, got {spec.SampleEvery}.");
+        var e = spec.Eval ?? throw new ArgumentException("training.eval is missing.", nameof(spec));
+        Check(e.Every >= 0, $"eval.every must be >= 0 (0 = off), got {e.Every}.");
+        Check(e.Samples >= 2, $"eval.samples must be >= 2, got {e.Samples}.");
+        Check(Enum.IsDefined(e.Sampler), $"eval.sampler must be ddpm, ddim or dpmpp-2m, got {e.Sampler}.");
+        Check(e.Steps >= 1, $"eval.steps must be >= 1, got {e.Steps}.");
         Check(spec.CheckpointEvery >= 0, $"checkpoint_every must be >= 0, got {spec.CheckpointEvery}.");
         Check(string.Equals(spec.Precision, "fp32", StringComparison.OrdinalIgnoreCase) || IsBf16(spec),
               $"precision must be fp32 or bf16, got '{spec.Precision}'.");

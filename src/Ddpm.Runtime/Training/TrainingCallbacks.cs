@@ -16,6 +16,12 @@ public sealed record TrainingProgress(long Step, long TotalSteps, double Loss, d
 /// </summary>
 public sealed record SampleRequest(long Step, bool IsFinal, nn.Module<Tensor, Tensor, Tensor> Model, GaussianDiffusion Diffusion);
 
+/// <summary>
+/// Time to evaluate sample quality: score <see cref="Trainer.EmaModel"/> (when there is one) and <see cref="Trainer.Model"/>,
+/// then call <see cref="Trainer.PreferWeights"/>. Sample with your own generator, as for <see cref="SampleRequest"/>.
+/// </summary>
+public sealed record EvaluationRequest(long Step, bool IsFinal, Trainer Trainer);
+
 /// <summary>Time to write a checkpoint: call <c>Trainer.SaveCheckpoint(path)</c> with a path of your choice.</summary>
 public sealed record CheckpointRequest(long Step, bool IsFinal, Trainer Trainer);
 
@@ -28,4 +34,6 @@ public sealed class TrainingCallbacks
     public Action<SampleRequest>? SampleDue { get; init; }
     /// <summary>Every <c>CheckpointEvery</c> steps and after the last step.</summary>
     public Action<CheckpointRequest>? CheckpointDue { get; init; }
+    /// <summary>Every <c>Eval.Every</c> steps and after the last step, when <c>Eval.Every</c> &gt; 0; after the checkpoint, before samples.</summary>
+    public Action<EvaluationRequest>? EvaluationDue { get; init; }
 }

@@ -164,7 +164,7 @@ public sealed class TrainerTests(ITestOutputHelper output)
             {
                 Progress = new SyncProgress<TrainingProgress>(p =>
                 {
-                    double d = Math.Min(0.75, (1.0 + p.Step) / (10.0 + p.Step));
+                    double d = Math.Min(0.75, 1 - Math.Pow(1.0 + p.Step, -2.0 / 3.0)); // the default power warm-up
                     expected = d * expected + (1 - d) * model.Value;
                 }),
             });
