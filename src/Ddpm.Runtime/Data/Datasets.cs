@@ -62,7 +62,7 @@ public static class Datasets
         return new ImageSet(data, count, channels, imageSize, imageSize);
     }
 
-    private static string RequireFolder(string argument, string dataset)
+    internal static string RequireFolder(string argument, string dataset)
     {
         if (argument.Length == 0)
             throw new ArgumentException($"Dataset '{dataset}' needs a folder, e.g. {dataset.TrimEnd(':')}:data/my-images.", nameof(dataset));

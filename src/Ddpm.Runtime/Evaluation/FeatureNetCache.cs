@@ -1,0 +1,229 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ddpm.Evaluation;
+
+/// <summary>What a cached feature net is: the data it was trained on, its shape, how it was trained and how well it classifies.</summary>
+/// <param name="Fingerprint">SHA-256 of the data set's splits (<see cref="LabelledDataset.Fingerprint"/>).</param>
+/// <param name="TestAccuracy">Share of the test split classified correctly, in [0, 1].</param>
+/// <param name="TrainSeconds">Wall-clock time the training took.</param>
+/// <param name="TorchThreads">torch's intra-op thread count during training (bit-reproducibility needs the same).</param>
+public sealed record FeatureNetInfo(
+    string Dataset,
+    string Fingerprint,
+    int ArchitectureVersion,
+    int Channels,
+    int ImageSize,
+    IReadOnlyList<string> ClassNames,
+    FeatureNetOptions Options,
+    double TestAccuracy,
+    double TrainSeconds,
+    int TorchThreads);
+
+/// <summary>A trained feature net with its description; owns the net.</summary>
+public sealed record CachedFeatureNet(FeatureNet Net, FeatureNetInfo Info, string Path) : IDisposable
+{
+    public void Dispose() => Net.Dispose();
+}
+
+/// <summary>
+/// Keeps one trained <see cref="FeatureNet"/> per data set in the data set's cache folder
+/// (<c>feature-net-v1.bin</c> beside Fashion-MNIST's IDX files), training it on first use.
+/// </summary>
+/// <remarks>
+/// File layout (little-endian), as the checkpoints': "DDPMFNET", int32 format version, int64 payload length,
+/// the payload, then the SHA-256 of the payload. The payload holds the <see cref="FeatureNetInfo"/> fields and
+/// then the weights in TorchSharp's own format (<c>Module.save</c>). Every load checks the checksum, the format
+/// and architecture versions, the data set's fingerprint, the image shape, the classes and the training options;
+/// a file that fails any check is retrained and overwritten, with a log line saying why, never trusted. Written
+/// to a unique temporary name, flushed, then renamed into place, so a crash never leaves half a file.
+/// </remarks>
+public static class FeatureNetCache
+{
+    public const int FormatVersion = 1;
+    private const int HashBytes = 32;
+    private static ReadOnlySpan<byte> Magic => "DDPMFNET"u8;
+
+    /// <summary>The cache file's name for the current architecture.</summary>
+    public static string FileName => $"feature-net-v{FeatureNet.ArchitectureVersion}.bin";
+
+    /// <summary>The cache file for <paramref name="data"/>.</summary>
+    public static string PathFor(LabelledDataset data) => System.IO.Path.Combine(data.CacheFolder, FileName);
+
+    /// <summary>
+    /// Loads the cached net for <paramref name="data"/> when it is intact and was trained on this data with these
+    /// options; otherwise trains one (logging progress) and caches it. A cache folder that cannot be written is
+    /// logged and the freshly trained net used anyway.
+    /// </summary>
+    public static CachedFeatureNet LoadOrTrain(LabelledDataset data, FeatureNetOptions? options = null, Action<string>? log = null)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        options = (options ?? FeatureNetOptions.Default).Validated();
+        string path = PathFor(data);
+        string fingerprint = data.Fingerprint();
+        if (File.Exists(path))
+        {
+            try
+            {
+                var (net, info) = Read(path);
+                string? mismatch = Mismatch(info, data, fingerprint, options);
+                if (mismatch is null)
+                {
+                    log?.Invoke(string.Create(CultureInfo.InvariantCulture,
+                        $"feature net: using {path} (test accuracy {info.TestAccuracy * 100:F2}%)"));
+                    return new CachedFeatureNet(net, info, path);
+                }
+                net.Dispose();
+                log?.Invoke($"feature net: {path} {mismatch}; retraining.");
+            }
+            catch (InvalidDataException e)
+            {
+                log?.Invoke($"feature net: {e.Message}; retraining.");
+            }
+        }
+
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var (trained, accuracy) = FeatureNetTrainer.Train(data, options, log);
+        var fresh = new FeatureNetInfo(data.Name, fingerprint, FeatureNet.ArchitectureVersion, data.Channels, data.ImageSize,
+                                       data.ClassNames.ToArray(), options, accuracy, watch.Elapsed.TotalSeconds, get_num_threads());
+        try
+        {
+            Write(path, trained, fresh);
+            log?.Invoke(string.Create(CultureInfo.InvariantCulture,
+                $"feature net: trained in {fresh.TrainSeconds:F0} s, test accuracy {accuracy * 100:F2}%, cached in {path}"));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            log?.Invoke($"feature net: trained, but could not cache it in {path}: {e.Message}");
+        }
+        return new CachedFeatureNet(trained, fresh, path);
+    }
+
+    /// <summary>Writes <paramref name="net"/> and its description atomically to <paramref name="path"/>.</summary>
+    public static void Write(string path, FeatureNet net, FeatureNetInfo info)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        ArgumentNullException.ThrowIfNull(info);
+        byte[] payload;
+        using (var stream = new MemoryStream())
+        {
+            using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+            {
+                writer.Write(info.Dataset);
+                writer.Write(info.Fingerprint);
+                writer.Write(info.ArchitectureVersion);
+                writer.Write(info.Channels);
+                writer.Write(info.ImageSize);
+                writer.Write(info.ClassNames.Count);
+                foreach (string name in info.ClassNames) writer.Write(name);
+                writer.Write(info.Options.Epochs);
+                writer.Write(info.Options.BatchSize);
+                writer.Write(info.Options.LearningRate);
+                writer.Write(info.Options.Seed);
+                writer.Write(info.TestAccuracy);
+                writer.Write(info.TrainSeconds);
+                writer.Write(info.TorchThreads);
+                net.save(writer);
+            }
+            payload = stream.ToArray();
+        }
+        string folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
+        Directory.CreateDirectory(folder);
+        string temporary = $"{path}.partial-{Guid.NewGuid():N}";
+        try
+        {
+            using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            using (var writer = new BinaryWriter(file, Encoding.UTF8, leaveOpen: true))
+            {
+                writer.Write(Magic);
+                writer.Write(FormatVersion);
+                writer.Write((long)payload.Length);
+                writer.Write(payload);
+                writer.Write(SHA256.HashData(payload));
+                writer.Flush();
+                file.Flush(flushToDisk: true);
+            }
+            File.Move(temporary, path, overwrite: true);
+        }
+        finally
+        {
+            try { File.Delete(temporary); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    /// <summary>Reads and verifies a feature-net file; any problem is an <see cref="InvalidDataException"/> naming the file.</summary>
+    public static (FeatureNet Net, FeatureNetInfo Info) Read(string path)
+    {
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidDataException($"{path} cannot be read: {e.Message}", e);
+        }
+        int header = Magic.Length + sizeof(int) + sizeof(long);
+        if (bytes.Length < header || !bytes.AsSpan(0, Magic.Length).SequenceEqual(Magic))
+            throw new InvalidDataException($"{path} is not a feature-net file (it does not start with \"DDPMFNET\")");
+        int version = BitConverter.ToInt32(bytes, Magic.Length);
+        if (version != FormatVersion)
+            throw new InvalidDataException($"{path} has format version {version}; this build reads version {FormatVersion}");
+        long length = BitConverter.ToInt64(bytes, Magic.Length + sizeof(int));
+        if (length < 0 || bytes.LongLength != header + length + HashBytes)
+            throw new InvalidDataException($"{path} is truncated or has trailing bytes ({bytes.LongLength} bytes, the header promises {header + length + HashBytes})");
+        var payload = bytes.AsSpan(header, (int)length);
+        if (!SHA256.HashData(payload).AsSpan().SequenceEqual(bytes.AsSpan(header + (int)length, HashBytes)))
+            throw new InvalidDataException($"{path} is corrupt: the SHA-256 of its contents does not match the one it was written with");
+
+        FeatureNet? net = null;
+        try
+        {
+            using var stream = new MemoryStream(bytes, header, (int)length, writable: false);
+            using var reader = new BinaryReader(stream, Encoding.UTF8);
+            string dataset = reader.ReadString();
+            string fingerprint = reader.ReadString();
+            int architecture = reader.ReadInt32();
+            int channels = reader.ReadInt32();
+            int imageSize = reader.ReadInt32();
+            int classCount = reader.ReadInt32();
+            if (classCount < 2 || classCount > 100_000) throw new InvalidDataException($"{classCount} classes");
+            var classes = new string[classCount];
+            for (int i = 0; i < classCount; i++) classes[i] = reader.ReadString();
+            var options = new FeatureNetOptions(reader.ReadInt32(), reader.ReadInt32(), reader.ReadDouble(), reader.ReadInt64());
+            double accuracy = reader.ReadDouble();
+            double seconds = reader.ReadDouble();
+            int threads = reader.ReadInt32();
+            var info = new FeatureNetInfo(dataset, fingerprint, architecture, channels, imageSize, classes, options, accuracy, seconds, threads);
+            if (architecture != FeatureNet.ArchitectureVersion)
+                throw new InvalidDataException($"architecture version {architecture}, this build's is {FeatureNet.ArchitectureVersion}");
+            net = new FeatureNet(channels, classCount);
+            net.load(reader, strict: true);
+            if (stream.Position != stream.Length)
+                throw new InvalidDataException($"{stream.Length - stream.Position} unexpected bytes after the weights");
+            net.eval();
+            return (net, info);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            net?.Dispose();
+            throw new InvalidDataException($"{path} is corrupt: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Why a cached net cannot stand for <paramref name="data"/> trained with <paramref name="options"/>, or null when it can.</summary>
+    private static string? Mismatch(FeatureNetInfo info, LabelledDataset data, string fingerprint, FeatureNetOptions options)
+    {
+        if (info.Fingerprint != fingerprint)
+            return "was trained on other data (its data fingerprint differs)";
+        if (info.Channels != data.Channels || info.ImageSize != data.ImageSize)
+            return $"is for {info.Channels}x{info.ImageSize}x{info.ImageSize} images, the data set has {data.Channels}x{data.ImageSize}x{data.ImageSize}";
+        if (!info.ClassNames.SequenceEqual(data.ClassNames))
+            return "was trained with other class names";
+        if (info.Options != options)
+            return $"was trained with other options ({info.Options}, now {options})";
+        if (!(info.TestAccuracy is >= 0 and <= 1))
+            return $"records an impossible test accuracy {info.TestAccuracy}";
+        return null;
+    }
+}
