@@ -12,6 +12,26 @@ internal static class Options
     public static Option<string?> Precision() =>
         OneOf("--precision", "fp32, or bf16 (bfloat16 compute with float32 weights; fast on CPUs with AMX or AVX-512-BF16).", "fp32", "bf16");
 
+    /// <summary>`--weights auto|ema|raw`: auto takes the weights the run's evaluation scored better (EMA when not evaluated).</summary>
+    public static Option<Ddpm.Training.SamplingWeights> Weights() => new("--weights")
+    {
+        Description = "auto (the weights the run's evaluation scored better; EMA if it was not evaluated), ema, or raw.",
+        DefaultValueFactory = _ => Ddpm.Training.SamplingWeights.Unknown,
+        CustomParser = result =>
+        {
+            string value = result.Tokens.Single().Value.ToLowerInvariant();
+            switch (value)
+            {
+                case "auto": return Ddpm.Training.SamplingWeights.Unknown;
+                case "ema": return Ddpm.Training.SamplingWeights.Ema;
+                case "raw": return Ddpm.Training.SamplingWeights.Raw;
+                default:
+                    result.AddError($"--weights must be auto, ema or raw, got '{value}'.");
+                    return Ddpm.Training.SamplingWeights.Unknown;
+            }
+        },
+    };
+
     /// <summary>The sampler names of the CLI and YAML, in <see cref="SamplerKind"/> order.</summary>
     public static readonly string[] SamplerNames = { "ddpm", "ddim", "dpmpp-2m" };
 

@@ -22,9 +22,10 @@ internal static class SampleCommand
         var seed = new Option<long>("--seed") { Description = "Seed of the starting noise.", DefaultValueFactory = _ => 0 };
         var outFile = new Option<string?>("--out") { Description = "PNG to write (default: samples.png beside the checkpoint's run)." };
         var frames = new Option<bool>("--frames") { Description = "Also write the denoising sequence as an animated GIF (<out>.gif)." };
-        var noEma = new Option<bool>("--no-ema") { Description = "Sample with the raw weights instead of the EMA weights." };
+        var weights = Options.Weights();
+        var noEma = new Option<bool>("--no-ema") { Description = "Same as --weights raw." };
         var precision = Options.Precision();
-        var command = new Command("sample", "Draw images from a checkpoint.") { checkpointPath, count, sampler, steps, eta, seed, outFile, frames, noEma, precision };
+        var command = new Command("sample", "Draw images from a checkpoint.") { checkpointPath, count, sampler, steps, eta, seed, outFile, frames, weights, noEma, precision };
         count.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError($"--count must be >= 1, got {r.GetValueOrDefault<int>()}."); });
         steps.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError($"--steps must be >= 1, got {r.GetValueOrDefault<int>()}."); });
         eta.Validators.Add(r => { if (r.GetValueOrDefault<double>() < 0) r.AddError($"--eta must be >= 0, got {r.GetValueOrDefault<double>()}."); });
@@ -39,9 +40,8 @@ internal static class SampleCommand
                 ?? throw new InvalidOperationException($"{path} holds a {name}, which is not compiled into this ddpm. Compiled models: {ModelResolver.Known()}.");
             checkpoint.CheckSchedule(entry.Schedule.Fingerprint);
             using var model = entry.CreateModel();
-            bool useEma = !parse.GetValue(noEma) && checkpoint.Ema is not null;
-            checkpoint.CheckState(useEma ? "EMA" : "model", useEma ? checkpoint.Ema! : checkpoint.Model, model);
-            checkpoint.CopyInto(useEma ? "EMA" : "model", useEma ? checkpoint.Ema! : checkpoint.Model, model);
+            var (state, weightsName, why) = checkpoint.SamplingState(parse.GetValue(noEma) ? SamplingWeights.Raw : parse.GetValue(weights));
+            checkpoint.CopyInto(weightsName, state, model);
 
             string computePrecision = parse.GetValue(precision) ?? "fp32";
             var sampled = PrecisionCast.Wrap(model, computePrecision);
@@ -56,7 +56,7 @@ internal static class SampleCommand
                                parse.GetValue(eta), parse.GetValue(seed), png, gif);
             string how = Options.DescribeSampler(kind, ddimSteps, entry.Schedule.Timesteps, parse.GetValue(eta));
             output.WriteLine($"wrote {png}{(gif is null ? "" : $" and {gif}")}: {parse.GetValue(count)} images of {entry.Name} at step {checkpoint.Step} " +
-                             $"({how}, {(useEma ? "EMA" : "raw")} weights, {computePrecision}, {watch.Elapsed.TotalSeconds:F1} s, peak RSS {Allocator.ResidentMemory().PeakRss >> 20} MiB)");
+                             $"({how}, {weightsName} weights: {why}; {computePrecision}, {watch.Elapsed.TotalSeconds:F1} s, peak RSS {Allocator.ResidentMemory().PeakRss >> 20} MiB)");
             return DdpmCli.Ok;
         });
         return command;

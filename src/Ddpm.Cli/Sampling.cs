@@ -36,6 +36,39 @@ internal static class Sampling
         }
     }
 
+    /// <summary>
+    /// Draws <paramref name="count"/> images in batches of at most <paramref name="batchSize"/> (bounded memory for any count),
+    /// all from one generator seeded with <paramref name="seed"/>; returns them on the CPU as [count, C, H, W] in the model's range.
+    /// </summary>
+    public static Tensor Draw(nn.Module<Tensor, Tensor, Tensor> model, GaussianDiffusion diffusion, long[] imageShape, int count,
+                              SamplerKind sampler, int steps, double eta, long seed, int batchSize, Action<int>? drawn = null)
+    {
+        if (count < 1) throw new ArgumentOutOfRangeException(nameof(count), count, "count must be >= 1.");
+        if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batch size must be >= 1.");
+        bool wasTraining = model.training;
+        model.eval();
+        var parts = new List<Tensor>();
+        try
+        {
+            using var generator = new Generator(unchecked((ulong)seed));
+            for (int done = 0; done < count;)
+            {
+                int n = Math.Min(batchSize, count - done);
+                using var scope = NewDisposeScope();
+                var shape = new long[] { n, imageShape[^3], imageShape[^2], imageShape[^1] };
+                parts.Add(diffusion.Sample(model, shape, sampler, steps, eta, generator).cpu().MoveToOuterDisposeScope());
+                done += n;
+                drawn?.Invoke(done);
+            }
+            return parts.Count == 1 ? parts[0].alias() : cat(parts, 0);
+        }
+        finally
+        {
+            foreach (var part in parts) part.Dispose();
+            if (wasTraining) model.train();
+        }
+    }
+
     private static int Columns(long count) => (int)Math.Max(1, Math.Ceiling(Math.Sqrt(count)));
 
     /// <summary>Small images are upscaled so a grid is easy to look at.</summary>

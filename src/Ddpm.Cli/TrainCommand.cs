@@ -27,9 +27,11 @@ internal static class TrainCommand
         var resume = new Option<bool>("--resume") { Description = "Continue from the run folder's last checkpoint." };
         var sampleEvery = new Option<int?>("--sample-every") { Description = "Write a sample grid every N steps (0: only at the end)." };
         var precision = Options.Precision();
+        var evalEvery = new Option<int?>("--eval-every") { Description = "Score sample quality every N steps and at the end (0: never; default: the spec's training.eval.every)." };
+        var evalSamples = new Option<int?>("--eval-samples") { Description = "Images per evaluation (default: the spec's training.eval.samples, 256)." };
         var command = new Command("train", "Train a model and write checkpoints, sample grids and the loss curve to a run folder.")
         {
-            target, outDir, steps, epochs, batchSize, device, seed, resume, sampleEvery, precision,
+            target, outDir, steps, epochs, batchSize, device, seed, resume, sampleEvery, precision, evalEvery, evalSamples,
         };
         command.Validators.Add(result =>
         {
@@ -38,6 +40,10 @@ internal static class TrainCommand
             foreach (var option in new[] { steps, epochs, batchSize })
                 if (result.GetValue(option) is int value && value < 1)
                     result.AddError($"{option.Name} must be >= 1, got {value}.");
+            if (result.GetValue(evalEvery) is int every && every < 0)
+                result.AddError($"--eval-every must be >= 0, got {every}.");
+            if (result.GetValue(evalSamples) is int samples && samples < 2)
+                result.AddError($"--eval-samples must be >= 2, got {samples}.");
         });
         command.SetAction(parse =>
         {
@@ -49,6 +55,8 @@ internal static class TrainCommand
             if (parse.GetValue(seed) is long sd) training.Seed = sd;
             if (parse.GetValue(sampleEvery) is int se) training.SampleEvery = se;
             if (parse.GetValue(precision) is string p) training.Precision = p;
+            if (parse.GetValue(evalEvery) is int ee) training.Eval.Every = ee;
+            if (parse.GetValue(evalSamples) is int es) training.Eval.Samples = es;
             string folder = parse.GetValue(outDir) ?? Path.Combine("runs", resolved.SpecName);
             string deviceName = Options.ResolveDevice(parse.GetValue(device));
             return new TrainingRun(resolved, folder, deviceName, parse.GetValue(resume), output).Execute();
@@ -63,6 +71,7 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
     private readonly List<(long Step, double Loss)> losses = new();
     private StreamWriter? log;
     private Action<TrainingProgress>? onProgress; // set while training, by the display in use
+    private TrainingEvaluation? evaluation;
 
     private string CheckpointPath => Path.Combine(folder, "checkpoints", "last.ckpt");
 
@@ -84,6 +93,9 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         ImageSet data = Datasets.Load(spec.Dataset, entry.Channels, entry.ImageSize, Say);
         Say($"data: {data.Count:N0} images of {data.Channels}x{data.Height}x{data.Width} from '{spec.Dataset}' ({watch.Elapsed.TotalSeconds:F1} s)");
 
+        using var evaluation = spec.Eval.Every > 0 ? new TrainingEvaluation(folder, entry, spec, Say, resume) : null;
+        this.evaluation = evaluation;
+
         manual_seed(spec.Seed); // initial weights depend only on the seed
         using var model = entry.CreateModel();
         var diffusion = entry.Diffusion;
@@ -100,6 +112,7 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
                 Say($"step {request.Step}: wrote {path} ({sampleWatch.Elapsed.TotalSeconds:F0} s)");
             },
             CheckpointDue = request => request.Trainer.SaveCheckpoint(CheckpointPath),
+            EvaluationDue = evaluation is null ? null : request => evaluation.Evaluate(request, CheckpointPath),
         }, config);
 
         if (resume)
@@ -156,7 +169,8 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
             epochSteps++;
             double imagesPerSecond = epochSteps * loader.BatchSize / Math.Max(epochWatch.Elapsed.TotalSeconds, 1e-9);
             if (p.Step % 20 == 1 || rss == 0) rss = Allocator.ResidentMemory().Rss; // a /proc read, not on every step
-            status($"epoch {p.Epoch + 1}  step {p.Step}/{p.TotalSteps}  loss {smoothedLoss:F4}  {imagesPerSecond:F0} img/s  RSS {rss >> 20} MiB");
+            string quality = evaluation?.Latest is string latest ? $"  {latest}" : "";
+            status($"epoch {p.Epoch + 1}  step {p.Step}/{p.TotalSteps}  loss {smoothedLoss:F4}{quality}  {imagesPerSecond:F0} img/s  RSS {rss >> 20} MiB");
             bool epochEnd = p.Step % batchesPerEpoch == 0 || p.Step == p.TotalSteps;
             if (epochEnd)
             {

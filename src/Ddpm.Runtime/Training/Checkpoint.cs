@@ -141,6 +141,24 @@ public sealed class Checkpoint : IDisposable
         }
     }
 
+    /// <summary>
+    /// The weights to sample with: <paramref name="requested"/> if it names EMA or raw (EMA must exist), else (Unknown) the
+    /// weights the run's evaluation preferred, else the EMA weights when there are some. Returns the state, its short name
+    /// ("EMA" or "raw") and why it was chosen.
+    /// </summary>
+    public (IReadOnlyList<(string Name, Tensor Value)> State, string Weights, string Why) SamplingState(SamplingWeights requested = SamplingWeights.Unknown)
+    {
+        if (requested == SamplingWeights.Ema && Ema is null)
+            throw new CheckpointException(Source, "has no EMA weights (the run had ema_decay 0); sample its raw weights.");
+        if (requested == SamplingWeights.Raw) return (Model, "raw", "as asked");
+        if (requested == SamplingWeights.Ema) return (Ema!, "EMA", "as asked");
+        if (PreferredWeights == SamplingWeights.Raw) return (Model, "raw", $"the run's evaluation scored them better: {PreferenceReason}");
+        if (Ema is null) return (Model, "raw", "the run kept no EMA");
+        return PreferredWeights == SamplingWeights.Ema
+            ? (Ema, "EMA", $"the run's evaluation scored them better: {PreferenceReason}")
+            : (Ema, "EMA", "the run was not evaluated; EMA is the default");
+    }
+
     /// <summary>Rejects a checkpoint trained under another noise schedule.</summary>
     public void CheckSchedule(string fingerprint)
     {
