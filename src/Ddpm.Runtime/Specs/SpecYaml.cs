@@ -95,7 +95,7 @@ namespace Ddpm.Specs
                 new SpecKey("batch_size", SpecValueType.Integer, "images per optimiser step"),
                 new SpecKey("epochs", SpecValueType.Integer, "passes over the data; ignored when steps is set"),
                 new SpecKey("steps", SpecValueType.Integer, "total optimiser steps; overrides epochs"),
-                new SpecKey("loss", SpecValueType.Enum, "distance between true and predicted noise", false, LossValues),
+                new SpecKey("loss", SpecValueType.Enum, "distance between the target of the objective (eps, x0 or v) and the prediction", false, LossValues),
                 new SpecKey("min_snr_gamma", SpecValueType.Number, "min-SNR loss weighting: weights clipped at this gamma (0 = off)"),
                 new SpecKey("optimizer", SpecValueType.Mapping, "the optimiser"),
                 new SpecKey("warmup_steps", SpecValueType.Integer, "linear learning-rate warm-up steps (0 = none)"),
