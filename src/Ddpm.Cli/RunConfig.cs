@@ -20,6 +20,8 @@ internal static class RunConfig
         text.AppendLine($"spec: {entry.SpecFile}");
         text.AppendLine($"architecture_hash: {entry.ArchitectureHash}");
         text.AppendLine($"schedule_fingerprint: {entry.Schedule.Fingerprint}");
+        var options = entry.Diffusion.Options;
+        text.AppendLine($"diffusion: {{ objective: {SpecYaml.Spelling(options.Objective)}, clip_x0: {(options.ClipX0 ? "true" : "false")}, dynamic_threshold: {F(options.DynamicThreshold)} }}");
         text.AppendLine($"parameters: {entry.ParameterCount}");
         text.AppendLine($"device: {device}");
         text.AppendLine($"allocator: \"{allocator}\"");
@@ -29,13 +31,18 @@ internal static class RunConfig
         text.AppendLine($"  epochs: {t.Epochs}");
         if (t.Steps is int steps) text.AppendLine($"  steps: {steps}");
         text.AppendLine($"  loss: {t.Loss.ToString().ToLowerInvariant()}");
+        text.AppendLine($"  min_snr_gamma: {F(t.MinSnrGamma)}");
         text.AppendLine($"  optimizer: {{ kind: {t.Optimizer.Kind}, lr: {F(t.Optimizer.Lr)}, beta1: {F(t.Optimizer.Beta1)}, beta2: {F(t.Optimizer.Beta2)}, weight_decay: {F(t.Optimizer.WeightDecay)} }}");
         text.AppendLine($"  warmup_steps: {t.WarmupSteps}");
         text.AppendLine($"  grad_clip: {F(t.GradClip)}");
         text.AppendLine($"  ema_decay: {F(t.EmaDecay)}");
+        text.AppendLine($"  ema_warmup: {SpecYaml.Spelling(t.EmaWarmup)}");
+        text.AppendLine($"  ema_power: {F(t.EmaPower)}");
+        text.AppendLine($"  ema_inv_gamma: {F(t.EmaInvGamma)}");
         text.AppendLine($"  random_flip: {(t.RandomFlip ? "true" : "false")}");
         text.AppendLine($"  sample_every: {t.SampleEvery}");
         text.AppendLine($"  checkpoint_every: {t.CheckpointEvery}");
+        text.AppendLine($"  eval: {{ every: {t.Eval.Every}, samples: {t.Eval.Samples}, sampler: {SpecYaml.Spelling(t.Eval.Sampler)}, steps: {t.Eval.Steps} }}");
         text.AppendLine($"  seed: {t.Seed}");
         text.AppendLine($"  precision: {t.Precision}");
         return text.ToString();

@@ -25,6 +25,7 @@ namespace Ddpm.Generators
             ["channels"] = "Channels", ["image_size"] = "ImageSize", ["dim"] = "Dim", ["dim_mults"] = "DimMults",
             ["resnet_block_groups"] = "ResnetBlockGroups", ["attention.heads"] = "Heads", ["attention.dim_head"] = "DimHead",
             ["mid.attention"] = "Attention", ["kind"] = "Kind", ["timesteps"] = "Timesteps", ["beta_start"] = "BetaStart", ["beta_end"] = "BetaEnd",
+            ["objective"] = "Objective", ["clip_x0"] = "ClipX0", ["dynamic_threshold"] = "DynamicThreshold",
         };
 
         private static string Display(string key)
@@ -96,7 +97,10 @@ namespace Ddpm.Generators
                 args.ConstructorInt(0, "kind", (int)ScheduleKind.Linear),
                 args.Int("Timesteps", "timesteps", SpecDefaults.Timesteps),
                 args.Double("BetaStart", "beta_start", SpecDefaults.BetaStart),
-                args.Double("BetaEnd", "beta_end", SpecDefaults.BetaEnd));
+                args.Double("BetaEnd", "beta_end", SpecDefaults.BetaEnd),
+                args.Int("Objective", "objective", (int)SpecDefaults.Objective),
+                args.Bool("ClipX0", "clip_x0", SpecDefaults.ClipX0),
+                args.Double("DynamicThreshold", "dynamic_threshold", SpecDefaults.DynamicThreshold));
             return SpecValidator.Validate(schedule, source, diagnostics);
         }
 
@@ -145,6 +149,12 @@ namespace Ddpm.Generators
                 Locate(name, key);
                 TypedConstant value = Named(name);
                 return value.Value is double d ? d : value.Value is float f ? f : value.Value is int i ? i : fallback;
+            }
+
+            public bool Bool(string name, string key, bool fallback)
+            {
+                Locate(name, key);
+                return Named(name).Value is bool b ? b : fallback;
             }
 
             public int[] IntArray(string name, string key, int[] fallback)

@@ -81,7 +81,8 @@ namespace Ddpm.Generators
             if (schedule != null)
             {
                 var target = new TypeTarget(model?.Namespace ?? "", scheduleName, "public static ", file);
-                var spec = new ScheduleSpec(target, (int)schedule.Kind, schedule.Timesteps, schedule.BetaStart, schedule.BetaEnd);
+                var spec = new ScheduleSpec(target, (int)schedule.Kind, schedule.Timesteps, schedule.BetaStart, schedule.BetaEnd,
+                                            (int)schedule.Objective, schedule.ClipX0, schedule.DynamicThreshold);
                 scheduleResult = SpecValidator.Validate(spec, Source(path, document, "schedule"), scheduleErrors);
                 // Without a name (the model's is missing or invalid, reported there) there is nothing to emit.
                 if (scheduleName.Length == 0) scheduleResult = scheduleResult with { Spec = null };

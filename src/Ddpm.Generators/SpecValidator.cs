@@ -123,6 +123,15 @@ namespace Ddpm.Generators
                     Report(DiagnosticDescriptors.BetaStartAfterEnd, "beta_start", source.Name("beta_start"), Format(schedule.BetaStart),
                            source.Name("beta_end"), Format(schedule.BetaEnd));
             }
+
+            // What the model predicts and how the samplers treat the predicted x_0.
+            if (!Enum.IsDefined(typeof(Objective), schedule.Objective))
+                Report(DiagnosticDescriptors.UnknownObjective, "objective", schedule.Objective);
+            double threshold = schedule.DynamicThreshold;
+            if (!(threshold >= 0 && threshold < 1)) // NaN fails both comparisons
+                Report(DiagnosticDescriptors.DynamicThresholdOutOfRange, "dynamic_threshold", source.Name("dynamic_threshold"), Format(threshold));
+            else if (schedule.ClipX0 && threshold > 0)
+                Report(DiagnosticDescriptors.ClipX0WithDynamicThreshold, "dynamic_threshold", source.Name("clip_x0"), source.Name("dynamic_threshold"));
             return new SpecResult<ScheduleSpec>(diagnostics.Count == 0 ? schedule : null, diagnostics.ToEquatableArray());
 
             bool CheckBeta(double beta, string key)

@@ -171,6 +171,56 @@ public class DiagnosticTests
         AssertPointsAt(Single(source, "DDPM016"), source, "Dim = 27");
     }
 
+    static void AssertLineColumn(Diagnostic diagnostic, int line, int column)
+    {
+        var start = diagnostic.Location.GetLineSpan().StartLinePosition;
+        Assert.Equal((line, column), (start.Line + 1, start.Character + 1));
+    }
+
+    static string Schedule(string args) => $"using Ddpm;\n[NoiseSchedule(ScheduleKind.Linear, Timesteps = 10, {args})]\npublic static partial class S;";
+
+    [Fact]
+    public void DDPM018_unknown_objective()
+    {
+        string source = Schedule("Objective = (Objective)7");
+        var d = Single(source, "DDPM018");
+        AssertPointsAt(d, source, "Objective = (Objective)7");
+        AssertLineColumn(d, 2, 53);
+        Assert.Equal("Unknown objective '7'; use Eps, X0 or V", d.GetMessage());
+    }
+
+    [Theory]
+    [InlineData("1.0", "1")]
+    [InlineData("-0.5", "-0.5")]
+    [InlineData("double.NaN", "NaN")]
+    [InlineData("double.PositiveInfinity", "Infinity")]
+    public void DDPM301_dynamic_threshold_outside_zero_to_one(string value, string shown)
+    {
+        string source = Schedule("DynamicThreshold = " + value);
+        var d = Single(source, "DDPM301");
+        AssertPointsAt(d, source, "DynamicThreshold = " + value);
+        AssertLineColumn(d, 2, 53);
+        Assert.Equal($"DynamicThreshold must be in [0, 1) (the quantile of |x_0| per image, e.g. 0.995; 0 turns thresholding off), got {shown}", d.GetMessage());
+    }
+
+    [Fact]
+    public void DDPM302_clip_x0_with_dynamic_threshold_at_the_threshold()
+    {
+        string source = Schedule("ClipX0 = true, DynamicThreshold = 0.995");
+        var d = Single(source, "DDPM302");
+        AssertPointsAt(d, source, "DynamicThreshold = 0.995");
+        AssertLineColumn(d, 2, 68);
+        Assert.Equal("ClipX0 and DynamicThreshold cannot be used together: dynamic thresholding already maps the predicted x_0 into [-1, 1]; choose one", d.GetMessage());
+
+        // Either alone is fine, and so is clipping with the threshold spelled out as off.
+        foreach (string ok in new[] { "ClipX0 = true", "DynamicThreshold = 0.995", "ClipX0 = true, DynamicThreshold = 0" })
+        {
+            var (result, output) = GeneratorHarness.Run(Schedule(ok));
+            Assert.Empty(result.Diagnostics);
+            Assert.Empty(GeneratorHarness.CompileErrors(output));
+        }
+    }
+
     [Fact]
     public void Several_problems_are_all_reported()
     {

@@ -32,6 +32,27 @@ public class GeneratedCodeTests
     }
 
     [Fact]
+    public void Velocity_objective_with_clipping_schedule_snapshot()
+    {
+        // The attribute argument names the enum type while the generated class has a constant of the same name.
+        const string source = """
+            using Ddpm;
+            namespace Samples;
+
+            [NoiseSchedule(ScheduleKind.Linear, Timesteps = 8, BetaStart = 1e-3, BetaEnd = 0.2, Objective = Objective.V, ClipX0 = true)]
+            public static partial class VelocitySchedule;
+            """;
+        var (result, output) = GeneratorHarness.Run(source);
+        Assert.Empty(result.Diagnostics);
+        Assert.Empty(GeneratorHarness.CompileErrors(output));
+        string code = Generated(result, "VelocitySchedule.g.cs");
+        Assert.Contains("public const global::Ddpm.Objective Objective = global::Ddpm.Objective.V;", code);
+        Assert.Contains("public const bool ClipX0 = true;", code);
+        Assert.Contains("public const double DynamicThreshold = 0d;", code);
+        Snapshot.Verify(code, "VelocitySchedule.g");
+    }
+
+    [Fact]
     public void Full_attention_at_every_stage_snapshot()
     {
         var (result, output) = GeneratorHarness.Run(Sources.FullAttentionModel);

@@ -51,6 +51,19 @@ public class SchemaTests
     [InlineData("  batch_size: 128", "  batch_size: 0")]        // out of range
     [InlineData("  random_flip: true", "  random_flip: yes")]
     [InlineData("    - { attention: linear }\n  mid", "    - { attention: linear, index: 2 }\n  mid")]
+    [InlineData("  beta_end: 0.02", "  beta_end: 0.02\n  objective: epsilon")]
+    [InlineData("  beta_end: 0.02", "  beta_end: 0.02\n  clip_x0: 1")]
+    [InlineData("  beta_end: 0.02", "  beta_end: 0.02\n  dynamic_threshold: high")]
+    [InlineData("  batch_size: 128", "  batch_size: 128\n  min_snr_gamma: -1")]
+    [InlineData("  batch_size: 128", "  batch_size: 128\n  ema_warmup: linear")]
+    [InlineData("  batch_size: 128", "  batch_size: 128\n  ema_power: 0")]
+    [InlineData("  batch_size: 128", "  batch_size: 128\n  ema_inv_gamma: -1")]
+    [InlineData("  batch_size: 128", "  batch_size: 128\n  eval: { samples: 1 }")]
+    [InlineData("  batch_size: 128", "  batch_size: 128\n  eval: { every: -5 }")]
+    [InlineData("  batch_size: 128", "  batch_size: 128\n  eval: { steps: 0 }")]
+    [InlineData("  batch_size: 128", "  batch_size: 128\n  eval: { sampler: euler }")]
+    [InlineData("  batch_size: 128", "  batch_size: 128\n  eval: { sample: 4 }")]
+    [InlineData("  batch_size: 128", "  batch_size: 128\n  eval: 1000")]
     public void The_schema_rejects_what_the_reader_rejects(string line, string replacement)
     {
         string original = SpecFiles.Read("fashion-mnist.yaml");
@@ -58,6 +71,34 @@ public class SchemaTests
         string yaml = original.Replace(line, replacement);
         Assert.False(Evaluate(yaml).IsValid);
         Assert.NotEmpty(SpecYaml.Read(yaml).Errors);
+    }
+
+    [Fact]
+    public void The_schema_accepts_every_quality_key_at_a_valid_value()
+    {
+        string yaml = SpecFiles.Read("fashion-mnist.yaml")
+            .Replace("  beta_end: 0.02", "  beta_end: 0.02\n  objective: v\n  clip_x0: true\n  dynamic_threshold: 0")
+            .Replace("  batch_size: 128", "  batch_size: 128\n  min_snr_gamma: 5\n  ema_warmup: ratio\n  ema_power: 0.75\n  ema_inv_gamma: 1\n" +
+                                          "  eval: { every: 1000, samples: 256, sampler: dpmpp-2m, steps: 20 }");
+        var results = Evaluate(yaml);
+        Assert.True(results.IsValid, Errors(results));
+        Assert.Empty(SpecYaml.Read(yaml).Errors);
+    }
+
+    /// <summary>The generator's schedule rules (DDPM301, DDPM302) that the schema can state: the editor flags them as the build does.</summary>
+    [Theory]
+    [InlineData("  dynamic_threshold: 1", false, "DDPM301")]
+    [InlineData("  dynamic_threshold: -0.1", false, "DDPM301")]
+    [InlineData("  clip_x0: true\n  dynamic_threshold: 0.995", false, "DDPM302")]
+    [InlineData("  clip_x0: true\n  dynamic_threshold: 0", true, null)]
+    [InlineData("  clip_x0: false\n  dynamic_threshold: 0.995", true, null)]
+    [InlineData("  dynamic_threshold: 0.995", true, null)]
+    public void The_schema_states_the_generators_threshold_rules(string lines, bool valid, string? id)
+    {
+        string yaml = SpecFiles.Read("fashion-mnist.yaml").Replace("  beta_end: 0.02", "  beta_end: 0.02\n" + lines);
+        Assert.Equal(valid, Evaluate(yaml).IsValid);
+        var (result, _) = SpecFiles.Run(("specs/fashion-mnist.yaml", yaml));
+        Assert.Equal(id == null ? Array.Empty<string>() : new[] { id }, result.Diagnostics.Select(d => d.Id));
     }
 
     /// <summary>Section path of the reader's key table -> the schema object that describes it.</summary>

@@ -419,6 +419,126 @@ public class YamlDiagnosticTests
         Assert.StartsWith("Timesteps must be <= 10000, got 20000", attribute.GetMessage());
     }
 
+    // The schedule's sampling settings: DDPM3xx from SpecValidator (shared with the attributes),
+    // DDPM103 and DDPM105 from the reader for wrong types and unknown names.
+
+    [Theory]
+    [InlineData("1.5")]
+    [InlineData("1")]
+    [InlineData("-0.01")]
+    public void DDPM301_dynamic_threshold_outside_zero_to_one_at_the_value(string value)
+    {
+        string yaml = With("  timesteps: 10", "  timesteps: 10\n  dynamic_threshold: " + value);
+        var d = Single(yaml, "DDPM301");
+        AssertAt(d, yaml, 10, 22, value);
+        Assert.Equal($"dynamic_threshold must be in [0, 1) (the quantile of |x_0| per image, e.g. 0.995; 0 turns thresholding off), got {double.Parse(value, System.Globalization.CultureInfo.InvariantCulture).ToString("R", System.Globalization.CultureInfo.InvariantCulture)}",
+                     d.GetMessage());
+    }
+
+    [Fact]
+    public void DDPM302_clip_x0_with_dynamic_threshold_at_the_threshold()
+    {
+        string yaml = With("  timesteps: 10", "  timesteps: 10\n  clip_x0: true\n  dynamic_threshold: 0.995");
+        var d = Single(yaml, "DDPM302");
+        AssertAt(d, yaml, 11, 22, "0.995");
+        Assert.Equal("clip_x0 and dynamic_threshold cannot be used together: dynamic thresholding already maps the predicted x_0 into [-1, 1]; choose one", d.GetMessage());
+
+        foreach (string ok in new[] { "  clip_x0: true", "  dynamic_threshold: 0.995", "  clip_x0: true\n  dynamic_threshold: 0", "  clip_x0: false\n  dynamic_threshold: 0.9" })
+        {
+            var (result, output) = SpecFiles.Run(With("  timesteps: 10", "  timesteps: 10\n" + ok));
+            Assert.Empty(result.Diagnostics);
+            Assert.Empty(GeneratorHarness.CompileErrors(output));
+        }
+    }
+
+    [Fact]
+    public void DDPM105_and_DDPM103_for_the_schedule_sampling_keys()
+    {
+        string objective = With("  timesteps: 10", "  timesteps: 10\n  objective: x_0");
+        var d = Single(objective, "DDPM105");
+        AssertAt(d, objective, 10, 14, "x_0");
+        Assert.Equal("'schedule.objective' has unknown value 'x_0' (did you mean 'x0'?); use eps, x0 or v", d.GetMessage());
+
+        string upper = With("  timesteps: 10", "  timesteps: 10\n  objective: V");
+        d = Single(upper, "DDPM105");
+        AssertAt(d, upper, 10, 14, "V");
+        Assert.Contains("(did you mean 'v'?)", d.GetMessage());
+
+        string clip = With("  timesteps: 10", "  timesteps: 10\n  clip_x0: yes");
+        d = Single(clip, "DDPM103");
+        AssertAt(d, clip, 10, 12, "yes");
+        Assert.Equal("'schedule.clip_x0' must be true or false, got 'yes'", d.GetMessage());
+
+        string threshold = With("  timesteps: 10", "  timesteps: 10\n  dynamic_threshold: high");
+        d = Single(threshold, "DDPM103");
+        AssertAt(d, threshold, 10, 22, "high");
+        Assert.Equal("'schedule.dynamic_threshold' must be a number, got 'high'", d.GetMessage());
+    }
+
+    [Fact]
+    public void DDPM105_DDPM106_DDPM103_and_DDPM102_for_the_training_quality_keys()
+    {
+        (string Line, string Id, int Column, string Text, string Message)[] cases =
+        {
+            ("  min_snr_gamma: -1", "DDPM106", 18, "-1", "'training.min_snr_gamma' must be >= 0, got -1"),
+            ("  ema_power: 0", "DDPM106", 14, "0", "'training.ema_power' must be > 0, got 0"),
+            ("  ema_inv_gamma: -2", "DDPM106", 18, "-2", "'training.ema_inv_gamma' must be > 0, got -2"),
+            ("  ema_warmup: linear", "DDPM105", 15, "linear", "'training.ema_warmup' has unknown value 'linear'; use power, ratio or none"),
+            ("  ema_warmup: rato", "DDPM105", 15, "rato", "'training.ema_warmup' has unknown value 'rato' (did you mean 'ratio'?); use power, ratio or none"),
+            ("  eval: { every: -1 }", "DDPM106", 18, "-1", "'training.eval.every' must be >= 0, got -1"),
+            ("  eval: { samples: 1 }", "DDPM106", 20, "1", "'training.eval.samples' must be >= 2, got 1"),
+            ("  eval: { steps: 0 }", "DDPM106", 18, "0", "'training.eval.steps' must be >= 1, got 0"),
+            ("  eval: { sampler: dpmpp_2m }", "DDPM105", 20, "dpmpp_2m", "'training.eval.sampler' has unknown value 'dpmpp_2m' (did you mean 'dpmpp-2m'?); use ddpm, ddim or dpmpp-2m"),
+            ("  eval: { steps: 2.5 }", "DDPM103", 18, "2.5", "'training.eval.steps' must be an integer, got '2.5'"),
+            ("  eval: 1000", "DDPM103", 9, "1000", "'training.eval' must be a mapping (key: value lines or { key: value }), got '1000'"),
+            ("  eval: { sample: 4 }", "DDPM102", 11, "sample", "Unknown key 'sample' in 'training.eval' (did you mean 'samples'?); allowed keys: every, samples, sampler, steps"),
+        };
+        foreach (var (line, id, column, text, message) in cases)
+        {
+            string yaml = With("  batch_size: 4", "  batch_size: 4\n" + line);
+            var d = Single(yaml, id);
+            AssertAt(d, yaml, 12, column, text);
+            Assert.Equal(message, d.GetMessage());
+        }
+    }
+
+    /// <summary>Where a number key of each section is written in the tiny spec.</summary>
+    static string WithNumber(string section, string key, string value) => section switch
+    {
+        "schedule" => With("  timesteps: 10", $"  timesteps: 10\n  {key}: {value}"),
+        "training" => With("  batch_size: 4", $"  batch_size: 4\n  {key}: {value}"),
+        "training.optimizer" => With("  batch_size: 4", $"  batch_size: 4\n  optimizer: {{ {key}: {value} }}"),
+        _ => throw new InvalidOperationException($"section '{section}' has number keys; add it here"),
+    };
+
+    [Theory]
+    [InlineData("NaN", "a finite number")]
+    [InlineData("Infinity", "a finite number")]
+    [InlineData("-Infinity", "a finite number")]
+    [InlineData("1e400", "a finite number")]
+    [InlineData(".nan", "a number")]
+    [InlineData(".inf", "a number")]
+    [InlineData("-.inf", "a number")]
+    public void Every_number_key_rejects_nan_and_infinities_at_the_value(string value, string expected)
+    {
+        var keys = generator::Ddpm.Specs.SpecYaml.Sections
+            .SelectMany(section => section.Value.Where(k => k.Type == generator::Ddpm.Specs.SpecValueType.Number).Select(k => (Section: section.Key, k.Name)))
+            .ToList();
+        Assert.Contains(("schedule", "dynamic_threshold"), keys);
+        Assert.Contains(("training", "min_snr_gamma"), keys);
+        Assert.Contains(("training", "ema_power"), keys);
+        Assert.Contains(("training", "ema_inv_gamma"), keys);
+        foreach (var (section, key) in keys)
+        {
+            string yaml = WithNumber(section, key, value);
+            var d = Single(yaml, "DDPM103");
+            FileLinePositionSpan span = d.Location.GetLineSpan();
+            Assert.Equal(Path, span.Path);
+            Assert.Equal(value, yaml.Substring(d.Location.SourceSpan.Start, d.Location.SourceSpan.Length));
+            Assert.Equal($"'{section}.{key}' must be {expected}, got '{value}'", d.GetMessage());
+        }
+    }
+
     [Fact]
     public void Several_problems_are_all_reported_and_nothing_is_generated_for_the_broken_section()
     {

@@ -47,6 +47,23 @@ public class YamlEquivalenceTests
     }
 
     [Fact]
+    public void Same_schedule_spec_with_the_sampling_settings()
+    {
+        const string attributes = """
+            using Ddpm;
+            namespace Samples;
+            [NoiseSchedule(ScheduleKind.Sigmoid, Timesteps = 12, Objective = Objective.X0, DynamicThreshold = 0.995)]
+            public static partial class SamplingSchedule;
+            """;
+        const string yaml = "schedule:\n  name: SamplingSchedule\n  kind: sigmoid\n  timesteps: 12\n  objective: x0\n  dynamic_threshold: 0.995\n";
+        var fromAttributes = Single<ScheduleSpec>(GeneratorHarness.Run(attributes).Result, TrackingNames.ScheduleSpecs);
+        var fromYaml = Single<ScheduleSpec>(SpecFiles.Run(("specs/sampling.yaml", yaml)).Result, TrackingNames.ScheduleSpecs);
+        Assert.Equal(((int)Objective.X0, false, 0.995), (fromYaml.Objective, fromYaml.ClipX0, fromYaml.DynamicThreshold));
+        Assert.Equal(fromAttributes with { Target = fromYaml.Target }, fromYaml);
+        Assert.NotEqual(fromYaml, fromYaml with { ClipX0 = true }); // the IR compares the settings by value
+    }
+
+    [Fact]
     public void Same_module_code_but_for_the_origin_line_and_the_modifiers()
     {
         string fromAttributes = Normalise(SpecFiles.Generated(Attributes(), "Ddpm.Models/FashionMnistUNet.g.cs"), "attributes on FashionMnistUNet", "");

@@ -52,6 +52,22 @@ public class YamlIncrementalTests
     }
 
     [Fact]
+    public void Changing_the_objective_reemits_the_schedule_and_the_catalog_entry_but_not_the_model()
+    {
+        var (driver, compilation) = FirstRun();
+        string text = Fashion.GetText()!.ToString();
+        Assert.Contains("  beta_end: 0.02\n", text);
+        var edited = new GeneratorHarness.InMemoryAdditionalText(Fashion.Path, text.Replace("  beta_end: 0.02\n", "  beta_end: 0.02\n  objective: v\n"));
+        var result = driver.ReplaceAdditionalText(Fashion, edited).RunGenerators(compilation).GetRunResult().Results.Single();
+
+        Assert.Equal(1, Reasons(result, TrackingNames.ScheduleSpecs).Count(r => r == IncrementalStepRunReason.Modified));
+        Assert.DoesNotContain(IncrementalStepRunReason.Modified, Reasons(result, TrackingNames.UNetSpecs));
+        // The architecture hash covers the objective, so the registration changes too.
+        Assert.Equal(1, Reasons(result, TrackingNames.CatalogSpecs).Count(r => r == IncrementalStepRunReason.Modified));
+        Assert.Contains("Objective = global::Ddpm.Objective.V;", SpecFiles.Generated(result, "fashion-mnist/FashionMnistSchedule.g.cs"));
+    }
+
+    [Fact]
     public void Yaml_pipeline_values_hold_no_symbols_syntax_or_compilations()
     {
         var (driver, _) = FirstRun();

@@ -27,4 +27,17 @@ public class YamlSnapshotTests
     [Fact]
     public void Mnist_cosine_spec_snapshot() =>
         VerifySpec("mnist-cosine.yaml", new[] { "mnist-cosine/MnistCosineSchedule.g.cs", "mnist-cosine/MnistCosineUNet.Catalog.g.cs", "mnist-cosine/MnistCosineUNet.g.cs" });
+
+    [Fact]
+    public void Dynamic_threshold_schedule_snapshot()
+    {
+        const string yaml = "schedule:\n  name: ThresholdSchedule\n  kind: cosine\n  timesteps: 8\n  objective: x0\n  dynamic_threshold: 0.995\n";
+        var (result, output) = SpecFiles.Run(("specs/threshold.yaml", yaml));
+        Assert.Empty(result.Diagnostics);
+        Assert.Empty(GeneratorHarness.CompileErrors(output));
+        string code = SpecFiles.Generated(result, "threshold/ThresholdSchedule.g.cs");
+        Assert.Contains("public const global::Ddpm.Objective Objective = global::Ddpm.Objective.X0;", code);
+        Assert.Contains("public const double DynamicThreshold = 0.995d;", code);
+        Snapshot.Verify(code, "ThresholdSchedule.g");
+    }
 }

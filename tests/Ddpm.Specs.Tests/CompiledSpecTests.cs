@@ -1,3 +1,4 @@
+using Ddpm.Diffusion;
 using Ddpm.Models;
 using Ddpm.Specs;
 using TorchSharp;
@@ -76,7 +77,7 @@ public class CompiledSpecTests
         foreach (var property in expected.GetType().GetProperties())
         {
             object? e = property.GetValue(expected), a = property.GetValue(actual);
-            if (e is OptimizerSpec) AssertSameSettings(e, a!, path + "." + property.Name);
+            if (e is OptimizerSpec or EvalSpec) AssertSameSettings(e, a!, path + "." + property.Name);
             else Assert.True(Equals(e, a), $"{path}.{property.Name}: compiled {e}, read {a}");
         }
     }
@@ -90,6 +91,33 @@ public class CompiledSpecTests
         Assert.Equal(("fashion-mnist", 128, 6, LossKind.Huber, 1e-3, true, 1000), (fashion.Dataset, fashion.BatchSize, fashion.Epochs, fashion.Loss, fashion.Optimizer.Lr, fashion.RandomFlip, fashion.SampleEvery));
         Assert.Null(fashion.Steps);
         Assert.False(ModelCatalog.Find("mnist-cosine")!.Training.RandomFlip);
+    }
+
+    [Fact]
+    public void The_schedules_carry_their_objective_and_x0_treatment_into_their_diffusion()
+    {
+        Assert.Equal((Objective.V, true, 0.0), (Quality.QualitySchedule.Objective, Quality.QualitySchedule.ClipX0, Quality.QualitySchedule.DynamicThreshold));
+        Assert.Equal(new DiffusionOptions(Objective.V, ClipX0: true), Quality.QualitySchedule.Diffusion.Options);
+        Assert.Same(Quality.QualitySchedule.Diffusion, ModelCatalog.Find("quality.yaml")!.Diffusion);
+        Assert.Equal(new DiffusionOptions(Objective.X0, DynamicThreshold: 0.995), ThresholdSchedule.Diffusion.Options);
+        Assert.Equal(DiffusionOptions.Default, FashionMnistSchedule.Diffusion.Options);
+        Assert.Equal(DiffusionOptions.Default, ModelCatalog.Find("cifar10.yaml")!.Diffusion.Options);
+    }
+
+    [Fact]
+    public void The_quality_training_keys_are_compiled_as_SpecFile_reads_them()
+    {
+        ModelEntry entry = ModelCatalog.Find("quality.yaml")!;
+        SpecFile spec = SpecFile.Load(SpecPath("quality.yaml"));
+        Assert.Equal(entry.ArchitectureHash, spec.ArchitectureHash);
+        AssertSameSettings(entry.Training, spec.Training, "training");
+        TrainingSpec t = entry.Training;
+        Assert.Equal((5.0, EmaWarmup.Ratio, 0.75, 2.5), (t.MinSnrGamma, t.EmaWarmup, t.EmaPower, t.EmaInvGamma));
+        Assert.Equal((100, 16, SamplerKind.DpmSolver2M, 10), (t.Eval.Every, t.Eval.Samples, t.Eval.Sampler, t.Eval.Steps));
+        // A spec whose objective changed after the build is not the compiled model.
+        string text = File.ReadAllText(SpecPath("quality.yaml"));
+        Assert.NotEqual(entry.ArchitectureHash, SpecFile.Parse(text.Replace("objective: v", "objective: eps"), "quality.yaml").ArchitectureHash);
+        Assert.NotEqual(entry.ArchitectureHash, SpecFile.Parse(text.Replace("clip_x0: true", "clip_x0: false"), "quality.yaml").ArchitectureHash);
     }
 
     [Fact]

@@ -5,7 +5,8 @@ namespace Ddpm.Generators.Diagnostics
 {
     /// <summary>
     /// Every diagnostic the generator reports. DDPM0xx: declarations (attributes or YAML, shared
-    /// validation); DDPM1xx: YAML syntax and schema. Keep AnalyzerReleases.Unshipped.md in sync.
+    /// validation); DDPM1xx: YAML syntax and schema; DDPM3xx: sampling settings of a schedule (shared
+    /// validation). Keep AnalyzerReleases.Unshipped.md in sync.
     /// </summary>
     internal static class DiagnosticDescriptors
     {
@@ -98,6 +99,23 @@ namespace Ddpm.Generators.Diagnostics
         public static readonly DiagnosticDescriptor TooLargeToGenerate = Error("DDPM017",
             "Setting too large to generate",
             "{0} must be <= {1}, got {2}; the generator writes every table entry and block out as code");
+
+        /// <summary>{0}: the objective as written (only a cast can give one: YAML names are DDPM105).</summary>
+        public static readonly DiagnosticDescriptor UnknownObjective = Error("DDPM018",
+            "Unknown objective",
+            "Unknown objective '{0}'; use Eps, X0 or V");
+
+        // DDPM3xx: how the samplers treat the model's prediction (SpecValidator, both front ends).
+
+        /// <summary>{0}: setting name, {1}: value. At the value.</summary>
+        public static readonly DiagnosticDescriptor DynamicThresholdOutOfRange = Error("DDPM301",
+            "Dynamic threshold outside [0, 1)",
+            "{0} must be in [0, 1) (the quantile of |x_0| per image, e.g. 0.995; 0 turns thresholding off), got {1}");
+
+        /// <summary>{0}: the clip setting's name, {1}: the threshold setting's name. At the threshold.</summary>
+        public static readonly DiagnosticDescriptor ClipX0WithDynamicThreshold = Error("DDPM302",
+            "Clipping and dynamic thresholding together",
+            "{0} and {1} cannot be used together: dynamic thresholding already maps the predicted x_0 into [-1, 1]; choose one");
 
         // DDPM1xx: YAML specs. The message formats are SpecYaml's (shared with the runtime's SpecFile errors).
 

@@ -58,6 +58,7 @@ namespace Ddpm.Generators.Emit
             w.Line($"Epochs = {I(t.Epochs)},");
             w.Line($"Steps = {(t.Steps.HasValue ? I(t.Steps.Value) : "null")},");
             w.Line($"Loss = global::Ddpm.LossKind.{t.Loss},");
+            w.Line($"MinSnrGamma = {D(t.MinSnrGamma)},");
             w.Line("Optimizer = new global::Ddpm.Specs.OptimizerSpec");
             w.Line("{");
             w.Line($"    Kind = {Literal(t.Optimizer.Kind)},");
@@ -69,9 +70,19 @@ namespace Ddpm.Generators.Emit
             w.Line($"WarmupSteps = {I(t.WarmupSteps)},");
             w.Line($"GradClip = {D(t.GradClip)},");
             w.Line($"EmaDecay = {D(t.EmaDecay)},");
+            w.Line($"EmaWarmup = global::Ddpm.EmaWarmup.{t.EmaWarmup},");
+            w.Line($"EmaPower = {D(t.EmaPower)},");
+            w.Line($"EmaInvGamma = {D(t.EmaInvGamma)},");
             w.Line($"RandomFlip = {(t.RandomFlip ? "true" : "false")},");
             w.Line($"SampleEvery = {I(t.SampleEvery)},");
             w.Line($"CheckpointEvery = {I(t.CheckpointEvery)},");
+            w.Line("Eval = new global::Ddpm.Specs.EvalSpec");
+            w.Line("{");
+            w.Line($"    Every = {I(t.Eval.Every)},");
+            w.Line($"    Samples = {I(t.Eval.Samples)},");
+            w.Line($"    Sampler = global::Ddpm.SamplerKind.{t.Eval.Sampler},");
+            w.Line($"    Steps = {I(t.Eval.Steps)},");
+            w.Line("},");
             w.Line($"Seed = {t.Seed.ToString(CultureInfo.InvariantCulture)}L,");
             w.Line($"Precision = {Literal(t.Precision)},");
         }

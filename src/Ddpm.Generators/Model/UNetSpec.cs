@@ -40,6 +40,12 @@ namespace Ddpm.Generators.Model
         int Heads,
         int DimHead);
 
-    /// <summary>A noise schedule, declared and (after validation) final: it has no derived structure.</summary>
-    internal sealed record ScheduleSpec(TypeTarget Target, int Kind, int Timesteps, double BetaStart, double BetaEnd);
+    /// <summary>
+    /// A noise schedule, declared and (after validation) final: it has no derived structure. Besides the
+    /// betas it carries what the model predicts and how samplers treat the predicted x_0 (the runtime's
+    /// DiffusionOptions). Kind and Objective stay integers until validated, like the U-Net's attention.
+    /// </summary>
+    /// <param name="DynamicThreshold">The quantile of dynamic thresholding; 0 = off.</param>
+    internal sealed record ScheduleSpec(TypeTarget Target, int Kind, int Timesteps, double BetaStart, double BetaEnd,
+                                        int Objective, bool ClipX0, double DynamicThreshold);
 }

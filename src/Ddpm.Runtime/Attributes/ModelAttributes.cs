@@ -49,7 +49,9 @@ public sealed class AttentionAttribute : Attribute
 
 /// <summary>
 /// Declares a noise schedule. The generator computes its tables at compile time in float64 and
-/// emits them as constant data together with DDPM and DDIM samplers bound to them.
+/// emits them as constant data together with DDPM, DDIM and DPM-Solver++ samplers bound to them.
+/// The schedule also says what the model predicts and how samplers treat the predicted x_0
+/// (diffusers keeps prediction_type, clip_sample and thresholding on its scheduler too).
 /// </summary>
 [AttributeUsage(AttributeTargets.Class, Inherited = false)]
 public sealed class NoiseScheduleAttribute : Attribute
@@ -59,4 +61,10 @@ public sealed class NoiseScheduleAttribute : Attribute
     public int Timesteps { get; set; } = SpecDefaults.Timesteps;
     public double BetaStart { get; set; } = SpecDefaults.BetaStart;
     public double BetaEnd { get; set; } = SpecDefaults.BetaEnd;
+    /// <summary>What the model predicts: the noise eps (default), x_0 or the velocity v.</summary>
+    public Objective Objective { get; set; } = SpecDefaults.Objective;
+    /// <summary>Clip the predicted x_0 to [-1, 1] at every sampling step; not together with <see cref="DynamicThreshold"/>.</summary>
+    public bool ClipX0 { get; set; } = SpecDefaults.ClipX0;
+    /// <summary>Dynamic thresholding (Saharia et al. 2022): the quantile p of |x_0| per image, in (0, 1), e.g. 0.995; 0 = off.</summary>
+    public double DynamicThreshold { get; set; } = SpecDefaults.DynamicThreshold;
 }

@@ -18,5 +18,9 @@ namespace Ddpm
         public const int Timesteps = 1000;
         public const double BetaStart = 1e-4;
         public const double BetaEnd = 0.02;
+        public const Objective Objective = Ddpm.Objective.Eps;
+        public const bool ClipX0 = false;
+        /// <summary>0 = no dynamic thresholding.</summary>
+        public const double DynamicThreshold = 0.0;
     }
 }

@@ -18,7 +18,7 @@ namespace Ddpm.Specs
         WrongType,
         /// <summary>DDPM104: a required key is missing.</summary>
         MissingKey,
-        /// <summary>DDPM105: a value outside an enumeration (attention, schedule kind, loss, optimizer, precision).</summary>
+        /// <summary>DDPM105: a value outside an enumeration (attention, schedule kind, objective, loss, optimizer, precision, EMA warm-up, sampler).</summary>
         UnknownValue,
         /// <summary>DDPM106: a training setting out of its range.</summary>
         OutOfRange,
@@ -162,6 +162,10 @@ namespace Ddpm.Specs
         public int Timesteps { get; set; } = SpecDefaults.Timesteps;
         public double BetaStart { get; set; } = SpecDefaults.BetaStart;
         public double BetaEnd { get; set; } = SpecDefaults.BetaEnd;
+        public Objective Objective { get; set; } = SpecDefaults.Objective;
+        public bool ClipX0 { get; set; } = SpecDefaults.ClipX0;
+        /// <summary>The quantile of dynamic thresholding; 0 = off. Read as any finite number: the generator checks its range.</summary>
+        public double DynamicThreshold { get; set; } = SpecDefaults.DynamicThreshold;
     }
 
     /// <summary>A read spec: its sections, where every key and value is, and every error found.</summary>

@@ -21,6 +21,23 @@ namespace Ddpm.Specs
         public static readonly string[] LossValues = { "huber", "l2", "l1" };
         public static readonly string[] OptimizerValues = { "adam" };
         public static readonly string[] PrecisionValues = { "fp32", "bf16" };
+        /// <summary>Objective's members in order: Eps, X0, V.</summary>
+        public static readonly string[] ObjectiveValues = { "eps", "x0", "v" };
+        /// <summary>EmaWarmup's members in order: Power, Ratio, None.</summary>
+        public static readonly string[] EmaWarmupValues = { "power", "ratio", "none" };
+        /// <summary>SamplerKind's members in order: Ddpm, Ddim, DpmSolver2M (the CLI's --sampler spellings).</summary>
+        public static readonly string[] SamplerValues = { "ddpm", "ddim", "dpmpp-2m" };
+
+        /// <summary>The YAML spelling of an objective.</summary>
+        public static string Spelling(Objective value) => Spelling(ObjectiveValues, (int)value);
+        /// <summary>The YAML spelling of an EMA warm-up.</summary>
+        public static string Spelling(EmaWarmup value) => Spelling(EmaWarmupValues, (int)value);
+        /// <summary>The YAML (and --sampler) spelling of a sampler.</summary>
+        public static string Spelling(SamplerKind value) => Spelling(SamplerValues, (int)value);
+
+        /// <summary>names[index] when the enum value is a member, else the number (an undefined value is never silently renamed).</summary>
+        private static string Spelling(string[] names, int index) =>
+            index >= 0 && index < names.Length ? names[index] : index.ToString(CultureInfo.InvariantCulture);
 
         /// <summary>
         /// Every key of the format by section path ("" is the root, "model.stages[]" a stage entry).
@@ -68,6 +85,9 @@ namespace Ddpm.Specs
                 new SpecKey("timesteps", SpecValueType.Integer, "the number of diffusion steps T"),
                 new SpecKey("beta_start", SpecValueType.Number, "beta at t = 0 (not used by cosine)"),
                 new SpecKey("beta_end", SpecValueType.Number, "beta at t = T - 1 (not used by cosine)"),
+                new SpecKey("objective", SpecValueType.Enum, "what the model predicts: the noise eps, x0 or the velocity v", false, ObjectiveValues),
+                new SpecKey("clip_x0", SpecValueType.Boolean, "clip the predicted x_0 to [-1, 1] at every sampling step"),
+                new SpecKey("dynamic_threshold", SpecValueType.Number, "dynamic thresholding: the quantile of |x_0| per image, in (0, 1) (0 = off)"),
             },
             ["training"] = new[]
             {
@@ -75,14 +95,19 @@ namespace Ddpm.Specs
                 new SpecKey("batch_size", SpecValueType.Integer, "images per optimiser step"),
                 new SpecKey("epochs", SpecValueType.Integer, "passes over the data; ignored when steps is set"),
                 new SpecKey("steps", SpecValueType.Integer, "total optimiser steps; overrides epochs"),
-                new SpecKey("loss", SpecValueType.Enum, "distance between true and predicted noise", false, LossValues),
+                new SpecKey("loss", SpecValueType.Enum, "distance between the target of the objective (eps, x0 or v) and the prediction", false, LossValues),
+                new SpecKey("min_snr_gamma", SpecValueType.Number, "min-SNR loss weighting: weights clipped at this gamma (0 = off)"),
                 new SpecKey("optimizer", SpecValueType.Mapping, "the optimiser"),
                 new SpecKey("warmup_steps", SpecValueType.Integer, "linear learning-rate warm-up steps (0 = none)"),
                 new SpecKey("grad_clip", SpecValueType.Number, "clip the global gradient norm to this (0 = no clipping)"),
                 new SpecKey("ema_decay", SpecValueType.Number, "decay of the weights' moving average (0 = no EMA)"),
+                new SpecKey("ema_warmup", SpecValueType.Enum, "how the EMA decay grows to ema_decay", false, EmaWarmupValues),
+                new SpecKey("ema_power", SpecValueType.Number, "exponent of the power warm-up"),
+                new SpecKey("ema_inv_gamma", SpecValueType.Number, "step scale of the power warm-up"),
                 new SpecKey("random_flip", SpecValueType.Boolean, "flip training images horizontally at random"),
                 new SpecKey("sample_every", SpecValueType.Integer, "write a sample grid every this many steps (0 = only at the end)"),
                 new SpecKey("checkpoint_every", SpecValueType.Integer, "write a checkpoint every this many steps (0 = only at the end)"),
+                new SpecKey("eval", SpecValueType.Mapping, "sample-quality evaluation during training"),
                 new SpecKey("seed", SpecValueType.Integer, "seed of every random choice"),
                 new SpecKey("precision", SpecValueType.Enum, "the floating-point precision of training", false, PrecisionValues),
             },
@@ -93,6 +118,13 @@ namespace Ddpm.Specs
                 new SpecKey("beta1", SpecValueType.Number, "Adam's first-moment decay"),
                 new SpecKey("beta2", SpecValueType.Number, "Adam's second-moment decay"),
                 new SpecKey("weight_decay", SpecValueType.Number, "L2 weight decay"),
+            },
+            ["training.eval"] = new[]
+            {
+                new SpecKey("every", SpecValueType.Integer, "evaluate every this many steps (0 = never)"),
+                new SpecKey("samples", SpecValueType.Integer, "images sampled per evaluation"),
+                new SpecKey("sampler", SpecValueType.Enum, "the sampler of the evaluation images", false, SamplerValues),
+                new SpecKey("steps", SpecValueType.Integer, "sampler steps (ddim and dpmpp-2m; ddpm runs all T)"),
             },
         };
 
@@ -217,6 +249,10 @@ namespace Ddpm.Specs
             schedule.Timesteps = s.Int("timesteps", schedule.Timesteps);
             schedule.BetaStart = s.Double("beta_start", schedule.BetaStart);
             schedule.BetaEnd = s.Double("beta_end", schedule.BetaEnd);
+            schedule.Objective = s.Enum("objective", schedule.Objective, ObjectiveValues, new[] { Objective.Eps, Objective.X0, Objective.V });
+            schedule.ClipX0 = s.Bool("clip_x0", schedule.ClipX0);
+            // Any finite number: the range, and the conflict with clip_x0, are SpecValidator's (DDPM3xx), as for the attribute.
+            schedule.DynamicThreshold = s.Double("dynamic_threshold", schedule.DynamicThreshold);
             return schedule;
         }
 
@@ -228,6 +264,7 @@ namespace Ddpm.Specs
             t.Epochs = s.Int("epochs", t.Epochs, min: 1);
             t.Steps = s.NullableInt("steps", t.Steps, min: 1);
             t.Loss = s.Enum("loss", t.Loss, LossValues, new[] { LossKind.Huber, LossKind.L2, LossKind.L1 });
+            t.MinSnrGamma = s.Double("min_snr_gamma", t.MinSnrGamma, Range.NonNegative);
             Section? optimizer = s.Mapping("optimizer");
             if (optimizer != null)
             {
@@ -241,9 +278,21 @@ namespace Ddpm.Specs
             t.WarmupSteps = s.Int("warmup_steps", t.WarmupSteps, min: 0);
             t.GradClip = s.Double("grad_clip", t.GradClip, Range.NonNegative);
             t.EmaDecay = s.Double("ema_decay", t.EmaDecay, Range.UnitOpenAbove);
+            t.EmaWarmup = s.Enum("ema_warmup", t.EmaWarmup, EmaWarmupValues, new[] { EmaWarmup.Power, EmaWarmup.Ratio, EmaWarmup.None });
+            t.EmaPower = s.Double("ema_power", t.EmaPower, Range.Positive);
+            t.EmaInvGamma = s.Double("ema_inv_gamma", t.EmaInvGamma, Range.Positive);
             t.RandomFlip = s.Bool("random_flip", t.RandomFlip);
             t.SampleEvery = s.Int("sample_every", t.SampleEvery, min: 0);
             t.CheckpointEvery = s.Int("checkpoint_every", t.CheckpointEvery, min: 0);
+            Section? eval = s.Mapping("eval");
+            if (eval != null)
+            {
+                EvalSpec e = t.Eval;
+                e.Every = eval.Int("every", e.Every, min: 0);
+                e.Samples = eval.Int("samples", e.Samples, min: 2);
+                e.Sampler = eval.Enum("sampler", e.Sampler, SamplerValues, new[] { SamplerKind.Ddpm, SamplerKind.Ddim, SamplerKind.DpmSolver2M });
+                e.Steps = eval.Int("steps", e.Steps, min: 1);
+            }
             t.Seed = s.Long("seed", t.Seed);
             t.Precision = s.Enum("precision", t.Precision, PrecisionValues, PrecisionValues);
             return t;
@@ -252,7 +301,9 @@ namespace Ddpm.Specs
         /// <summary>
         /// A stable hash of the architecture: the model and schedule sections after defaults, so
         /// comments, formatting, key order and spelled-out defaults do not change it, and the
-        /// training section does not either. FNV-1a (64-bit) over a canonical text, as 16 hex digits.
+        /// training section does not either. The schedule's objective and x_0 treatment are part of
+        /// it: a model trained for another objective is another model. FNV-1a (64-bit) over a
+        /// canonical text, as 16 hex digits.
         /// </summary>
         public static string ArchitectureHash(ModelSection? model, ScheduleSection? schedule) =>
             Fnv1a(CanonicalArchitecture(model, schedule));
@@ -286,6 +337,14 @@ namespace Ddpm.Specs
                 text.Append("schedule.timesteps=").Append(I(schedule.Timesteps)).Append('\n');
                 if (schedule.Kind != ScheduleKind.Cosine) // the cosine schedule has no beta range
                     text.Append("schedule.betas=").Append(R(schedule.BetaStart)).Append(',').Append(R(schedule.BetaEnd)).Append('\n');
+                // Settings added later enter the text only when they differ from their defaults, so a
+                // spec that does not use them keeps the hash it had (and its runs stay valid).
+                if (schedule.Objective != SpecDefaults.Objective)
+                    text.Append("schedule.objective=").Append(Spelling(schedule.Objective)).Append('\n');
+                if (schedule.ClipX0 != SpecDefaults.ClipX0)
+                    text.Append("schedule.clip_x0=").Append(schedule.ClipX0 ? "true" : "false").Append('\n');
+                if (schedule.DynamicThreshold != SpecDefaults.DynamicThreshold)
+                    text.Append("schedule.dynamic_threshold=").Append(R(schedule.DynamicThreshold)).Append('\n');
             }
             return text.ToString();
 
@@ -302,6 +361,7 @@ namespace Ddpm.Specs
                 "epochs=" + I(t.Epochs),
                 "steps=" + (t.Steps.HasValue ? I(t.Steps.Value) : "null"),
                 "loss=" + LossValues[Math.Max(0, Math.Min(LossValues.Length - 1, (int)t.Loss))],
+                "min_snr_gamma=" + R(t.MinSnrGamma),
                 "optimizer.kind=" + t.Optimizer.Kind,
                 "optimizer.lr=" + R(t.Optimizer.Lr),
                 "optimizer.beta1=" + R(t.Optimizer.Beta1),
@@ -310,9 +370,16 @@ namespace Ddpm.Specs
                 "warmup_steps=" + I(t.WarmupSteps),
                 "grad_clip=" + R(t.GradClip),
                 "ema_decay=" + R(t.EmaDecay),
+                "ema_warmup=" + Spelling(t.EmaWarmup),
+                "ema_power=" + R(t.EmaPower),
+                "ema_inv_gamma=" + R(t.EmaInvGamma),
                 "random_flip=" + (t.RandomFlip ? "true" : "false"),
                 "sample_every=" + I(t.SampleEvery),
                 "checkpoint_every=" + I(t.CheckpointEvery),
+                "eval.every=" + I(t.Eval.Every),
+                "eval.samples=" + I(t.Eval.Samples),
+                "eval.sampler=" + Spelling(t.Eval.Sampler),
+                "eval.steps=" + I(t.Eval.Steps),
                 "seed=" + t.Seed.ToString(CultureInfo.InvariantCulture),
                 "precision=" + t.Precision,
             };
@@ -539,9 +606,11 @@ namespace Ddpm.Specs
             {
                 YamlScalarNode? scalar = Scalar(key, "a number");
                 if (scalar == null) return fallback;
-                if (!IsPlain(scalar) || !double.TryParse(scalar.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out double value)
-                    || double.IsNaN(value) || double.IsInfinity(value))
+                if (!IsPlain(scalar) || !double.TryParse(scalar.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out double value))
                     return WrongType(key, scalar, "a number", fallback);
+                // "NaN", "Infinity" and "1e400" parse, but no setting takes them (YAML's .nan and .inf do not parse).
+                if (double.IsNaN(value) || double.IsInfinity(value))
+                    return WrongType(key, scalar, "a finite number", fallback);
                 switch (range)
                 {
                     case Range.Positive when !(value > 0): return OutOfRange(key, scalar, "> 0", fallback);

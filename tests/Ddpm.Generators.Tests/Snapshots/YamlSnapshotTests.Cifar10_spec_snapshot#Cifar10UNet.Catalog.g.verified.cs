@@ -19,6 +19,7 @@ namespace Ddpm.Models
             Epochs = 6,
             Steps = 800000,
             Loss = global::Ddpm.LossKind.L2,
+            MinSnrGamma = 0d,
             Optimizer = new global::Ddpm.Specs.OptimizerSpec
             {
                 Kind = "adam",
@@ -30,9 +31,19 @@ namespace Ddpm.Models
             WarmupSteps = 5000,
             GradClip = 1d,
             EmaDecay = 0.9999d,
+            EmaWarmup = global::Ddpm.EmaWarmup.Power,
+            EmaPower = 0.6666666666666666d,
+            EmaInvGamma = 1d,
             RandomFlip = true,
             SampleEvery = 10000,
             CheckpointEvery = 10000,
+            Eval = new global::Ddpm.Specs.EvalSpec
+            {
+                Every = 0,
+                Samples = 256,
+                Sampler = global::Ddpm.SamplerKind.Ddim,
+                Steps = 50,
+            },
             Seed = 0L,
             Precision = "fp32",
         };

@@ -19,6 +19,7 @@ namespace Ddpm.Models
             Epochs = 6,
             Steps = null,
             Loss = global::Ddpm.LossKind.Huber,
+            MinSnrGamma = 0d,
             Optimizer = new global::Ddpm.Specs.OptimizerSpec
             {
                 Kind = "adam",
@@ -30,9 +31,19 @@ namespace Ddpm.Models
             WarmupSteps = 0,
             GradClip = 1d,
             EmaDecay = 0.995d,
+            EmaWarmup = global::Ddpm.EmaWarmup.Power,
+            EmaPower = 0.6666666666666666d,
+            EmaInvGamma = 1d,
             RandomFlip = true,
             SampleEvery = 1000,
             CheckpointEvery = 500,
+            Eval = new global::Ddpm.Specs.EvalSpec
+            {
+                Every = 0,
+                Samples = 256,
+                Sampler = global::Ddpm.SamplerKind.Ddim,
+                Steps = 50,
+            },
             Seed = 0L,
             Precision = "fp32",
         };
