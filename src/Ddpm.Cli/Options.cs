@@ -32,9 +32,6 @@ internal static class Options
         },
     };
 
-    /// <summary>The sampler names of the CLI and YAML, in <see cref="SamplerKind"/> order.</summary>
-    public static readonly string[] SamplerNames = { "ddpm", "ddim", "dpmpp-2m" };
-
     public static Option<SamplerKind> Sampler(SamplerKind defaultKind) => new("--sampler")
     {
         Description = "ddpm (ancestral, all T steps), ddim, or dpmpp-2m (DPM-Solver++(2M): about DDPM's quality in 15-25 steps).",
@@ -42,8 +39,8 @@ internal static class Options
         CustomParser = result =>
         {
             string value = result.Tokens.Single().Value.ToLowerInvariant();
-            int index = Array.IndexOf(SamplerNames, value);
-            if (index < 0) result.AddError($"--sampler must be {string.Join(", ", SamplerNames)}, got '{value}'.");
+            int index = Array.IndexOf(Ddpm.Specs.SpecYaml.SamplerValues, value);
+            if (index < 0) result.AddError($"--sampler must be {string.Join(", ", Ddpm.Specs.SpecYaml.SamplerValues)}, got '{value}'.");
             return index < 0 ? defaultKind : (SamplerKind)index;
         },
     };

@@ -109,7 +109,7 @@ internal sealed class TrainingEvaluation : IDisposable
             $"{step},{weights},{r.Count},{r.Fid:R},{r.KidMean:R},{r.KidStd:R},{r.Precision:R},{r.Recall:R},{r.ClassEntropyBits:R},{f.Fid:R},{f.KidMean:R},{f.Precision:R},{f.Recall:R}"));
     }
 
-    /// <summary>On --resume: the evaluations up to the checkpoint are kept (later rows are redone), and the best score with them.</summary>
+    /// <summary>On --resume: the best score so far comes back from metrics.csv, so best.ckpt is replaced only by a better one.</summary>
     private void LoadHistory()
     {
         if (!File.Exists(MetricsPath)) return;
