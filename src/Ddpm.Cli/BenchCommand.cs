@@ -95,6 +95,7 @@ internal static class BenchCommand
             ("precision", precision),
             ("allocator", Allocator.Status),
             ("denormals", Denormals.AreFlushed() ? "flushed to zero (FTZ, DAZ)" : "kept"),
+            ("convolutions", OneDnn.Status),
             ($"train step, batch {batchSize}", $"{F(trainMs)} ms median of {steps} ({F(batchSize * 1000 / trainMs)} img/s)"),
             ($"sampling step, batch {sampleBatch}", $"{F(sampleMs)} ms median of {samplingTimes.Count}"),
             ($"DDPM {entry.Schedule.Timesteps} steps, est.", $"{sampleMs * entry.Schedule.Timesteps / 1000:F0} s for {sampleBatch} images"),

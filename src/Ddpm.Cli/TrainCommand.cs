@@ -87,7 +87,7 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         string config = RunConfig.Write(entry, spec, device, Allocator.Status);
         File.WriteAllText(Path.Combine(folder, "config.yaml"), config);
         Say($"ddpm train {entry.Name} ({entry.ParameterCount:N0} parameters, {entry.SpecFile}) -> {folder}");
-        Say($"device {device}, {get_num_threads()} threads, allocator: {Allocator.Status}{(Denormals.AreFlushed() ? ", denormals flushed" : "")}");
+        Say($"device {device}, {get_num_threads()} threads, allocator: {Allocator.Status}{(Denormals.AreFlushed() ? ", denormals flushed" : "")}, convolutions: {OneDnn.Status}");
 
         var watch = Stopwatch.StartNew();
         ImageSet data = Datasets.Load(spec.Dataset, entry.Channels, entry.ImageSize, Say);

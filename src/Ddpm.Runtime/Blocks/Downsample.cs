@@ -10,6 +10,9 @@ namespace Ddpm.Blocks;
 /// </summary>
 public sealed class Downsample : nn.Module<Tensor, Tensor>
 {
+    // libtorch's oneDNN convolutions can return NaN unless configured first (Native/OneDnn.cs).
+    static Downsample() => global::Ddpm.Native.OneDnn.Configure();
+
     private readonly Conv2d conv;
 
     public Downsample(long dim, long? dimOut = null) : base(nameof(Downsample))

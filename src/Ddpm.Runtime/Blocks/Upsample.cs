@@ -7,6 +7,9 @@ namespace Ddpm.Blocks;
 /// <summary>Nearest-neighbour x2 then a 3x3 conv; the conv is registered as <c>1</c>, as in nn.Sequential(Upsample, Conv2d).</summary>
 public sealed class Upsample : nn.Module<Tensor, Tensor>
 {
+    // libtorch's oneDNN convolutions can return NaN unless configured first (Native/OneDnn.cs).
+    static Upsample() => global::Ddpm.Native.OneDnn.Configure();
+
     private readonly Conv2d conv;
 
     public Upsample(long dim, long? dimOut = null) : base(nameof(Upsample))

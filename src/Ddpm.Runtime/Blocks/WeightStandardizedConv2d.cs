@@ -11,6 +11,9 @@ namespace Ddpm.Blocks;
 /// </summary>
 public sealed class WeightStandardizedConv2d : nn.Module<Tensor, Tensor>
 {
+    // libtorch's oneDNN convolutions can return NaN unless configured first (Native/OneDnn.cs).
+    static WeightStandardizedConv2d() => global::Ddpm.Native.OneDnn.Configure();
+
     private readonly Parameter weight;
     private readonly Parameter? bias;
     private readonly long[] padding;

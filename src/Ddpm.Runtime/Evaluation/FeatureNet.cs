@@ -19,6 +19,9 @@ namespace Ddpm.Evaluation;
 /// </summary>
 public sealed class FeatureNet : nn.Module<Tensor, Tensor>
 {
+    // libtorch's oneDNN convolutions can return NaN unless configured first (Native/OneDnn.cs).
+    static FeatureNet() => global::Ddpm.Native.OneDnn.Configure();
+
     /// <summary>Length of the feature vector: the width of the last convolution, pooled.</summary>
     public const int FeatureDimension = 128;
 
