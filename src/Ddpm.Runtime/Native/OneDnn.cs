@@ -15,13 +15,21 @@ namespace Ddpm.Native;
 /// pass in up to 60% of calls; training stopped with "the loss is NaN" at step 1 now and then.
 /// </para>
 /// <para>
+/// Its AVX-512 kernels were also wrong on the same CPU beyond that: with every buffer zeroed, two identical
+/// training steps of a small U-Net (8 and 16 channels) in one process gave gradient norms of 1.879 and 1.812,
+/// and the loss differed from libtorch's own kernels by 3e-4 relative, while the AVX2 kernels matched libtorch's
+/// own to every printed digit. So on a CPU with AVX-512, <see cref="PrepareEnvironment"/> caps oneDNN at AVX2
+/// (ONEDNN_MAX_CPU_ISA=AVX2) unless the user set ONEDNN_MAX_CPU_ISA; it runs when this assembly loads, before
+/// oneDNN reads the variable. The cap cost 1.49x on a training step against the (wrong) AVX-512 kernels.
+/// </para>
+/// <para>
 /// <see cref="Configure"/> applies one of two remedies, chosen by DDPM_ONEDNN:
 /// <c>zero</c> (the default) keeps oneDNN and makes libtorch's CPU allocator zero every new buffer
 /// (c10's caffe2_cpu_allocator_do_zero_fill), so the padding reads 0: one memset per allocation, measured
 /// 5% on a training step and 16% on a sampling step of the seed model; <c>off</c> turns oneDNN off for
 /// convolutions (at::Context::setUserEnabledMkldnn) and libtorch uses its own im2col + BLAS kernels, which
 /// write every output element but made a training step 1.8x and a sampling step 2.8x slower (docs/performance.md);
-/// <c>unsafe</c> keeps libtorch as shipped.
+/// <c>unsafe</c> keeps libtorch as shipped (no ISA cap either).
 /// </para>
 /// </summary>
 public static class OneDnn
@@ -30,8 +38,43 @@ public static class OneDnn
 
     public enum Mode { ZeroFill, Off, AsShipped }
 
+    /// <summary>The value <see cref="PrepareEnvironment"/> gives ONEDNN_MAX_CPU_ISA on CPUs with AVX-512.</summary>
+    public const string CappedIsa = "AVX2";
+
     private static readonly object Gate = new();
     private static string? status;
+    private static string isaNote = "";
+
+    /// <summary>
+    /// Caps oneDNN at AVX2 on CPUs with AVX-512 (see the class remarks), unless DDPM_ONEDNN=unsafe or the user set
+    /// ONEDNN_MAX_CPU_ISA. Runs as this assembly's module initializer, so before libtorch is loaded by anything that
+    /// uses Ddpm; it only sets an environment variable, in the native environment (which oneDNN reads) and in .NET's.
+    /// </summary>
+#pragma warning disable CA2255 // deliberate: the variable must be set before anything that uses Ddpm loads libtorch
+    [System.Runtime.CompilerServices.ModuleInitializer]
+#pragma warning restore CA2255
+    public static void PrepareEnvironment()
+    {
+        const string variable = "ONEDNN_MAX_CPU_ISA";
+        try
+        {
+            if (ParseMode(Environment.GetEnvironmentVariable(EnvironmentVariable)) == Mode.AsShipped) return;
+        }
+        catch (ArgumentException) { return; } // Configure reports the bad value
+        if (Environment.GetEnvironmentVariable(variable) is { Length: > 0 } chosen)
+        {
+            isaNote = chosen == CappedIsa ? $", ISA capped at {CappedIsa}" : $", ISA {chosen} ({variable})";
+            return;
+        }
+        if (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported || !OperatingSystem.IsLinux()) return;
+        try
+        {
+            if (setenv(variable, CappedIsa, 0) != 0) return;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return; }
+        Environment.SetEnvironmentVariable(variable, CappedIsa);
+        isaNote = $", ISA capped at {CappedIsa}";
+    }
 
     /// <summary>What <see cref="Configure"/> did (configuring first if nothing has), for logs and bench reports.</summary>
     public static string Status
@@ -90,7 +133,7 @@ public static class OneDnn
             }
             var c10 = NativeLibrary.Load(LoadedPath("libc10.so"));
             Marshal.WriteByte(NativeLibrary.GetExport(c10, "FLAGS_caffe2_cpu_allocator_do_zero_fill"), 1);
-            return "oneDNN on, new CPU buffers zeroed";
+            return $"oneDNN on{isaNote}, new CPU buffers zeroed";
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or FileNotFoundException or BadImageFormatException)
         {
@@ -103,6 +146,9 @@ public static class OneDnn
         AllocatorPreload.LoadedLibrary(fileName) is { } path && Path.GetFileName(path) == fileName
             ? path
             : throw new FileNotFoundException($"{fileName} is not loaded in this process.");
+
+    [DllImport("libc", CharSet = CharSet.Ansi)]
+    private static extern int setenv(string name, string value, int overwrite);
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     private delegate IntPtr GlobalContextFn();
