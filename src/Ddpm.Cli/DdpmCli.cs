@@ -20,6 +20,7 @@ public static class DdpmCli
         {
             TrainCommand.Create(output),
             SampleCommand.Create(output),
+            EvalCommand.Create(output),
             InspectCommand.Create(output),
             DataCommand.Create(output),
             BenchCommand.Create(output),

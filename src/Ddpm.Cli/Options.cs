@@ -15,6 +15,7 @@ internal static class Options
     /// <summary>`--weights auto|ema|raw`: auto takes the weights the run's evaluation scored better (EMA when not evaluated).</summary>
     public static Option<Ddpm.Training.SamplingWeights> Weights() => new("--weights")
     {
+        HelpName = "auto|ema|raw",
         Description = "auto (the weights the run's evaluation scored better; EMA if it was not evaluated), ema, or raw.",
         DefaultValueFactory = _ => Ddpm.Training.SamplingWeights.Unknown,
         CustomParser = result =>
@@ -34,6 +35,7 @@ internal static class Options
 
     public static Option<SamplerKind> Sampler(SamplerKind defaultKind) => new("--sampler")
     {
+        HelpName = string.Join('|', Ddpm.Specs.SpecYaml.SamplerValues),
         Description = "ddpm (ancestral, all T steps), ddim, or dpmpp-2m (DPM-Solver++(2M): about DDPM's quality in 15-25 steps).",
         DefaultValueFactory = _ => defaultKind,
         CustomParser = result =>
@@ -64,6 +66,44 @@ internal static class Options
             return value;
         },
     };
+
+    /// <summary>
+    /// Makes an integer option parse its value itself: a non-integer or a value below <paramref name="minimum"/> is one
+    /// usage error naming the option, never an exception (a validator that reads an unparsable value throws).
+    /// </summary>
+    public static void AtLeast<T>(Option<T> option, int minimum)
+    {
+        string name = option.Name;
+        option.CustomParser = result =>
+        {
+            string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
+            if (!int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int value))
+            {
+                result.AddError($"{name} must be a whole number >= {minimum} (at most {int.MaxValue}), got '{text}'.");
+                return default!;
+            }
+            if (value < minimum) result.AddError($"{name} must be >= {minimum}, got {value}.");
+            return (T)(object)value;
+        };
+    }
+
+    /// <summary>As <see cref="AtLeast{T}"/> for floating-point options: NaN, infinities and values below <paramref name="minimum"/> are refused.</summary>
+    public static void FiniteAtLeast<T>(Option<T> option, double minimum)
+    {
+        string name = option.Name;
+        option.CustomParser = result =>
+        {
+            string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
+            if (!double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double value)
+                || !double.IsFinite(value))
+            {
+                result.AddError($"{name} must be a finite number >= {minimum.ToString(System.Globalization.CultureInfo.InvariantCulture)}, got '{text}'.");
+                return default!;
+            }
+            if (value < minimum) result.AddError($"{name} must be >= {minimum.ToString(System.Globalization.CultureInfo.InvariantCulture)}, got {text}.");
+            return (T)(object)value;
+        };
+    }
 
     public static string ResolveDevice(string? requested)
     {

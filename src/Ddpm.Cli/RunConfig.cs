@@ -48,12 +48,30 @@ internal static class RunConfig
         return text.ToString();
     }
 
-    /// <summary>The model name recorded in a run config (the `model:` line).</summary>
-    public static string? ModelName(string configText)
+    /// <summary>What a checkpoint's run config records about its run: the model and the training data set (null when absent).</summary>
+    public sealed record Recorded(string? Model, string? Dataset);
+
+    /// <summary>Reads the run config <see cref="Write"/> made (YAML); null fields for what it lacks or cannot be parsed.</summary>
+    public static Recorded Read(string configText)
     {
-        foreach (string line in configText.Split('\n'))
-            if (line.StartsWith("model: ", StringComparison.Ordinal))
-                return line["model: ".Length..].Trim();
-        return null;
+        try
+        {
+            var yaml = new YamlDotNet.RepresentationModel.YamlStream();
+            yaml.Load(new StringReader(configText));
+            if (yaml.Documents.Count == 0 || yaml.Documents[0].RootNode is not YamlDotNet.RepresentationModel.YamlMappingNode root)
+                return new Recorded(null, null);
+            static string? Scalar(YamlDotNet.RepresentationModel.YamlMappingNode map, string key) =>
+                map.Children.TryGetValue(key, out var node) && node is YamlDotNet.RepresentationModel.YamlScalarNode scalar ? scalar.Value : null;
+            string? dataset = root.Children.TryGetValue("training", out var training) && training is YamlDotNet.RepresentationModel.YamlMappingNode map
+                ? Scalar(map, "dataset") : null;
+            return new Recorded(Scalar(root, "model")?.Trim(), dataset);
+        }
+        catch (YamlDotNet.Core.YamlException)
+        {
+            return new Recorded(null, null);
+        }
     }
+
+    /// <summary>The model name recorded in a run config (its `model:` key).</summary>
+    public static string? ModelName(string configText) => Read(configText).Model;
 }

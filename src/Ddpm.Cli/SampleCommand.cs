@@ -32,16 +32,9 @@ internal static class SampleCommand
         command.SetAction(parse =>
         {
             string path = parse.GetValue(checkpointPath)!;
-            if (!File.Exists(path)) throw new UsageException($"Checkpoint '{path}' does not exist.");
-            using var checkpoint = Checkpoint.Load(path);
-            string name = RunConfig.ModelName(checkpoint.SpecText)
-                ?? throw new InvalidOperationException($"{path}: the checkpoint does not say which model it holds (no 'model:' in its settings).");
-            var entry = ModelCatalog.Find(name)
-                ?? throw new InvalidOperationException($"{path} holds a {name}, which is not compiled into this ddpm. Compiled models: {ModelResolver.Known()}.");
-            checkpoint.CheckSchedule(entry.Schedule.Fingerprint);
-            using var model = entry.CreateModel();
-            var (state, weightsName, why) = checkpoint.SamplingState(parse.GetValue(noEma) ? SamplingWeights.Raw : parse.GetValue(weights));
-            checkpoint.CopyInto(weightsName, state, model);
+            using var opened = CheckpointModel.Open(path, parse.GetValue(noEma) ? SamplingWeights.Raw : parse.GetValue(weights));
+            var entry = opened.Entry;
+            var model = opened.Model;
 
             string computePrecision = parse.GetValue(precision) ?? "fp32";
             var sampled = PrecisionCast.Wrap(model, computePrecision);
@@ -55,8 +48,8 @@ internal static class SampleCommand
             Sampling.WriteGrid(sampled, entry.Diffusion, entry.BatchShape(parse.GetValue(count)), kind, ddimSteps,
                                parse.GetValue(eta), parse.GetValue(seed), png, gif);
             string how = Options.DescribeSampler(kind, ddimSteps, entry.Schedule.Timesteps, parse.GetValue(eta));
-            output.WriteLine($"wrote {png}{(gif is null ? "" : $" and {gif}")}: {parse.GetValue(count)} images of {entry.Name} at step {checkpoint.Step} " +
-                             $"({how}, {weightsName} weights: {why}; {computePrecision}, {watch.Elapsed.TotalSeconds:F1} s, peak RSS {Allocator.ResidentMemory().PeakRss >> 20} MiB)");
+            output.WriteLine($"wrote {png}{(gif is null ? "" : $" and {gif}")}: {parse.GetValue(count)} images of {entry.Name} at step {opened.Step} " +
+                             $"({how}, {opened.Weights} weights: {opened.WeightsReason}; {computePrecision}, {watch.Elapsed.TotalSeconds:F1} s, peak RSS {Allocator.ResidentMemory().PeakRss >> 20} MiB)");
             return DdpmCli.Ok;
         });
         return command;
