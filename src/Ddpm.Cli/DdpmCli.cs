@@ -52,11 +52,14 @@ public static class DdpmCli
         }
     }
 
-    private static string Describe(Exception e)
+    /// <summary>An exception as one line in the user's terms: wrappers unwrapped, .NET's " (Parameter 'x')" suffix dropped.</summary>
+    internal static string Describe(Exception e)
     {
         while (e is AggregateException { InnerExceptions.Count: 1 } or System.Reflection.TargetInvocationException && e.InnerException is not null)
             e = e.InnerException!;
-        return e.Message;
+        return e is ArgumentException { ParamName: { } name } && e.Message.EndsWith($" (Parameter '{name}')", StringComparison.Ordinal)
+            ? e.Message[..^$" (Parameter '{name}')".Length]
+            : e.Message;
     }
 }
 

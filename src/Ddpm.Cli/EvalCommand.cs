@@ -117,7 +117,7 @@ internal static class EvalCommand
     private static SampleQuality Open(string dataset, TextWriter output)
     {
         try { return SampleQuality.Create(dataset, output.WriteLine); }
-        catch (ArgumentException e) { throw new UsageException($"--dataset: {e.Message}"); }
+        catch (ArgumentException e) { throw new UsageException($"--dataset: {DdpmCli.Describe(e)}"); }
     }
 
     private static int Seed(long seed) => (int)(seed & int.MaxValue);
