@@ -18,9 +18,10 @@ namespace Ddpm.Native;
 /// Its AVX-512 kernels were also wrong on the same CPU beyond that: with every buffer zeroed, two identical
 /// training steps of a small U-Net (8 and 16 channels) in one process gave gradient norms of 1.879 and 1.812,
 /// and the loss differed from libtorch's own kernels by 3e-4 relative, while the AVX2 kernels matched libtorch's
-/// own to every printed digit. So on a CPU with AVX-512, <see cref="PrepareEnvironment"/> caps oneDNN at AVX2
+/// own to every printed digit. So on an AMD CPU with AVX-512, <see cref="PrepareEnvironment"/> caps oneDNN at AVX2
 /// (ONEDNN_MAX_CPU_ISA=AVX2) unless the user set ONEDNN_MAX_CPU_ISA; it runs when this assembly loads, before
-/// oneDNN reads the variable. The cap cost 1.49x on a training step against the (wrong) AVX-512 kernels.
+/// oneDNN reads the variable. The cap cost 1.49x on a training step against the (wrong) AVX-512 kernels. Intel CPUs
+/// keep AVX-512 (and AMX): oneDNN's home ground, where earlier runs of the same tests passed.
 /// </para>
 /// <para>
 /// <see cref="Configure"/> applies one of two remedies, chosen by DDPM_ONEDNN:
@@ -46,7 +47,7 @@ public static class OneDnn
     private static string isaNote = "";
 
     /// <summary>
-    /// Caps oneDNN at AVX2 on CPUs with AVX-512 (see the class remarks), unless DDPM_ONEDNN=unsafe or the user set
+    /// Caps oneDNN at AVX2 on AMD CPUs with AVX-512 (see the class remarks), unless DDPM_ONEDNN=unsafe or the user set
     /// ONEDNN_MAX_CPU_ISA. Runs as this assembly's module initializer, so before libtorch is loaded by anything that
     /// uses Ddpm; it only sets an environment variable, in the native environment (which oneDNN reads) and in .NET's.
     /// </summary>
@@ -66,7 +67,7 @@ public static class OneDnn
             isaNote = chosen == CappedIsa ? $", ISA capped at {CappedIsa}" : $", ISA {chosen} ({variable})";
             return;
         }
-        if (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported || !OperatingSystem.IsLinux()) return;
+        if (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported || !IsAmd() || !OperatingSystem.IsLinux()) return;
         try
         {
             if (setenv(variable, CappedIsa, 0) != 0) return;
@@ -146,6 +147,18 @@ public static class OneDnn
         AllocatorPreload.LoadedLibrary(fileName) is { } path && Path.GetFileName(path) == fileName
             ? path
             : throw new FileNotFoundException($"{fileName} is not loaded in this process.");
+
+    /// <summary>Whether the CPU's vendor (CPUID leaf 0: EBX, EDX, ECX) is "AuthenticAMD".</summary>
+    public static bool IsAmd()
+    {
+        if (!System.Runtime.Intrinsics.X86.X86Base.IsSupported) return false;
+        var (_, ebx, ecx, edx) = System.Runtime.Intrinsics.X86.X86Base.CpuId(0, 0);
+        Span<byte> vendor = stackalloc byte[12];
+        BitConverter.TryWriteBytes(vendor[0..4], ebx);
+        BitConverter.TryWriteBytes(vendor[4..8], edx);
+        BitConverter.TryWriteBytes(vendor[8..12], ecx);
+        return vendor.SequenceEqual("AuthenticAMD"u8);
+    }
 
     [DllImport("libc", CharSet = CharSet.Ansi)]
     private static extern int setenv(string name, string value, int overwrite);
