@@ -56,7 +56,12 @@ public static class DdpmCli
     {
         while (e is AggregateException { InnerExceptions.Count: 1 } or System.Reflection.TargetInvocationException && e.InnerException is not null)
             e = e.InnerException!;
-        return e.Message;
+        string message = e.Message;
+        // ArgumentException appends " (Parameter 'name')" (and "Actual value was ..."): the code's names, not the user's.
+        if (e is ArgumentException { ParamName: { } name } && message.IndexOf($" (Parameter '{name}')", StringComparison.Ordinal) is int at and > 0)
+            message = message[..at];
+        // One line, however the message was written.
+        return string.Join(' ', message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
     }
 }
 

@@ -18,7 +18,7 @@ internal static class SampleCommand
         var count = new Option<int>("--count") { Description = "Number of images.", DefaultValueFactory = _ => 64 };
         var sampler = Options.Sampler(SamplerKind.Ddpm);
         var steps = new Option<int>("--steps") { Description = "Model calls of ddim and dpmpp-2m (ddpm always runs all T).", DefaultValueFactory = _ => 50 };
-        var eta = new Option<double>("--eta") { Description = "DDIM eta: 0 is deterministic, 1 is DDPM-like noise.", DefaultValueFactory = _ => 0.0 };
+        var eta = new Option<double>("--eta") { Description = "DDIM eta, from 0 to 1: 0 is deterministic, 1 is DDPM-like noise.", DefaultValueFactory = _ => 0.0 };
         var seed = new Option<long>("--seed") { Description = "Seed of the starting noise.", DefaultValueFactory = _ => 0 };
         var outFile = new Option<string?>("--out") { Description = "PNG to write (default: samples.png beside the checkpoint's run)." };
         var frames = new Option<bool>("--frames") { Description = "Also write the denoising sequence as an animated GIF (<out>.gif)." };
@@ -26,9 +26,10 @@ internal static class SampleCommand
         var noEma = new Option<bool>("--no-ema") { Description = "Same as --weights raw." };
         var precision = Options.Precision();
         var command = new Command("sample", "Draw images from a checkpoint.") { checkpointPath, count, sampler, steps, eta, seed, outFile, frames, weights, noEma, precision };
-        count.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError($"--count must be >= 1, got {r.GetValueOrDefault<int>()}."); });
-        steps.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError($"--steps must be >= 1, got {r.GetValueOrDefault<int>()}."); });
-        eta.Validators.Add(r => { if (r.GetValueOrDefault<double>() < 0) r.AddError($"--eta must be >= 0, got {r.GetValueOrDefault<double>()}."); });
+        Options.AtLeast(count, 1);
+        Options.AtLeast(steps, 1);
+        Options.FiniteBetween(eta, 0, 1);
+        Options.WholeNumber(seed);
         command.SetAction(parse =>
         {
             string path = parse.GetValue(checkpointPath)!;

@@ -32,7 +32,7 @@ namespace Ddpm.Specs
     /// <summary>How a model is trained (`training:`). Defaults are the tutorial's.</summary>
     public sealed class TrainingSpec
     {
-        /// <summary>`fashion-mnist`, `mnist-idx:&lt;folder&gt;`, `cifar10:&lt;folder&gt;`, `images:&lt;folder&gt;`, or `synthetic`.</summary>
+        /// <summary>`fashion-mnist`, `idx:&lt;folder&gt;` (MNIST-style IDX files; `mnist-idx:&lt;folder&gt;` is the same), `cifar10:&lt;folder&gt;`, `images:&lt;folder&gt;`, or `synthetic`.</summary>
         public string Dataset { get; set; } = "fashion-mnist";
         public int BatchSize { get; set; } = 128;
         /// <summary>Number of passes over the data; ignored when Steps is set.</summary>
