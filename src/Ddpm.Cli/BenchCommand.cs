@@ -28,6 +28,7 @@ internal static class BenchCommand
         command.SetAction(parse =>
         {
             var resolved = ModelResolver.Resolve(parse.GetValue(target)!);
+            if (parse.GetValue(json) is string jsonFile) Options.CheckWritableFile(jsonFile, "--json");
             var figures = Measure(resolved, parse.GetValue(batch), parse.GetValue(sampleBatch), parse.GetValue(steps), parse.GetValue(precision) ?? "fp32");
             foreach (var (name, value) in figures) output.WriteLine($"{name,-28} {value}");
             if (parse.GetValue(json) is string path)

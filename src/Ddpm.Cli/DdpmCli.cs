@@ -60,8 +60,9 @@ public static class DdpmCli
         // ArgumentException appends " (Parameter 'name')" (and "Actual value was ..."): the code's names, not the user's.
         if (e is ArgumentException { ParamName: { } name } && message.IndexOf($" (Parameter '{name}')", StringComparison.Ordinal) is int at and > 0)
             message = message[..at];
-        // One line, however the message was written.
-        return string.Join(' ', message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        // One line, however the message was written (libtorch's carry its C++ frames on the lines after the first;
+        // --verbose prints them).
+        return message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? e.GetType().Name;
     }
 }
 

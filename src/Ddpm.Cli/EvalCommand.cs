@@ -58,6 +58,8 @@ internal static class EvalCommand
         command.SetAction(parse =>
         {
             string path = parse.GetValue(input)!;
+            if (parse.GetValue(json) is { } jsonFile) Options.CheckWritableFile(jsonFile, "--json");
+            if (parse.GetValue(saveSamples) is { } npyFile) Options.CheckWritableFile(npyFile, "--save-samples");
             var watch = Stopwatch.StartNew();
             var context = new List<KeyValuePair<string, object?>> { new("input", path) };
             string datasetName;

@@ -133,6 +133,26 @@ internal static class Options
     /// <summary>A value as echoed in a message: at most 40 characters, so a pasted megabyte does not fill the terminal.</summary>
     public static string Echo(string value) => value.Length <= 40 ? value : value[..40] + "...";
 
+    /// <summary>
+    /// Checks before any work that <paramref name="path"/> (given with <paramref name="option"/>) can be written: not a folder,
+    /// its folder creatable, the file openable for writing. A file that did not exist is not left behind.
+    /// </summary>
+    public static void CheckWritableFile(string path, string option)
+    {
+        if (Directory.Exists(path)) throw new UsageException($"{option} {Echo(path)} is a folder; give a file name.");
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+            bool existed = File.Exists(path);
+            using (new FileStream(path, FileMode.OpenOrCreate, FileAccess.Write)) { }
+            if (!existed) File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new UsageException($"{option} {Echo(path)}: cannot write there ({e.Message.TrimEnd('.')}).");
+        }
+    }
+
     public static string ResolveDevice(string? requested)
     {
         if (requested == "cuda" && !cuda.is_available())

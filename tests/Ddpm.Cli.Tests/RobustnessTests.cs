@@ -126,6 +126,39 @@ public sealed class RobustnessTests : IDisposable
         Assert.False(Directory.Exists(Path.Combine(root, "run")));
     }
 
+    [Fact]
+    public void Output_paths_that_cannot_be_written_are_refused_before_any_work()
+    {
+        string file = Path.Combine(root, "file.txt");
+        File.WriteAllText(file, "a file, not a folder");
+        AssertOneUsageLine(Ddpm("sample", "missing.ckpt", "--out", root), "--out", "is a folder");
+        AssertOneUsageLine(Ddpm("sample", "missing.ckpt", "--out", Path.Combine(file, "x.png")), "--out", "cannot write there");
+        AssertOneUsageLine(Ddpm("eval", "missing.ckpt", "--json", root), "--json", "is a folder");
+        AssertOneUsageLine(Ddpm("eval", "missing.ckpt", "--save-samples", Path.Combine(file, "x.npy")), "--save-samples", "cannot write there");
+        AssertOneUsageLine(Ddpm("bench", "TinyUNet", "--json", Path.Combine(file, "b.json")), "--json", "cannot write there");
+        AssertOneUsageLine(Ddpm("train", "TinyUNet", "--out", file), "--out", "is a file");
+        Assert.Equal("a file, not a folder", File.ReadAllText(file));
+        Assert.Equal(new[] { file }, Directory.EnumerateFileSystemEntries(root));
+    }
+
+    [Fact]
+    public void Sample_counts_beyond_one_grid_or_frames_memory_are_refused()
+    {
+        AssertOneUsageLine(Ddpm("sample", "missing.ckpt", "--count", (SampleCommand.MaxCount + 1).ToString()), "--count", "4096");
+        AssertOneUsageLine(Ddpm("sample", "missing.ckpt", "--count", "257", "--frames", "--out", Path.Combine(root, "x.png")), "--frames", "--count 256");
+    }
+
+    [Fact]
+    public void An_unknown_dataset_is_one_failure_line_in_the_users_terms()
+    {
+        string text = File.ReadAllText(Path.Combine(SpecsFolder(), "fashion-mnist.yaml"));
+        string spec = Path.Combine(root, "nosuch.yaml");
+        File.WriteAllText(spec, text.Replace("dataset: fashion-mnist", "dataset: nosuch"));
+        var (code, _, error) = Ddpm("train", spec, "--out", Path.Combine(root, "run"));
+        Assert.Equal(1, code);
+        Assert.Equal($"ddpm: Unknown dataset 'nosuch': {Datasets.Help}.", error.Trim());
+    }
+
     // ---- Item 2: a folder that holds a run is not overwritten by accident ------------------------------------------
 
     /// <summary>Every file under the folder with its bytes and write time.</summary>
