@@ -60,7 +60,7 @@ namespace Ddpm.Specs
         public bool RandomFlip { get; set; } = true;
         /// <summary>Write an 8x8 sample grid every this many steps (0 = only at the end).</summary>
         public int SampleEvery { get; set; } = 1000;
-        /// <summary>Write a checkpoint every this many steps (0 = only at the end).</summary>
+        /// <summary>Write a checkpoint every this many steps (0 = none by steps; the front end may add time-based ones, and the last step always checkpoints).</summary>
         public int CheckpointEvery { get; set; } = 500;
         public long Seed { get; set; }
         /// <summary>`fp32` or `bf16`.</summary>
