@@ -22,12 +22,13 @@ internal static class BenchCommand
         var json = new Option<string?>("--json") { Description = "Also write the figures as JSON to this file." };
         var precision = Options.Precision();
         var command = new Command("bench", "Measure training and sampling speed and memory on this machine.") { target, batch, sampleBatch, steps, json, precision };
-        batch.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--batch-size must be >= 1."); });
-        sampleBatch.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--sample-batch must be >= 1."); });
-        steps.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--steps must be >= 1."); });
+        Options.AtLeast(batch, 1);
+        Options.AtLeast(sampleBatch, 1);
+        Options.AtLeast(steps, 1);
         command.SetAction(parse =>
         {
             var resolved = ModelResolver.Resolve(parse.GetValue(target)!);
+            if (parse.GetValue(json) is string jsonFile) Options.CheckWritableFile(jsonFile, "--json");
             var figures = Measure(resolved, parse.GetValue(batch), parse.GetValue(sampleBatch), parse.GetValue(steps), parse.GetValue(precision) ?? "fp32");
             foreach (var (name, value) in figures) output.WriteLine($"{name,-28} {value}");
             if (parse.GetValue(json) is string path)

@@ -57,9 +57,13 @@ public static class DdpmCli
     {
         while (e is AggregateException { InnerExceptions.Count: 1 } or System.Reflection.TargetInvocationException && e.InnerException is not null)
             e = e.InnerException!;
-        return e is ArgumentException { ParamName: { } name } && e.Message.EndsWith($" (Parameter '{name}')", StringComparison.Ordinal)
-            ? e.Message[..^$" (Parameter '{name}')".Length]
-            : e.Message;
+        string message = e.Message;
+        // ArgumentException appends " (Parameter 'name')" (and "Actual value was ..."): the code's names, not the user's.
+        if (e is ArgumentException { ParamName: { } name } && message.IndexOf($" (Parameter '{name}')", StringComparison.Ordinal) is int at and > 0)
+            message = message[..at];
+        // One line, however the message was written (libtorch's carry its C++ frames on the lines after the first;
+        // --verbose prints them).
+        return message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? e.GetType().Name;
     }
 }
 

@@ -29,7 +29,7 @@ internal static class EvalCommand
         var samples = new Option<int>("--samples") { Description = "Images to draw from a checkpoint (FID is comparable only at equal n; use 1000 or more).", DefaultValueFactory = _ => 1000 };
         var sampler = Options.Sampler(SamplerKind.Ddpm);
         var steps = new Option<int>("--steps") { Description = "Model calls of ddim and dpmpp-2m (ddpm always runs all T).", DefaultValueFactory = _ => 50 };
-        var eta = new Option<double>("--eta") { Description = "DDIM eta: 0 is deterministic, 1 is DDPM-like noise.", DefaultValueFactory = _ => 0.0 };
+        var eta = new Option<double>("--eta") { Description = "DDIM eta, from 0 to 1: 0 is deterministic, 1 is DDPM-like noise.", DefaultValueFactory = _ => 0.0 };
         var seed = new Option<long>("--seed") { Description = "Seed of the starting noise and of KID's subsets.", DefaultValueFactory = _ => 0 };
         var weights = Options.Weights();
         var count = new Option<int?>("--count") { Description = "Score only the first N images of an image input (default: all)." };
@@ -46,17 +46,20 @@ internal static class EvalCommand
         };
         Options.AtLeast(samples, 2);
         Options.AtLeast(steps, 1);
-        Options.FiniteAtLeast(eta, 0);
-        count.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 2) r.AddError($"--count must be >= 2, got {r.GetValueOrDefault<int?>()}."); });
+        Options.FiniteBetween(eta, 0, 1);
+        Options.WholeNumber(seed);
+        Options.AtLeast(count, 2);
         range.Validators.Add(r =>
         {
             string value = r.GetValueOrDefault<string>() ?? "auto";
-            if (value is not ("auto" or "-1..1" or "0..1" or "0..255")) r.AddError($"--range must be auto, -1..1, 0..1 or 0..255, got '{value}'.");
+            if (value is not ("auto" or "-1..1" or "0..1" or "0..255")) r.AddError($"--range must be auto, -1..1, 0..1 or 0..255, got '{Options.Echo(value)}'.");
         });
 
         command.SetAction(parse =>
         {
             string path = parse.GetValue(input)!;
+            if (parse.GetValue(json) is { } jsonFile) Options.CheckWritableFile(jsonFile, "--json");
+            if (parse.GetValue(saveSamples) is { } npyFile) Options.CheckWritableFile(npyFile, "--save-samples");
             var watch = Stopwatch.StartNew();
             var context = new List<KeyValuePair<string, object?>> { new("input", path) };
             string datasetName;

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using static TorchSharp.torch;
 
 namespace Ddpm.Cli;
@@ -27,7 +28,7 @@ internal static class Options
                 case "ema": return Ddpm.Training.SamplingWeights.Ema;
                 case "raw": return Ddpm.Training.SamplingWeights.Raw;
                 default:
-                    result.AddError($"--weights must be auto, ema or raw, got '{value}'.");
+                    result.AddError($"--weights must be auto, ema or raw, got '{Echo(value)}'.");
                     return Ddpm.Training.SamplingWeights.Unknown;
             }
         },
@@ -42,7 +43,7 @@ internal static class Options
         {
             string value = result.Tokens.Single().Value.ToLowerInvariant();
             int index = Array.IndexOf(Ddpm.Specs.SpecYaml.SamplerValues, value);
-            if (index < 0) result.AddError($"--sampler must be {string.Join(", ", Ddpm.Specs.SpecYaml.SamplerValues)}, got '{value}'.");
+            if (index < 0) result.AddError($"--sampler must be {string.Join(", ", Ddpm.Specs.SpecYaml.SamplerValues)}, got '{Echo(value)}'.");
             return index < 0 ? defaultKind : (SamplerKind)index;
         },
     };
@@ -62,7 +63,7 @@ internal static class Options
         CustomParser = result =>
         {
             string value = result.Tokens.Single().Value.ToLowerInvariant();
-            if (!allowed.Contains(value)) result.AddError($"{name} must be {string.Join(" or ", allowed)}, got '{value}'.");
+            if (!allowed.Contains(value)) result.AddError($"{name} must be {string.Join(" or ", allowed)}, got '{Echo(value)}'.");
             return value;
         },
     };
@@ -71,38 +72,85 @@ internal static class Options
     /// Makes an integer option parse its value itself: a non-integer or a value below <paramref name="minimum"/> is one
     /// usage error naming the option, never an exception (a validator that reads an unparsable value throws).
     /// </summary>
-    public static void AtLeast<T>(Option<T> option, int minimum)
+    public static void AtLeast<T>(Option<T> option, int minimum) => Between(option, minimum, int.MaxValue);
+
+    /// <summary>As <see cref="AtLeast{T}"/>, and values above <paramref name="maximum"/> are refused too.</summary>
+    public static void Between<T>(Option<T> option, int minimum, int maximum)
+    {
+        string name = option.Name;
+        string range = maximum == int.MaxValue ? $">= {minimum} (at most {int.MaxValue})" : $"from {minimum} to {maximum}";
+        option.CustomParser = result =>
+        {
+            string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
+            if (!int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int value))
+            {
+                result.AddError($"{name} must be a whole number {range}, got '{Echo(text)}'.");
+                return default!;
+            }
+            if (value < minimum || value > maximum) result.AddError($"{name} must be {(maximum == int.MaxValue ? $">= {minimum}" : range)}, got {value}.");
+            return (T)(object)value;
+        };
+    }
+
+    /// <summary>Makes a 64-bit integer option (a seed) parse its value itself: anything but a whole number is one usage error.</summary>
+    public static void WholeNumber<T>(Option<T> option)
     {
         string name = option.Name;
         option.CustomParser = result =>
         {
             string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
-            if (!int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int value))
+            if (!long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long value))
             {
-                result.AddError($"{name} must be a whole number >= {minimum} (at most {int.MaxValue}), got '{text}'.");
+                result.AddError($"{name} must be a whole number from {long.MinValue} to {long.MaxValue}, got '{Echo(text)}'.");
                 return default!;
             }
-            if (value < minimum) result.AddError($"{name} must be >= {minimum}, got {value}.");
             return (T)(object)value;
         };
     }
 
     /// <summary>As <see cref="AtLeast{T}"/> for floating-point options: NaN, infinities and values below <paramref name="minimum"/> are refused.</summary>
-    public static void FiniteAtLeast<T>(Option<T> option, double minimum)
+    public static void FiniteAtLeast<T>(Option<T> option, double minimum) => FiniteBetween(option, minimum, double.MaxValue);
+
+    /// <summary>As <see cref="FiniteAtLeast{T}"/>, and values above <paramref name="maximum"/> are refused too.</summary>
+    public static void FiniteBetween<T>(Option<T> option, double minimum, double maximum)
     {
         string name = option.Name;
+        static string F(double v) => v.ToString(CultureInfo.InvariantCulture);
+        string range = maximum == double.MaxValue ? $">= {F(minimum)}" : $"from {F(minimum)} to {F(maximum)}";
         option.CustomParser = result =>
         {
             string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
-            if (!double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double value)
-                || !double.IsFinite(value))
+            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || !double.IsFinite(value))
             {
-                result.AddError($"{name} must be a finite number >= {minimum.ToString(System.Globalization.CultureInfo.InvariantCulture)}, got '{text}'.");
+                result.AddError($"{name} must be a finite number {range}, got '{Echo(text)}'.");
                 return default!;
             }
-            if (value < minimum) result.AddError($"{name} must be >= {minimum.ToString(System.Globalization.CultureInfo.InvariantCulture)}, got {text}.");
+            if (value < minimum || value > maximum) result.AddError($"{name} must be {range}, got {Echo(text)}.");
             return (T)(object)value;
         };
+    }
+
+    /// <summary>A value as echoed in a message: at most 40 characters, so a pasted megabyte does not fill the terminal.</summary>
+    public static string Echo(string value) => value.Length <= 40 ? value : value[..40] + "...";
+
+    /// <summary>
+    /// Checks before any work that <paramref name="path"/> (given with <paramref name="option"/>) can be written: not a folder,
+    /// its folder creatable, the file openable for writing. A file that did not exist is not left behind.
+    /// </summary>
+    public static void CheckWritableFile(string path, string option)
+    {
+        if (Directory.Exists(path)) throw new UsageException($"{option} {Echo(path)} is a folder; give a file name.");
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+            bool existed = File.Exists(path);
+            using (new FileStream(path, FileMode.OpenOrCreate, FileAccess.Write)) { }
+            if (!existed) File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new UsageException($"{option} {Echo(path)}: cannot write there ({e.Message.TrimEnd('.')}).");
+        }
     }
 
     public static string ResolveDevice(string? requested)

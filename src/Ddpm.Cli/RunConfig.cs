@@ -48,8 +48,11 @@ internal static class RunConfig
         return text.ToString();
     }
 
-    /// <summary>What a checkpoint's run config records about its run: the model and the training data set (null when absent).</summary>
-    public sealed record Recorded(string? Model, string? Dataset);
+    /// <summary>
+    /// What a checkpoint's run config records about its run: the model, the training data set, the architecture hash and
+    /// the batch size (null when absent).
+    /// </summary>
+    public sealed record Recorded(string? Model, string? Dataset, string? ArchitectureHash = null, int? BatchSize = null);
 
     /// <summary>Reads the run config <see cref="Write"/> made (YAML); null fields for what it lacks or cannot be parsed.</summary>
     public static Recorded Read(string configText)
@@ -62,9 +65,10 @@ internal static class RunConfig
                 return new Recorded(null, null);
             static string? Scalar(YamlDotNet.RepresentationModel.YamlMappingNode map, string key) =>
                 map.Children.TryGetValue(key, out var node) && node is YamlDotNet.RepresentationModel.YamlScalarNode scalar ? scalar.Value : null;
-            string? dataset = root.Children.TryGetValue("training", out var training) && training is YamlDotNet.RepresentationModel.YamlMappingNode map
-                ? Scalar(map, "dataset") : null;
-            return new Recorded(Scalar(root, "model")?.Trim(), dataset);
+            var map = root.Children.TryGetValue("training", out var training) ? training as YamlDotNet.RepresentationModel.YamlMappingNode : null;
+            string? dataset = map is null ? null : Scalar(map, "dataset");
+            int? batchSize = map is not null && int.TryParse(Scalar(map, "batch_size"), NumberStyles.Integer, CultureInfo.InvariantCulture, out int b) ? b : null;
+            return new Recorded(Scalar(root, "model")?.Trim(), dataset, Scalar(root, "architecture_hash")?.Trim(), batchSize);
         }
         catch (YamlDotNet.Core.YamlException)
         {

@@ -15,10 +15,10 @@ internal static class SampleCommand
     public static Command Create(TextWriter output)
     {
         var checkpointPath = new Argument<string>("checkpoint") { Description = "A checkpoint written by ddpm train (runs/<name>/checkpoints/last.ckpt)." };
-        var count = new Option<int>("--count") { Description = "Number of images.", DefaultValueFactory = _ => 64 };
+        var count = new Option<int>("--count") { Description = $"Number of images, at most {MaxCount} (at most {MaxFramesCount} with --frames); drawn 64 at a time.", DefaultValueFactory = _ => 64 };
         var sampler = Options.Sampler(SamplerKind.Ddpm);
         var steps = new Option<int>("--steps") { Description = "Model calls of ddim and dpmpp-2m (ddpm always runs all T).", DefaultValueFactory = _ => 50 };
-        var eta = new Option<double>("--eta") { Description = "DDIM eta: 0 is deterministic, 1 is DDPM-like noise.", DefaultValueFactory = _ => 0.0 };
+        var eta = new Option<double>("--eta") { Description = "DDIM eta, from 0 to 1: 0 is deterministic, 1 is DDPM-like noise.", DefaultValueFactory = _ => 0.0 };
         var seed = new Option<long>("--seed") { Description = "Seed of the starting noise.", DefaultValueFactory = _ => 0 };
         var outFile = new Option<string?>("--out") { Description = "PNG to write (default: samples.png beside the checkpoint's run)." };
         var frames = new Option<bool>("--frames") { Description = "Also write the denoising sequence as an animated GIF (<out>.gif)." };
@@ -26,12 +26,20 @@ internal static class SampleCommand
         var noEma = new Option<bool>("--no-ema") { Description = "Same as --weights raw." };
         var precision = Options.Precision();
         var command = new Command("sample", "Draw images from a checkpoint.") { checkpointPath, count, sampler, steps, eta, seed, outFile, frames, weights, noEma, precision };
-        count.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError($"--count must be >= 1, got {r.GetValueOrDefault<int>()}."); });
-        steps.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError($"--steps must be >= 1, got {r.GetValueOrDefault<int>()}."); });
-        eta.Validators.Add(r => { if (r.GetValueOrDefault<double>() < 0) r.AddError($"--eta must be >= 0, got {r.GetValueOrDefault<double>()}."); });
+        Options.Between(count, 1, MaxCount);
+        Options.AtLeast(steps, 1);
+        Options.FiniteBetween(eta, 0, 1);
+        Options.WholeNumber(seed);
         command.SetAction(parse =>
         {
             string path = parse.GetValue(checkpointPath)!;
+            // Where the images go is checked before minutes of sampling.
+            string png = parse.GetValue(outFile) ?? Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(path)))!, "samples.png");
+            string? gif = parse.GetValue(frames) ? Path.ChangeExtension(png, ".gif") : null;
+            if (gif is not null && parse.GetValue(count) > MaxFramesCount)
+                throw new UsageException($"--frames keeps every step of every image in memory: use --count {MaxFramesCount} or fewer with it, got {parse.GetValue(count)}.");
+            Options.CheckWritableFile(png, "--out");
+            if (gif is not null) Options.CheckWritableFile(gif, "--out");
             using var opened = CheckpointModel.Open(path, parse.GetValue(noEma) ? SamplingWeights.Raw : parse.GetValue(weights));
             var entry = opened.Entry;
             var model = opened.Model;
@@ -42,8 +50,6 @@ internal static class SampleCommand
             int ddimSteps = parse.GetValue(steps);
             if (kind != SamplerKind.Ddpm && ddimSteps > entry.Schedule.Timesteps)
                 throw new UsageException($"--steps {ddimSteps} exceeds the schedule's {entry.Schedule.Timesteps} timesteps.");
-            string png = parse.GetValue(outFile) ?? Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(path)))!, "samples.png");
-            string? gif = parse.GetValue(frames) ? Path.ChangeExtension(png, ".gif") : null;
             var watch = Stopwatch.StartNew();
             Sampling.WriteGrid(sampled, entry.Diffusion, entry.BatchShape(parse.GetValue(count)), kind, ddimSteps,
                                parse.GetValue(eta), parse.GetValue(seed), png, gif);
@@ -54,4 +60,10 @@ internal static class SampleCommand
         });
         return command;
     }
+
+    /// <summary>The most images in one grid (a 64 x 64 grid; `ddpm eval --save-samples` writes larger sets).</summary>
+    public const int MaxCount = 4096;
+
+    /// <summary>The most images with --frames, which keeps every step of every image.</summary>
+    public const int MaxFramesCount = 256;
 }

@@ -9,6 +9,9 @@ namespace Ddpm.Cli;
 /// <summary>Draws a batch of images with a model and writes the grid (and optionally the denoising animation).</summary>
 internal static class Sampling
 {
+    /// <summary>Images drawn at once for a grid.</summary>
+    public const int GridBatch = 64;
+
     public static void WriteGrid(nn.Module<Tensor, Tensor, Tensor> model, GaussianDiffusion diffusion, long[] shape,
                                  SamplerKind sampler, int steps, double eta, long seed, string path, string? framesPath = null)
     {
@@ -17,9 +20,12 @@ internal static class Sampling
         try
         {
             using var scope = NewDisposeScope();
-            using var generator = new Generator(unchecked((ulong)seed));
             var frames = framesPath is null ? null : new List<Tensor>(); // made in this scope, freed with it
-            using var images = diffusion.Sample(model, shape, sampler, steps, eta, generator, frames);
+            using var generator = frames is null ? null : new Generator(unchecked((ulong)seed));
+            // Without frames, in batches (bounded memory for any count; one batch of up to 64 draws exactly as before).
+            using var images = frames is null
+                ? Draw(model, diffusion, shape, (int)shape[0], sampler, steps, eta, seed, GridBatch)
+                : diffusion.Sample(model, shape, sampler, steps, eta, generator, frames);
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
             ImageGrid.SavePng(images, path, columns: Columns(shape[0]), scale: Scale(shape[^1]));
             if (frames is not null && framesPath is not null)

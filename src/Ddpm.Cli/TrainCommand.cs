@@ -18,32 +18,51 @@ internal static class TrainCommand
     public static Command Create(TextWriter output)
     {
         var target = new Argument<string>("spec") { Description = "A YAML spec (specs/fashion-mnist.yaml) or a compiled model name." };
-        var outDir = new Option<string?>("--out") { Description = "Run folder (default: runs/<spec name>)." };
+        var outDir = new Option<string?>("--out") { Description = "Run folder (default: runs/<spec name>). A folder that holds a run needs --resume or --overwrite." };
         var steps = new Option<int?>("--steps") { Description = "Train this many optimiser steps (overrides the spec's epochs)." };
         var epochs = new Option<int?>("--epochs") { Description = "Train this many epochs." };
-        var batchSize = new Option<int?>("--batch-size") { Description = "Images per step." };
+        var batchSize = new Option<int?>("--batch-size") { Description = "Images per step (on --resume it must be the checkpoint's)." };
         var device = Options.Device();
         var seed = new Option<long?>("--seed") { Description = "Seed for weights, data order and noise." };
         var resume = new Option<bool>("--resume") { Description = "Continue from the run folder's last checkpoint." };
-        var sampleEvery = new Option<int?>("--sample-every") { Description = "Write a sample grid every N steps (0: only at the end)." };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Start a new run in a folder that holds one, deleting its checkpoints, samples, logs and loss curve." };
+        var sampleEvery = new Option<int?>("--sample-every") { Description = "Write a 64-image sample grid every N steps (0: none during training; default: the spec's sample_every)." };
+        var finalSamples = new Option<int>("--final-samples")
+        {
+            Description = $"Images in the sample grid drawn after the last step (0: none; it takes minutes on a CPU), at most {MaxFinalSamples}.",
+            DefaultValueFactory = _ => 64,
+        };
+        var checkpointEvery = new Option<int?>("--checkpoint-every") { Description = "Write a checkpoint every N steps (0: by time and at the end only; default: the spec's checkpoint_every, 500)." };
+        var checkpointMinutes = new Option<double>("--checkpoint-minutes")
+        {
+            Description = "Also write a checkpoint after every M minutes of training (0: off), so a killed run loses at most that much.",
+            DefaultValueFactory = _ => 10.0,
+        };
         var precision = Options.Precision();
         var evalEvery = new Option<int?>("--eval-every") { Description = "Score sample quality every N steps and at the end (0: never; default: the spec's training.eval.every)." };
         var evalSamples = new Option<int?>("--eval-samples") { Description = "Images per evaluation (default: the spec's training.eval.samples, 256)." };
         var command = new Command("train", "Train a model and write checkpoints, sample grids and the loss curve to a run folder.")
         {
-            target, outDir, steps, epochs, batchSize, device, seed, resume, sampleEvery, precision, evalEvery, evalSamples,
+            target, outDir, steps, epochs, batchSize, device, seed, resume, overwrite, sampleEvery, finalSamples, checkpointEvery, checkpointMinutes,
+            precision, evalEvery, evalSamples,
         };
+        Options.AtLeast(steps, 1);
+        Options.AtLeast(epochs, 1);
+        Options.AtLeast(batchSize, 1);
+        Options.WholeNumber(seed);
+        Options.AtLeast(sampleEvery, 0);
+        Options.Between(finalSamples, 0, MaxFinalSamples);
+        Options.AtLeast(checkpointEvery, 0);
+        Options.FiniteBetween(checkpointMinutes, 0, 7 * 24 * 60);
+        Options.AtLeast(evalEvery, 0);
+        Options.AtLeast(evalSamples, 2);
         command.Validators.Add(result =>
         {
-            if (result.GetValue(steps) is not null && result.GetValue(epochs) is not null)
+            // Presence only: reading a value that failed to parse would throw.
+            if (result.GetResult(steps) is not null && result.GetResult(epochs) is not null)
                 result.AddError("Use --steps or --epochs, not both.");
-            foreach (var option in new[] { steps, epochs, batchSize })
-                if (result.GetValue(option) is int value && value < 1)
-                    result.AddError($"{option.Name} must be >= 1, got {value}.");
-            if (result.GetValue(evalEvery) is int every && every < 0)
-                result.AddError($"--eval-every must be >= 0, got {every}.");
-            if (result.GetValue(evalSamples) is int samples && samples < 2)
-                result.AddError($"--eval-samples must be >= 2, got {samples}.");
+            if (result.GetResult(resume) is not null && result.GetResult(overwrite) is not null)
+                result.AddError("Use --resume (continue the run) or --overwrite (replace it), not both.");
         });
         command.SetAction(parse =>
         {
@@ -54,20 +73,37 @@ internal static class TrainCommand
             if (parse.GetValue(batchSize) is int b) training.BatchSize = b;
             if (parse.GetValue(seed) is long sd) training.Seed = sd;
             if (parse.GetValue(sampleEvery) is int se) training.SampleEvery = se;
+            if (parse.GetValue(checkpointEvery) is int ce) training.CheckpointEvery = ce;
             if (parse.GetValue(precision) is string p) training.Precision = p;
             if (parse.GetValue(evalEvery) is int ee) training.Eval.Every = ee;
             if (parse.GetValue(evalSamples) is int es) training.Eval.Samples = es;
             string folder = parse.GetValue(outDir) ?? Path.Combine("runs", resolved.SpecName);
             string deviceName = Options.ResolveDevice(parse.GetValue(device));
-            return new TrainingRun(resolved, folder, deviceName, parse.GetValue(resume), output).Execute();
+            var settings = new RunSettings(parse.GetValue(resume), parse.GetValue(overwrite), parse.GetValue(finalSamples),
+                                           TimeSpan.FromMinutes(parse.GetValue(checkpointMinutes)));
+            return new TrainingRun(resolved, folder, deviceName, settings, output).Execute();
         });
         return command;
     }
+
+    /// <summary>The largest final grid: it is drawn in one batch.</summary>
+    public const int MaxFinalSamples = 1024;
 }
 
+/// <summary>How `ddpm train` treats the run folder and what it writes besides the spec's schedule.</summary>
+/// <param name="FinalSamples">Images in the grid after the last step (0: none).</param>
+/// <param name="CheckpointInterval">Also checkpoint after this much training time (zero: off).</param>
+internal sealed record RunSettings(bool Resume, bool Overwrite, int FinalSamples, TimeSpan CheckpointInterval);
+
 /// <summary>One `ddpm train` run: its folder, files, progress display and trainer.</summary>
-internal sealed class TrainingRun(ResolvedModel resolved, string folder, string device, bool resume, TextWriter output)
+internal sealed class TrainingRun(ResolvedModel resolved, string folder, string device, RunSettings settings, TextWriter output)
 {
+    /// <summary>Files whose presence means the folder holds a run (a new run would destroy them).</summary>
+    private static readonly string[] RunMarkers = ["checkpoints/last.ckpt", "loss.csv", "log.txt"];
+    /// <summary>What `--overwrite` deletes: every file a run writes (sample grids are matched by pattern).</summary>
+    private static readonly string[] RunFiles =
+        ["checkpoints/last.ckpt", "checkpoints/best.ckpt", "loss.csv", "loss.png", "log.txt", "config.yaml", "metrics.csv", "metrics.png"];
+
     private readonly List<(long Step, double Loss)> losses = new();
     private StreamWriter? log;
     private Action<TrainingProgress>? onProgress; // set while training, by the display in use
@@ -81,9 +117,14 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         var spec = resolved.Training;
         if (device != "cpu")
             throw new UsageException($"Training on '{device}' is not supported by this build (TorchSharp-cpu); use --device cpu. See README, 'GPU'.");
+        if (File.Exists(folder))
+            throw new UsageException($"--out {folder} is a file; give a folder for the run.");
+        // Everything that can refuse the run is checked before the first file is written.
+        using var resumeFrom = settings.Resume ? OpenCheckpointToResume() : null;
+        if (!settings.Resume) PrepareNewRun();
         Directory.CreateDirectory(Path.Combine(folder, "checkpoints"));
         Directory.CreateDirectory(Path.Combine(folder, "samples"));
-        log = new StreamWriter(Path.Combine(folder, "log.txt"), append: resume) { AutoFlush = true };
+        log = new StreamWriter(Path.Combine(folder, "log.txt"), append: settings.Resume) { AutoFlush = true };
         string config = RunConfig.Write(entry, spec, device, Allocator.Status);
         File.WriteAllText(Path.Combine(folder, "config.yaml"), config);
         Say($"ddpm train {entry.Name} ({entry.ParameterCount:N0} parameters, {entry.SpecFile}) -> {folder}");
@@ -93,19 +134,21 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         ImageSet data = Datasets.Load(spec.Dataset, entry.Channels, entry.ImageSize, Say);
         Say($"data: {data.Count:N0} images of {data.Channels}x{data.Height}x{data.Width} from '{spec.Dataset}' ({watch.Elapsed.TotalSeconds:F1} s)");
 
-        using var evaluation = spec.Eval.Every > 0 ? new TrainingEvaluation(folder, entry, spec, Say, resume) : null;
+        using var evaluation = spec.Eval.Every > 0 ? new TrainingEvaluation(folder, entry, spec, Say, settings.Resume) : null;
         this.evaluation = evaluation;
 
         manual_seed(spec.Seed); // initial weights depend only on the seed
         using var model = entry.CreateModel();
         var diffusion = entry.Diffusion;
         var loader = Trainer.CreateLoader(data, spec);
-        var shape = entry.BatchShape(64);
         using var trainer = new Trainer(model, diffusion, loader, spec, entry.CreateModel, new TrainingCallbacks
         {
             Progress = new SynchronousProgress(p => onProgress?.Invoke(p)),
             SampleDue = request =>
             {
+                int count = request.IsFinal ? settings.FinalSamples : 64;
+                if (count == 0) return;
+                var shape = entry.BatchShape(count);
                 string path = Path.Combine(folder, "samples", $"step-{request.Step:D6}.png");
                 var sampleWatch = Stopwatch.StartNew();
                 Sampling.WriteGrid(request.Model, request.Diffusion, shape, SamplerKind.Ddpm, 0, 0, spec.Seed, path);
@@ -113,15 +156,13 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
             },
             CheckpointDue = request => request.Trainer.SaveCheckpoint(CheckpointPath),
             EvaluationDue = evaluation is null ? null : request => evaluation.Evaluate(request, CheckpointPath),
+            CheckpointInterval = settings.CheckpointInterval > TimeSpan.Zero ? settings.CheckpointInterval : null,
         }, config);
 
-        if (resume)
+        if (resumeFrom is not null)
         {
-            if (!File.Exists(CheckpointPath))
-                throw new UsageException($"--resume: no checkpoint at {CheckpointPath}.");
-            using var checkpoint = Checkpoint.Load(CheckpointPath);
-            set_num_threads(checkpoint.TorchThreads); // bit-exact continuation needs the same thread count
-            trainer.Restore(checkpoint);
+            set_num_threads(resumeFrom.TorchThreads); // bit-exact continuation needs the same thread count
+            trainer.Restore(resumeFrom);
             Say($"resumed from {CheckpointPath} at step {trainer.Step}");
         }
         LoadLossHistory(trainer.Step);
@@ -140,13 +181,61 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         catch (TrainingDivergedException e)
         {
             WriteLossFiles();
-            throw new InvalidOperationException($"{e.Message} The last good checkpoint is kept at {CheckpointPath}.", e);
+            string kept = File.Exists(CheckpointPath) ? $"The last good checkpoint is kept at {CheckpointPath}." : "No checkpoint was written before it.";
+            throw new InvalidOperationException($"{e.Message} {kept}", e);
         }
         WriteLossFiles();
         var (_, peak) = Allocator.ResidentMemory();
         Say($"done: {trainer.Step} steps in {watch.Elapsed:hh\\:mm\\:ss}, final loss {losses[^1].Loss:F4}, peak RSS {peak / (1 << 20):N0} MiB");
         Say($"samples: {Path.Combine(folder, "samples")}; checkpoint: {CheckpointPath}; loss curve: {Path.Combine(folder, "loss.png")}");
         return DdpmCli.Ok;
+    }
+
+    /// <summary>
+    /// Loads the checkpoint to resume and checks it belongs to this model and batch size, before anything is written
+    /// (a wrong spec must not overwrite the run's config.yaml).
+    /// </summary>
+    private Checkpoint OpenCheckpointToResume()
+    {
+        if (!File.Exists(CheckpointPath))
+            throw new UsageException($"--resume: no checkpoint at {CheckpointPath}.");
+        var checkpoint = Checkpoint.Load(CheckpointPath);
+        try
+        {
+            var entry = resolved.Entry;
+            var recorded = RunConfig.Read(checkpoint.SpecText);
+            if (recorded.Model is string model && model != entry.Name)
+                throw new UsageException($"--resume: this checkpoint is model {model}, the spec is model {entry.Name}; resume with {model}'s spec, or train {entry.Name} into a new --out.");
+            if (recorded.ArchitectureHash is string hash && hash != entry.ArchitectureHash)
+                throw new UsageException($"--resume: this checkpoint's {entry.Name} has another architecture (hash {hash}) than this build's (hash {entry.ArchitectureHash}); resume with the ddpm that wrote it, or train into a new --out.");
+            checkpoint.CheckSchedule(entry.Schedule.Fingerprint);
+            int batchSize = resolved.Training.BatchSize;
+            if (recorded.BatchSize is int trained && trained != batchSize)
+                throw new UsageException($"--resume: the checkpoint was trained with batch size {trained}, this run asks for {batchSize}; " +
+                                         $"an exact resume needs the same batch size: use --batch-size {trained}, or start a new run with a new --out.");
+            return checkpoint;
+        }
+        catch
+        {
+            checkpoint.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A new run: refuses a folder that holds a run, unless --overwrite, which deletes that run's files first.</summary>
+    private void PrepareNewRun()
+    {
+        string? marker = RunMarkers.FirstOrDefault(m => File.Exists(Path.Combine(folder, m)));
+        if (marker is null) return;
+        if (!settings.Overwrite)
+            throw new UsageException($"{folder} already holds a run ({marker}); continue it with --resume, choose a new --out, or replace it with --overwrite.");
+        foreach (string file in RunFiles)
+            File.Delete(Path.Combine(folder, file));
+        string samples = Path.Combine(folder, "samples");
+        if (Directory.Exists(samples))
+            foreach (string grid in Directory.EnumerateFiles(samples, "step-*.png"))
+                File.Delete(grid);
+        output.WriteLine($"--overwrite: deleted the run in {folder}");
     }
 
     private void RunWithProgress(Trainer trainer, BatchLoader loader)

@@ -165,7 +165,7 @@ public sealed class EvalCommandTests : IDisposable
             ([npy, "--dataset", "synthetic"], "ddpm: --dataset: Dataset 'synthetic' has no class labels, and evaluation needs a labelled data set " +
                                               "(use fashion-mnist, idx:<folder> (MNIST-style IDX files) or cifar10:<folder>)."),
             ([npy, "--dataset", dataset, "--samples", "abc"], "ddpm: --samples must be a whole number >= 2 (at most 2147483647), got 'abc'."),
-            ([npy, "--dataset", dataset, "--eta", "NaN"], "ddpm: --eta must be a finite number >= 0, got 'NaN'."),
+            ([npy, "--dataset", dataset, "--eta", "NaN"], "ddpm: --eta must be a finite number from 0 to 1, got 'NaN'."),
         ];
         foreach (var (args, message) in cases)
         {

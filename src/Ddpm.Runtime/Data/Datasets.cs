@@ -3,7 +3,7 @@ namespace Ddpm.Data;
 /// <summary>Turns a spec's `dataset:` value into images of the model's shape.</summary>
 public static class Datasets
 {
-    public const string Help = "use fashion-mnist, idx:<folder>, cifar10:<folder>, images:<folder> or synthetic";
+    public const string Help = "use fashion-mnist, idx:<folder> (MNIST-style IDX files; mnist-idx:<folder> is the same), cifar10:<folder>, images:<folder> or synthetic";
 
     /// <summary>Loads the training images named by <paramref name="dataset"/> and checks they fit the model.</summary>
     public static ImageSet Load(string dataset, int channels, int imageSize, Action<string>? log = null)
@@ -18,7 +18,7 @@ public static class Datasets
         ImageSet images = kind.ToLowerInvariant() switch
         {
             "fashion-mnist" => FashionMnist.Load(train: true, log: log).Images,
-            "idx" => Idx.ReadImages(FindIdxImages(RequireFolder(argument, dataset))),
+            "idx" or "mnist-idx" => Idx.ReadImages(FindIdxImages(RequireFolder(argument, dataset))),
             "cifar10" => Cifar10.Load(RequireFolder(argument, dataset), train: true).Images,
             "images" => ImageFolder.Load(RequireFolder(argument, dataset), imageSize, channels, log),
             "synthetic" => Synthetic(channels, imageSize, count: 512),

@@ -21,6 +21,12 @@ public static class ImageFolder
 {
     private static readonly string[] Extensions = [".png", ".jpg", ".jpeg"];
 
+    /// <summary>
+    /// The largest image decoded (4096 x 4096 pixels): checked from the header before any pixel memory is taken, so a file
+    /// that claims 20000 x 20000 costs nothing (decoding one takes 16 bytes a pixel, and two decode at once).
+    /// </summary>
+    public const long MaxPixels = 4096L * 4096;
+
     /// <summary>Loads every image under <paramref name="folder"/> as <paramref name="channels"/> x size x size.</summary>
     /// <param name="channels">3 for RGB, 1 for grayscale (luminance).</param>
     public static ImageSet Load(string folder, int size, int channels = 3, Action<string>? log = null)
@@ -83,6 +89,8 @@ public static class ImageFolder
         var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Premul);
         if (info.Width < 1 || info.Height < 1)
             throw DataFormat.Error(path, $"has an empty image ({info.Width}x{info.Height}).");
+        if ((long)info.Width * info.Height > MaxPixels)
+            throw DataFormat.Error(path, $"is {info.Width}x{info.Height} pixels, more than the {MaxPixels:N0} this loader decodes; shrink it first.");
         using var bitmap = new SKBitmap(info);
         var result = codec.GetPixels(info, bitmap.GetPixels());
         if (result == SKCodecResult.IncompleteInput)

@@ -91,7 +91,7 @@ namespace Ddpm.Specs
             },
             ["training"] = new[]
             {
-                new SpecKey("dataset", SpecValueType.String, "fashion-mnist, mnist-idx:<folder>, cifar10:<folder>, images:<folder> or synthetic"),
+                new SpecKey("dataset", SpecValueType.String, "fashion-mnist, idx:<folder> (MNIST-style IDX files, as mnist-idx:<folder>), cifar10:<folder>, images:<folder> or synthetic"),
                 new SpecKey("batch_size", SpecValueType.Integer, "images per optimiser step"),
                 new SpecKey("epochs", SpecValueType.Integer, "passes over the data; ignored when steps is set"),
                 new SpecKey("steps", SpecValueType.Integer, "total optimiser steps; overrides epochs"),
@@ -106,7 +106,7 @@ namespace Ddpm.Specs
                 new SpecKey("ema_inv_gamma", SpecValueType.Number, "step scale of the power warm-up"),
                 new SpecKey("random_flip", SpecValueType.Boolean, "flip training images horizontally at random"),
                 new SpecKey("sample_every", SpecValueType.Integer, "write a sample grid every this many steps (0 = only at the end)"),
-                new SpecKey("checkpoint_every", SpecValueType.Integer, "write a checkpoint every this many steps (0 = only at the end)"),
+                new SpecKey("checkpoint_every", SpecValueType.Integer, "write a checkpoint every this many steps (0 = none by steps; ddpm train also writes one every 10 minutes and after the last step)"),
                 new SpecKey("eval", SpecValueType.Mapping, "sample-quality evaluation during training"),
                 new SpecKey("seed", SpecValueType.Integer, "seed of every random choice"),
                 new SpecKey("precision", SpecValueType.Enum, "the floating-point precision of training", false, PrecisionValues),

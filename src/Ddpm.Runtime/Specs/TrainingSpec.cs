@@ -32,7 +32,7 @@ namespace Ddpm.Specs
     /// <summary>How a model is trained (`training:`). Defaults are the tutorial's.</summary>
     public sealed class TrainingSpec
     {
-        /// <summary>`fashion-mnist`, `mnist-idx:&lt;folder&gt;`, `cifar10:&lt;folder&gt;`, `images:&lt;folder&gt;`, or `synthetic`.</summary>
+        /// <summary>`fashion-mnist`, `idx:&lt;folder&gt;` (MNIST-style IDX files; `mnist-idx:&lt;folder&gt;` is the same), `cifar10:&lt;folder&gt;`, `images:&lt;folder&gt;`, or `synthetic`.</summary>
         public string Dataset { get; set; } = "fashion-mnist";
         public int BatchSize { get; set; } = 128;
         /// <summary>Number of passes over the data; ignored when Steps is set.</summary>
@@ -60,7 +60,7 @@ namespace Ddpm.Specs
         public bool RandomFlip { get; set; } = true;
         /// <summary>Write an 8x8 sample grid every this many steps (0 = only at the end).</summary>
         public int SampleEvery { get; set; } = 1000;
-        /// <summary>Write a checkpoint every this many steps (0 = only at the end).</summary>
+        /// <summary>Write a checkpoint every this many steps (0 = none by steps; the front end may add time-based ones, and the last step always checkpoints).</summary>
         public int CheckpointEvery { get; set; } = 500;
         public long Seed { get; set; }
         /// <summary>`fp32` or `bf16`.</summary>

@@ -43,6 +43,7 @@ public sealed class Trainer : IDisposable
     private readonly nn.Module<Tensor, Tensor, Tensor>? lowPrecisionModel;
     private readonly Parameter[]? lowPrecisionParameters;
     private string? unusable;
+    private readonly System.Diagnostics.Stopwatch sinceCheckpoint = System.Diagnostics.Stopwatch.StartNew();
 
     /// <param name="model">The model to train; stays the caller's.</param>
     /// <param name="loader">Carries batch size, random flip and data seed; see <see cref="CreateLoader"/>.</param>
@@ -139,6 +140,7 @@ public sealed class Trainer : IDisposable
     /// <summary>Trains until <see cref="Step"/> reaches <paramref name="untilStep"/> (cancellation is checked between steps).</summary>
     public void Train(long untilStep, CancellationToken cancellationToken = default)
     {
+        sinceCheckpoint.Restart();
         try
         {
             while (Step < untilStep)
@@ -197,8 +199,12 @@ public sealed class Trainer : IDisposable
         bool final = step == TotalSteps;
         // The checkpoint first: evaluation and sample grids take minutes on a CPU, and a run stopped during them
         // must not lose its steps.
-        if (callbacks.CheckpointDue is { } checkpoint && (final || (spec.CheckpointEvery > 0 && step % spec.CheckpointEvery == 0)))
+        bool checkpointTime = callbacks.CheckpointInterval is { } interval && sinceCheckpoint.Elapsed >= interval;
+        if (callbacks.CheckpointDue is { } checkpoint && (final || checkpointTime || (spec.CheckpointEvery > 0 && step % spec.CheckpointEvery == 0)))
+        {
             checkpoint(new CheckpointRequest(step, final, this));
+            sinceCheckpoint.Restart();
+        }
         if (callbacks.EvaluationDue is { } evaluate && spec.Eval.Every > 0 && (final || step % spec.Eval.Every == 0))
             evaluate(new EvaluationRequest(step, final, this));
         if (callbacks.SampleDue is { } sample && (final || (spec.SampleEvery > 0 && step % spec.SampleEvery == 0)))
@@ -396,7 +402,7 @@ public sealed class Trainer : IDisposable
         Check(spec.Steps is null || spec.Steps >= 1, $"steps must be >= 1, got {spec.Steps}.");
         Check(spec.Steps is not null || spec.Epochs >= 1, $"epochs must be >= 1, got {spec.Epochs}.");
         Check(spec.WarmupSteps >= 0, $"warmup_steps must be >= 0, got {spec.WarmupSteps}.");
-        Check(spec.GradClip >= 0 && !double.IsNaN(spec.GradClip), $"grad_clip must be >= 0 (0 = off), got {Format(spec.GradClip)}.");
+        Check(spec.GradClip >= 0 && double.IsFinite(spec.GradClip), $"grad_clip must be a finite number >= 0 (0 = off), got {Format(spec.GradClip)}.");
         Check(spec.EmaDecay >= 0 && spec.EmaDecay < 1, $"ema_decay must be in [0, 1), got {Format(spec.EmaDecay)}.");
         Check(Enum.IsDefined(spec.EmaWarmup), $"ema_warmup must be power, ratio or none, got {spec.EmaWarmup}.");
         Check(spec.EmaPower > 0 && double.IsFinite(spec.EmaPower), $"ema_power must be a positive number, got {Format(spec.EmaPower)}.");

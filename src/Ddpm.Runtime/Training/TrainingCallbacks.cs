@@ -32,8 +32,13 @@ public sealed class TrainingCallbacks
     public IProgress<TrainingProgress>? Progress { get; init; }
     /// <summary>Every <c>SampleEvery</c> steps and after the last step.</summary>
     public Action<SampleRequest>? SampleDue { get; init; }
-    /// <summary>Every <c>CheckpointEvery</c> steps and after the last step.</summary>
+    /// <summary>Every <c>CheckpointEvery</c> steps, after <see cref="CheckpointInterval"/> of training, and after the last step.</summary>
     public Action<CheckpointRequest>? CheckpointDue { get; init; }
+    /// <summary>
+    /// Also call <see cref="CheckpointDue"/> after the first step that ends this long after the last checkpoint (or the start
+    /// of <c>Train</c>), so a killed run loses at most about this much work; null: by steps only.
+    /// </summary>
+    public TimeSpan? CheckpointInterval { get; init; }
     /// <summary>Every <c>Eval.Every</c> steps and after the last step, when <c>Eval.Every</c> &gt; 0; after the checkpoint, before samples.</summary>
     public Action<EvaluationRequest>? EvaluationDue { get; init; }
 }

@@ -124,6 +124,34 @@ public class ImageFolderTests
     }
 
     [Fact]
+    public void An_image_whose_header_claims_20000x20000_is_refused_before_decoding()
+    {
+        using var dir = new TempFolder();
+        Save(dir.File("huge.png"), 4, 4, (_, _) => SKColors.Red);
+        var bytes = File.ReadAllBytes(dir.File("huge.png"));
+        // IHDR: length (8..11), "IHDR" (12..15), width (16..19), height (20..23), ..., CRC of type and data (29..32).
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(16), 20000);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(20), 20000);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(29), Crc32(bytes.AsSpan(12, 17)));
+        File.WriteAllBytes(dir.File("huge.png"), bytes);
+
+        var e = Assert.Throws<InvalidDataException>(() => ImageFolder.Load(dir.Path, size: 4));
+
+        Assert.Equal($"{dir.File("huge.png")}: is 20000x20000 pixels, more than the {ImageFolder.MaxPixels:N0} this loader decodes; shrink it first.", e.Message);
+    }
+
+    private static uint Crc32(ReadOnlySpan<byte> data)
+    {
+        uint crc = 0xFFFFFFFF;
+        foreach (byte b in data)
+        {
+            crc ^= b;
+            for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB88320 : crc >> 1;
+        }
+        return ~crc;
+    }
+
+    [Fact]
     public void Empty_folder_is_a_clear_error()
     {
         using var dir = new TempFolder();

@@ -247,4 +247,61 @@ public sealed class TrainerTests(ITestOutputHelper output)
                 return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
         throw new InvalidOperationException("/proc/self/status has no VmRSS line.");
     }
+
+    [Theory]
+    [InlineData(null, new long[] { 3, 6, 7 })]            // by steps, and after the last
+    [InlineData(3_600_000.0, new long[] { 3, 6, 7 })]     // an hour: never due in this test
+    [InlineData(0.0, new long[] { 1, 2, 3, 4, 5, 6, 7 })] // due at once: after every step
+    public void Checkpoints_are_due_every_N_steps_after_the_interval_and_after_the_last_step(double? intervalMs, long[] expected)
+    {
+        var spec = Spec(steps: 7);
+        spec.CheckpointEvery = 3;
+        spec.EmaDecay = 0;
+        var due = new List<long>();
+        using var model = new ScalarTestModel(0.5f);
+        using var trainer = new Trainer(model, MakeDiffusion(), Trainer.CreateLoader(Bars(), spec), spec, callbacks: new TrainingCallbacks
+        {
+            CheckpointDue = r => due.Add(r.Step),
+            CheckpointInterval = intervalMs is double ms ? TimeSpan.FromMilliseconds(ms) : null,
+        });
+        trainer.Train();
+        Assert.Equal(expected, due);
+    }
+
+    [Theory]
+    [InlineData("lr", double.NaN)]
+    [InlineData("lr", double.PositiveInfinity)]
+    [InlineData("lr", 0.0)]
+    [InlineData("beta1", double.NaN)]
+    [InlineData("beta2", 1.0)]
+    [InlineData("weight_decay", double.PositiveInfinity)]
+    [InlineData("grad_clip", double.PositiveInfinity)]
+    [InlineData("grad_clip", double.NaN)]
+    [InlineData("grad_clip", -1.0)]
+    [InlineData("ema_decay", double.NaN)]
+    [InlineData("ema_decay", 1.0)]
+    [InlineData("ema_power", double.NegativeInfinity)]
+    [InlineData("ema_inv_gamma", double.NaN)]
+    [InlineData("min_snr_gamma", double.PositiveInfinity)]
+    public void Non_finite_or_out_of_range_spec_values_are_refused_by_name(string key, double value)
+    {
+        var spec = Spec(steps: 1);
+        switch (key)
+        {
+            case "lr": spec.Optimizer.Lr = value; break;
+            case "beta1": spec.Optimizer.Beta1 = value; break;
+            case "beta2": spec.Optimizer.Beta2 = value; break;
+            case "weight_decay": spec.Optimizer.WeightDecay = value; break;
+            case "grad_clip": spec.GradClip = value; break;
+            case "ema_decay": spec.EmaDecay = value; break;
+            case "ema_power": spec.EmaPower = value; break;
+            case "ema_inv_gamma": spec.EmaInvGamma = value; break;
+            case "min_snr_gamma": spec.MinSnrGamma = value; break;
+        }
+        using var model = new ScalarTestModel(0.5f);
+        var e = Assert.Throws<ArgumentException>(() => new Trainer(model, MakeDiffusion(), Trainer.CreateLoader(Bars(), spec), spec,
+                                                                   () => new ScalarTestModel(0.5f)));
+        Assert.StartsWith(key + " must be", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+    }
 }
