@@ -51,8 +51,13 @@ public static partial class Npy
         var shapeMatch = ShapePattern().Match(header);
         if (!shapeMatch.Success) throw new InvalidDataException($"header has no 'shape': {header.Trim()}");
         long[] shape = shapeMatch.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(d => long.Parse(d, CultureInfo.InvariantCulture)).ToArray();
-        long count = shape.Aggregate(1L, (a, b) => checked(a * b));
+            .Select(d => long.TryParse(d, NumberStyles.None, CultureInfo.InvariantCulture, out long n) ? n
+                : throw new InvalidDataException($"the shape ({shapeMatch.Groups[1].Value}) holds '{d}', not a size."))
+            .ToArray();
+        long count = 1;
+        foreach (long dimension in shape)
+            count = count <= long.MaxValue / Math.Max(dimension, 1) ? count * dimension
+                : throw new InvalidDataException($"the shape ({shapeMatch.Groups[1].Value}) has too many elements.");
 
         string dtype = descr.Trim('\'', '"');
         int size = dtype switch

@@ -21,7 +21,8 @@ public static class ImageGridReader
         using var rgba = decoded.Copy(SKColorType.Rgba8888) ?? throw new InvalidDataException($"{path}: cannot convert its pixels to RGBA.");
         int width = rgba.Width, height = rgba.Height;
         byte[] pixels = rgba.Bytes; // RGBA rows, no padding for Rgba8888
-        var layout = FindLayout(width, height, tile, (x, y) => IsBorder(pixels, width, x, y))
+        var layout = FindLayout(width, height, tile, (x, y) => IsBorder(pixels, width, x, y),
+                                (x, y) => BitConverter.ToInt32(pixels, (y * width + x) * 4))
             ?? throw new InvalidDataException(
                 $"{path}: a {width}x{height} image is not a grid of {tile}x{tile} tiles (tried padding 0-8 and scale 1-8 with white borders). " +
                 "Pass a folder of single images instead.");
@@ -30,20 +31,40 @@ public static class ImageGridReader
 
     /// <summary>
     /// The first layout whose geometry fits <paramref name="width"/> x <paramref name="height"/> and whose border pixels
-    /// are all white; padding 2 (ddpm's and torchvision's default) is tried first.
+    /// are all white. Padded layouts are tried first, padding 2 (ddpm's and torchvision's default) before the others,
+    /// each from scale 1 up: their white borders are evidence. Padding 0 comes last, because any size that is a
+    /// multiple of the tile fits it: from the largest scale down, a scale above 1 only when every scale x scale block
+    /// is one colour (<paramref name="colour"/>; without it, scale 1 only), so a blown-up grid is not read as more,
+    /// smaller tiles. (A padding-0 grid of flat images therefore reads as the largest scale that fits.)
     /// </summary>
-    public static Layout? FindLayout(int width, int height, int tile, Func<int, int, bool> isBorder)
+    public static Layout? FindLayout(int width, int height, int tile, Func<int, int, bool> isBorder, Func<int, int, int>? colour = null)
     {
-        foreach (int padding in new[] { 2, 0, 1, 3, 4, 5, 6, 7, 8 })
+        foreach (int padding in new[] { 2, 1, 3, 4, 5, 6, 7, 8 })
             for (int scale = 1; scale <= 8; scale++)
-            {
-                if (width % scale != 0 || height % scale != 0) continue;
-                int w = width / scale - padding, h = height / scale - padding, cell = tile + padding;
-                if (w < cell || h < cell || w % cell != 0 || h % cell != 0) continue;
-                var layout = new Layout(tile, padding, scale, w / cell, h / cell);
-                if (BordersAreWhite(layout, isBorder)) return layout;
-            }
+                if (Fit(width, height, tile, padding, scale) is { } layout && BordersAreWhite(layout, isBorder))
+                    return layout;
+        for (int scale = 8; scale >= 1; scale--)
+            if (Fit(width, height, tile, 0, scale) is { } layout &&
+                (scale == 1 || colour is not null && BlocksAreUniform(width, height, scale, colour)))
+                return layout;
         return null;
+    }
+
+    /// <summary>The layout of tiles with this padding and scale when the size fits it exactly, else null.</summary>
+    private static Layout? Fit(int width, int height, int tile, int padding, int scale)
+    {
+        if (width % scale != 0 || height % scale != 0) return null;
+        int w = width / scale - padding, h = height / scale - padding, cell = tile + padding;
+        if (w < cell || h < cell || w % cell != 0 || h % cell != 0) return null;
+        return new Layout(tile, padding, scale, w / cell, h / cell);
+    }
+
+    private static bool BlocksAreUniform(int width, int height, int scale, Func<int, int, int> colour)
+    {
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++)
+                if (colour(x, y) != colour(x - x % scale, y - y % scale)) return false;
+        return true;
     }
 
     private static bool BordersAreWhite(Layout layout, Func<int, int, bool> isBorder)
