@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Ddpm.Data;
+using Ddpm.Evaluation;
 using Ddpm.Imaging;
 using static TorchSharp.torch;
 
@@ -162,8 +163,7 @@ public sealed class EvalCommandTests : IDisposable
             ([npy], $"ddpm: {npy} holds images: say which data set they imitate with --dataset (for example --dataset fashion-mnist)."),
             ([npy, "--dataset", dataset], $"ddpm: {npy}: an array of shape (10, 5, 5) is not images of this data set ([N, 8, 8], [N, 1, 8, 8] or [N, 8, 8, 1])."),
             ([Path.Combine(root, "none.npy"), "--dataset", dataset], $"ddpm: '{Path.Combine(root, "none.npy")}' does not exist."),
-            ([npy, "--dataset", "synthetic"], "ddpm: --dataset: Dataset 'synthetic' has no class labels, and evaluation needs a labelled data set " +
-                                              "(use fashion-mnist, idx:<folder> (MNIST-style IDX files) or cifar10:<folder>)."),
+            ([npy, "--dataset", "synthetic"], $"ddpm: --dataset: Dataset 'synthetic' has no class labels, and evaluation needs a labelled data set ({LabelledDatasets.Help})."),
             ([npy, "--dataset", dataset, "--samples", "abc"], "ddpm: --samples must be a whole number >= 2 (at most 2147483647), got 'abc'."),
             ([npy, "--dataset", dataset, "--eta", "NaN"], "ddpm: --eta must be a finite number from 0 to 1, got 'NaN'."),
         ];
