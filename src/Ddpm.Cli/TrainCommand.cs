@@ -121,7 +121,12 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
             throw new UsageException($"--out {folder} is a file; give a folder for the run.");
         // Everything that can refuse the run is checked before the first file is written.
         using var resumeFrom = settings.Resume ? OpenCheckpointToResume() : null;
-        if (!settings.Resume) PrepareNewRun();
+        bool replace = !settings.Resume && CheckNewRunFolder();
+        // The data too: an unknown or broken data set must not leave a half-made run folder (or delete the old run).
+        var watch = Stopwatch.StartNew();
+        ImageSet data = Datasets.Load(spec.Dataset, entry.Channels, entry.ImageSize, Say);
+        var loaded = watch.Elapsed;
+        if (replace) DeleteRun();
         Directory.CreateDirectory(Path.Combine(folder, "checkpoints"));
         Directory.CreateDirectory(Path.Combine(folder, "samples"));
         log = new StreamWriter(Path.Combine(folder, "log.txt"), append: settings.Resume) { AutoFlush = true };
@@ -130,9 +135,7 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         Say($"ddpm train {entry.Name} ({entry.ParameterCount:N0} parameters, {entry.SpecFile}) -> {folder}");
         Say($"device {device}, {get_num_threads()} threads, allocator: {Allocator.Status}{(Denormals.AreFlushed() ? ", denormals flushed" : "")}, convolutions: {OneDnn.Status}");
 
-        var watch = Stopwatch.StartNew();
-        ImageSet data = Datasets.Load(spec.Dataset, entry.Channels, entry.ImageSize, Say);
-        Say($"data: {data.Count:N0} images of {data.Channels}x{data.Height}x{data.Width} from '{spec.Dataset}' ({watch.Elapsed.TotalSeconds:F1} s)");
+        Say($"data: {data.Count:N0} images of {data.Channels}x{data.Height}x{data.Width} from '{spec.Dataset}' ({loaded.TotalSeconds:F1} s)");
 
         using var evaluation = spec.Eval.Every > 0 ? new TrainingEvaluation(folder, entry, spec, Say, settings.Resume) : null;
         this.evaluation = evaluation;
@@ -223,12 +226,18 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
     }
 
     /// <summary>A new run: refuses a folder that holds a run, unless --overwrite, which deletes that run's files first.</summary>
-    private void PrepareNewRun()
+    /// <summary>Refuses a folder that holds a run unless --overwrite; true when there is a run to delete.</summary>
+    private bool CheckNewRunFolder()
     {
         string? marker = RunMarkers.FirstOrDefault(m => File.Exists(Path.Combine(folder, m)));
-        if (marker is null) return;
+        if (marker is null) return false;
         if (!settings.Overwrite)
             throw new UsageException($"{folder} already holds a run ({marker}); continue it with --resume, choose a new --out, or replace it with --overwrite.");
+        return true;
+    }
+
+    private void DeleteRun()
+    {
         foreach (string file in RunFiles)
             File.Delete(Path.Combine(folder, file));
         string samples = Path.Combine(folder, "samples");

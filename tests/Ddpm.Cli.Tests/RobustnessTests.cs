@@ -157,6 +157,7 @@ public sealed class RobustnessTests : IDisposable
         var (code, _, error) = Ddpm("train", spec, "--out", Path.Combine(root, "run"));
         Assert.Equal(1, code);
         Assert.Equal($"ddpm: Unknown dataset 'nosuch': {Datasets.Help}.", error.Trim());
+        Assert.False(Directory.Exists(Path.Combine(root, "run")), "the refused run left a folder behind"); // checked before any file is written
     }
 
     // ---- Item 2: a folder that holds a run is not overwritten by accident ------------------------------------------
