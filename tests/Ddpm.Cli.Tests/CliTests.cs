@@ -11,13 +11,7 @@ public sealed class CliTests : IDisposable
 
     public void Dispose() => Directory.Delete(root, recursive: true);
 
-    private static (int Code, string Out, string Err) Ddpm(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = DdpmCli.Run(args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private static (int Code, string Out, string Err) Ddpm(params string[] args) => InProcessCli.Ddpm(args);
 
     [Fact]
     public void Help_lists_every_command_and_exits_0()

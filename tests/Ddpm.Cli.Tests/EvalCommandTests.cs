@@ -34,13 +34,7 @@ public sealed class EvalCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(root, recursive: true);
 
-    private static (int Code, string Out, string Err) Ddpm(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = DdpmCli.Run(args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private static (int Code, string Out, string Err) Ddpm(params string[] args) => InProcessCli.Ddpm(args);
 
     /// <summary>Bars, boxes and diagonals at random places and brightness over faint noise; labels 0-3.</summary>
     private static (ImageSet Images, byte[] Labels) Shapes(int count, int seed)

@@ -30,13 +30,19 @@ public sealed class KillTests : IDisposable
     private static string Spec([System.Runtime.CompilerServices.CallerFilePath] string testFile = "") =>
         Path.GetFullPath(Path.Combine(Path.GetDirectoryName(testFile)!, "..", "..", "specs", "fashion-mnist.yaml"));
 
-    private Process Start(params string[] args)
+    /// <summary>The built ddpm as a child process reading the fixture.</summary>
+    private ProcessStartInfo Child(string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ddpm.dll"));
         foreach (string arg in args) start.ArgumentList.Add(arg);
         start.Environment[FashionMnist.DataEnvironmentVariable] = dataRoot;
-        var process = Process.Start(start)!;
+        return start;
+    }
+
+    private Process Start(params string[] args)
+    {
+        var process = Process.Start(Child(args))!;
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
@@ -46,11 +52,7 @@ public sealed class KillTests : IDisposable
 
     private (int Code, string Out, string Err) Run(params string[] args)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ddpm.dll"));
-        foreach (string arg in args) start.ArgumentList.Add(arg);
-        start.Environment[FashionMnist.DataEnvironmentVariable] = dataRoot;
-        using var process = Process.Start(start)!;
+        using var process = Process.Start(Child(args))!;
         var output = process.StandardOutput.ReadToEndAsync();
         string error = process.StandardError.ReadToEnd();
         Assert.True(process.WaitForExit(TimeSpan.FromMinutes(3)), "ddpm did not finish in 3 minutes");

@@ -19,13 +19,7 @@ public sealed class RobustnessTests : IDisposable
 
     public void Dispose() => Directory.Delete(root, recursive: true);
 
-    private static (int Code, string Out, string Err) Ddpm(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = DdpmCli.Run(args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private static (int Code, string Out, string Err) Ddpm(params string[] args) => InProcessCli.Ddpm(args);
 
     private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
