@@ -32,6 +32,7 @@ internal static class EvalCommand
         var eta = new Option<double>("--eta") { Description = "DDIM eta, from 0 to 1: 0 is deterministic, 1 is DDPM-like noise.", DefaultValueFactory = _ => 0.0 };
         var seed = new Option<long>("--seed") { Description = "Seed of the starting noise and of KID's subsets.", DefaultValueFactory = _ => 0 };
         var weights = Options.Weights();
+        var x0Limit = Options.X0Limit();
         var count = new Option<int?>("--count") { Description = "Score only the first N images of an image input (default: all)." };
         var range = new Option<string>("--range")
         {
@@ -42,7 +43,7 @@ internal static class EvalCommand
         var saveSamples = new Option<string?>("--save-samples") { Description = "Also write the drawn images as a uint8 .npy [N, C, H, W] (checkpoint input only)." };
         var command = new Command("eval", "Score sample quality against a data set: FID, KID, precision, recall and class shares.")
         {
-            input, dataset, samples, sampler, steps, eta, seed, weights, count, range, json, saveSamples,
+            input, dataset, samples, sampler, steps, eta, seed, weights, x0Limit, count, range, json, saveSamples,
         };
         Options.AtLeast(samples, 2);
         Options.AtLeast(steps, 1);
@@ -77,7 +78,7 @@ internal static class EvalCommand
                 }
                 else
                 {
-                    using var opened = CheckpointModel.Open(path, parse.GetValue(weights));
+                    using var opened = CheckpointModel.Open(path, parse.GetValue(weights) ?? SamplingWeights.Unknown);
                     datasetName = parse.GetValue(dataset) ?? opened.Dataset
                         ?? throw new UsageException($"{path} does not record its training data set; pass --dataset.");
                     quality = Open(datasetName, output);
@@ -87,16 +88,18 @@ internal static class EvalCommand
                     if (kind != SamplerKind.Ddpm && modelCalls > timesteps)
                         throw new UsageException($"--steps {modelCalls} exceeds the schedule's {timesteps} timesteps.");
                     string how = Options.DescribeSampler(kind, modelCalls, timesteps, parse.GetValue(eta));
-                    output.WriteLine($"drawing {n} images of {opened.Entry.Name} at step {opened.Step} ({how}, {opened.Weights} weights: {opened.WeightsReason})");
+                    var diffusion = Options.WithX0Limit(opened.Entry.Diffusion, parse.GetValue(x0Limit));
+                    string limit = Options.DescribeX0Limit(diffusion.Options);
+                    output.WriteLine($"drawing {n} images of {opened.Entry.Name} at step {opened.Step} ({how}, x0 limit {limit}, {opened.Weights} weights: {opened.WeightsReason})");
                     var drawWatch = Stopwatch.StartNew();
-                    using var images = Sampling.Draw(opened.Model, opened.Entry.Diffusion, opened.Entry.BatchShape(1), n, kind, modelCalls, parse.GetValue(eta),
+                    using var images = Sampling.Draw(opened.Model, diffusion, opened.Entry.BatchShape(1), n, kind, modelCalls, parse.GetValue(eta),
                                                      parse.GetValue(seed), DrawBatch,
                                                      drawn => output.WriteLine($"  {drawn}/{n} drawn, {drawWatch.Elapsed.TotalSeconds:F0} s"));
                     double drawSeconds = drawWatch.Elapsed.TotalSeconds;
                     if (parse.GetValue(saveSamples) is { } npy) SaveLevels(images, npy, output);
                     context.AddRange([new("model", opened.Entry.Name), new("step", opened.Step), new("weights", opened.Weights),
                                       new("sampler", Ddpm.Specs.SpecYaml.SamplerValues[(int)kind]), new("model_calls", kind == SamplerKind.Ddpm ? timesteps : modelCalls),
-                                      new("eta", parse.GetValue(eta)), new("seed", parse.GetValue(seed)), new("sampling_seconds", Math.Round(drawSeconds, 1))]);
+                                      new("eta", parse.GetValue(eta)), new("x0_limit", limit), new("seed", parse.GetValue(seed)), new("sampling_seconds", Math.Round(drawSeconds, 1))]);
                     report = quality.Score(images, Seed(parse.GetValue(seed)));
                 }
                 output.Write(QualityTable.Render(report));

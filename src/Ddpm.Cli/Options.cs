@@ -13,12 +13,12 @@ internal static class Options
     public static Option<string?> Precision() =>
         OneOf("--precision", "fp32, or bf16 (bfloat16 compute with float32 weights; fast on CPUs with AMX or AVX-512-BF16).", "fp32", "bf16");
 
-    /// <summary>`--weights auto|ema|raw`: auto takes the weights the run's evaluation scored better (EMA when not evaluated).</summary>
-    public static Option<Ddpm.Training.SamplingWeights> Weights() => new("--weights")
+    /// <summary>`--weights auto|ema|raw`: auto takes the weights the run's evaluation scored better (EMA when not evaluated).
+    /// Null when not given, which means auto (a default value would show in the help as the enum's internal name).</summary>
+    public static Option<Ddpm.Training.SamplingWeights?> Weights() => new("--weights")
     {
         HelpName = "auto|ema|raw",
-        Description = "auto (the weights the run's evaluation scored better; EMA if it was not evaluated), ema, or raw.",
-        DefaultValueFactory = _ => Ddpm.Training.SamplingWeights.Unknown,
+        Description = "auto (the default: the weights the run's evaluation scored better; EMA if it was not evaluated), ema, or raw.",
         CustomParser = result =>
         {
             string value = result.Tokens.Single().Value.ToLowerInvariant();
@@ -47,6 +47,39 @@ internal static class Options
             return index < 0 ? defaultKind : (SamplerKind)index;
         },
     };
+
+    /// <summary>
+    /// `--x0-limit declared|none|clip|Q`: how sampling limits the predicted x_0, overriding the schedule's declared
+    /// clip_x0 / dynamic_threshold, so clipping and thresholding can be compared on one checkpoint without recompiling.
+    /// </summary>
+    public static Option<string?> X0Limit() => new("--x0-limit")
+    {
+        HelpName = "declared|none|clip|Q",
+        Description = "How sampling limits the predicted x_0: declared (the schedule's clip_x0 / dynamic_threshold), none, clip (to [-1, 1]), " +
+                      "or a quantile Q in (0, 1) for dynamic thresholding (Saharia et al. 2022), e.g. 0.995.",
+        CustomParser = result =>
+        {
+            string value = result.Tokens.Single().Value.ToLowerInvariant();
+            if (value is not ("declared" or "none" or "clip") &&
+                !(double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double q) && q > 0 && q < 1))
+                result.AddError($"--x0-limit must be declared, none, clip or a quantile between 0 and 1 (exclusive), got '{Echo(value)}'.");
+            return value;
+        },
+    };
+
+    /// <summary>The schedule's diffusion with the x_0 limit of <see cref="X0Limit"/> applied (unchanged for null or "declared").</summary>
+    public static Ddpm.Diffusion.GaussianDiffusion WithX0Limit(Ddpm.Diffusion.GaussianDiffusion diffusion, string? limit) => limit switch
+    {
+        null or "declared" => diffusion,
+        "none" => new(diffusion.Tables, diffusion.Options with { ClipX0 = false, DynamicThreshold = 0 }),
+        "clip" => new(diffusion.Tables, diffusion.Options with { ClipX0 = true, DynamicThreshold = 0 }),
+        _ => new(diffusion.Tables, diffusion.Options with { ClipX0 = false, DynamicThreshold = double.Parse(limit, CultureInfo.InvariantCulture) }),
+    };
+
+    /// <summary>How a diffusion's x_0 limit is described in messages and JSON: "none", "clip" or "dynamic 0.995".</summary>
+    public static string DescribeX0Limit(Ddpm.Diffusion.DiffusionOptions options) =>
+        options.DynamicThreshold > 0 ? "dynamic " + options.DynamicThreshold.ToString(CultureInfo.InvariantCulture)
+        : options.ClipX0 ? "clip" : "none";
 
     /// <summary>How a sampler run is described in messages: "DDPM, 300 steps", "DPM-Solver++(2M), 20 steps".</summary>
     public static string DescribeSampler(SamplerKind kind, int steps, int timesteps, double eta) => kind switch

@@ -25,7 +25,8 @@ internal static class SampleCommand
         var weights = Options.Weights();
         var noEma = new Option<bool>("--no-ema") { Description = "Same as --weights raw." };
         var precision = Options.Precision();
-        var command = new Command("sample", "Draw images from a checkpoint.") { checkpointPath, count, sampler, steps, eta, seed, outFile, frames, weights, noEma, precision };
+        var x0Limit = Options.X0Limit();
+        var command = new Command("sample", "Draw images from a checkpoint.") { checkpointPath, count, sampler, steps, eta, seed, outFile, frames, weights, noEma, precision, x0Limit };
         Options.Between(count, 1, MaxCount);
         Options.AtLeast(steps, 1);
         Options.FiniteBetween(eta, 0, 1);
@@ -40,7 +41,7 @@ internal static class SampleCommand
                 throw new UsageException($"--frames keeps every step of every image in memory: use --count {MaxFramesCount} or fewer with it, got {parse.GetValue(count)}.");
             Options.CheckWritableFile(png, "--out");
             if (gif is not null) Options.CheckWritableFile(gif, "--out");
-            using var opened = CheckpointModel.Open(path, parse.GetValue(noEma) ? SamplingWeights.Raw : parse.GetValue(weights));
+            using var opened = CheckpointModel.Open(path, parse.GetValue(noEma) ? SamplingWeights.Raw : parse.GetValue(weights) ?? SamplingWeights.Unknown);
             var entry = opened.Entry;
             var model = opened.Model;
 
@@ -50,12 +51,13 @@ internal static class SampleCommand
             int ddimSteps = parse.GetValue(steps);
             if (kind != SamplerKind.Ddpm && ddimSteps > entry.Schedule.Timesteps)
                 throw new UsageException($"--steps {ddimSteps} exceeds the schedule's {entry.Schedule.Timesteps} timesteps.");
+            var diffusion = Options.WithX0Limit(entry.Diffusion, parse.GetValue(x0Limit));
             var watch = Stopwatch.StartNew();
-            Sampling.WriteGrid(sampled, entry.Diffusion, entry.BatchShape(parse.GetValue(count)), kind, ddimSteps,
+            Sampling.WriteGrid(sampled, diffusion, entry.BatchShape(parse.GetValue(count)), kind, ddimSteps,
                                parse.GetValue(eta), parse.GetValue(seed), png, gif);
             string how = Options.DescribeSampler(kind, ddimSteps, entry.Schedule.Timesteps, parse.GetValue(eta));
             output.WriteLine($"wrote {png}{(gif is null ? "" : $" and {gif}")}: {parse.GetValue(count)} images of {entry.Name} at step {opened.Step} " +
-                             $"({how}, {opened.Weights} weights: {opened.WeightsReason}; {computePrecision}, {watch.Elapsed.TotalSeconds:F1} s, peak RSS {Allocator.ResidentMemory().PeakRss >> 20} MiB)");
+                             $"({how}, x0 limit {Options.DescribeX0Limit(diffusion.Options)}, {opened.Weights} weights: {opened.WeightsReason}; {computePrecision}, {watch.Elapsed.TotalSeconds:F1} s, peak RSS {Allocator.ResidentMemory().PeakRss >> 20} MiB)");
             return DdpmCli.Ok;
         });
         return command;

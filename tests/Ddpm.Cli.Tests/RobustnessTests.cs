@@ -103,6 +103,32 @@ public sealed class RobustnessTests : IDisposable
     }
 
     [Theory]
+    [InlineData("sample", "1")]
+    [InlineData("sample", "0")]
+    [InlineData("eval", "1.5")]
+    [InlineData("eval", "clipped")]
+    [InlineData("eval", "NaN")]
+    public void A_bad_x0_limit_is_one_usage_line(string command, string value) =>
+        AssertOneUsageLine(Ddpm(command, "x.ckpt", "--x0-limit", value), "--x0-limit", "declared, none, clip or a quantile");
+
+    [Fact]
+    public void The_x0_limit_overrides_only_the_declared_clipping_and_thresholding()
+    {
+        var declared = new global::Ddpm.Diffusion.GaussianDiffusion(global::Ddpm.Schedules.ScheduleMath.Tables(global::Ddpm.ScheduleKind.Linear, 10),
+            new global::Ddpm.Diffusion.DiffusionOptions(global::Ddpm.Objective.V, ClipX0: true));
+        Assert.Same(declared, Options.WithX0Limit(declared, null));
+        Assert.Same(declared, Options.WithX0Limit(declared, "declared"));
+        Assert.Equal(new global::Ddpm.Diffusion.DiffusionOptions(global::Ddpm.Objective.V), Options.WithX0Limit(declared, "none").Options);
+        Assert.Equal(new global::Ddpm.Diffusion.DiffusionOptions(global::Ddpm.Objective.V, ClipX0: true), Options.WithX0Limit(declared, "clip").Options);
+        var dynamic = Options.WithX0Limit(declared, "0.995");
+        Assert.Equal(new global::Ddpm.Diffusion.DiffusionOptions(global::Ddpm.Objective.V, DynamicThreshold: 0.995), dynamic.Options);
+        Assert.Same(declared.Tables, dynamic.Tables);
+        Assert.Equal("dynamic 0.995", Options.DescribeX0Limit(dynamic.Options));
+        Assert.Equal("clip", Options.DescribeX0Limit(declared.Options));
+        Assert.Equal("none", Options.DescribeX0Limit(Options.WithX0Limit(declared, "none").Options));
+    }
+
+    [Theory]
     [InlineData("optimizer: { kind: adam, lr: 1.0e-3 }", "optimizer: { kind: adam, lr: NaN }", "training.optimizer.lr")]
     [InlineData("optimizer: { kind: adam, lr: 1.0e-3 }", "optimizer: { kind: adam, lr: .inf }", "training.optimizer.lr")]
     [InlineData("batch_size: 128", "batch_size: 99999999999", "training.batch_size")]
