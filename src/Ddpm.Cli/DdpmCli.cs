@@ -15,6 +15,7 @@ public static class DdpmCli
     {
         Allocator.Tune();
         Denormals.Flush();
+        Ddpm.Models.ModelLibrary.Load();
         var verbose = new Option<bool>("--verbose") { Description = "Show stack traces of errors.", Recursive = true };
         var root = new RootCommand("Ddpm: train and sample denoising diffusion models declared in C# attributes or YAML specs.")
         {
@@ -22,6 +23,7 @@ public static class DdpmCli
             SampleCommand.Create(output),
             EvalCommand.Create(output),
             InspectCommand.Create(output),
+            ListCommand.Create(output),
             DataCommand.Create(output),
             BenchCommand.Create(output),
         };

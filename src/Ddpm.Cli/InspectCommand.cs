@@ -10,17 +10,22 @@ internal static class InspectCommand
 {
     public static Command Create(TextWriter output)
     {
-        var target = new Argument<string>("spec") { Description = "A YAML spec or a compiled model name." };
+        var target = new Argument<string?>("spec") { Description = "A YAML spec or a compiled model name (none: list the models, as `ddpm list`).", Arity = ArgumentArity.ZeroOrOne };
         var plot = new Option<string?>("--plot") { Description = "Write the schedule curves to this PNG.", Arity = ArgumentArity.ZeroOrOne };
         var command = new Command("inspect", "Show a model's parameters, per-stage shapes, state-dict keys and its schedule.") { target, plot };
         command.SetAction(parse =>
         {
-            var resolved = ModelResolver.Resolve(parse.GetValue(target)!);
+            if (parse.GetValue(target) is not { } name)
+            {
+                ListCommand.Write(output);
+                return DdpmCli.Ok;
+            }
+            var resolved = ModelResolver.Resolve(name);
             var entry = resolved.Entry;
             using var model = entry.CreateModel();
             long live = model.parameters().Sum(p => p.numel());
-            output.WriteLine($"{entry.Name} from {entry.SpecFile}: {live:N0} parameters (generator: {entry.ParameterCount:N0})");
-            output.WriteLine($"input: [B, {entry.Channels}, {entry.ImageSize}, {entry.ImageSize}] images and [B] timesteps -> predicted noise of the same shape");
+            output.WriteLine($"{entry.Name} ({ListCommand.Source(entry)}): {live:N0} parameters (generator: {entry.ParameterCount:N0})");
+            output.WriteLine($"input: [B, {entry.Channels}, {entry.ImageSize}, {entry.ImageSize}] images and [B] timesteps -> {Prediction(entry.Diffusion.Options.Objective)} of the same shape");
 
             output.WriteLine();
             output.WriteLine("stages:");
@@ -62,6 +67,14 @@ internal static class InspectCommand
         });
         return command;
     }
+
+    /// <summary>What the network's output is, by the schedule's objective.</summary>
+    private static string Prediction(Objective objective) => objective switch
+    {
+        Objective.X0 => "the predicted clean image x_0",
+        Objective.V => "the predicted velocity v",
+        _ => "the predicted noise eps",
+    };
 
     private static string Shape(long[] shape) => "[" + string.Join(", ", shape) + "]";
 

@@ -24,6 +24,11 @@ internal static class TrainCommand
         var batchSize = new Option<int?>("--batch-size") { Description = "Images per step (on --resume it must be the checkpoint's)." };
         var device = Options.Device();
         var seed = new Option<long?>("--seed") { Description = "Seed for weights, data order and noise." };
+        var dataset = new Option<string?>("--dataset")
+        {
+            Description = "The data set to train on (default: the spec's training.dataset; fashion-mnist for a model declared with attributes); " +
+                          Ddpm.Data.Datasets.Help + ".",
+        };
         var resume = new Option<bool>("--resume") { Description = "Continue from the run folder's last checkpoint." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Start a new run in a folder that holds one, deleting its checkpoints, samples, logs and loss curve." };
         var sampleEvery = new Option<int?>("--sample-every") { Description = "Write a 64-image sample grid every N steps (0: none during training; default: the spec's sample_every)." };
@@ -43,7 +48,7 @@ internal static class TrainCommand
         var evalSamples = new Option<int?>("--eval-samples") { Description = "Images per evaluation (default: the spec's training.eval.samples, 256)." };
         var command = new Command("train", "Train a model and write checkpoints, sample grids and the loss curve to a run folder.")
         {
-            target, outDir, steps, epochs, batchSize, device, seed, resume, overwrite, sampleEvery, finalSamples, checkpointEvery, checkpointMinutes,
+            target, outDir, steps, epochs, batchSize, device, seed, dataset, resume, overwrite, sampleEvery, finalSamples, checkpointEvery, checkpointMinutes,
             precision, evalEvery, evalSamples,
         };
         Options.AtLeast(steps, 1);
@@ -72,6 +77,7 @@ internal static class TrainCommand
             if (parse.GetValue(epochs) is int e) { training.Epochs = e; training.Steps = null; }
             if (parse.GetValue(batchSize) is int b) training.BatchSize = b;
             if (parse.GetValue(seed) is long sd) training.Seed = sd;
+            if (parse.GetValue(dataset) is string ds) training.Dataset = ds;
             if (parse.GetValue(sampleEvery) is int se) training.SampleEvery = se;
             if (parse.GetValue(checkpointEvery) is int ce) training.CheckpointEvery = ce;
             if (parse.GetValue(precision) is string p) training.Precision = p;

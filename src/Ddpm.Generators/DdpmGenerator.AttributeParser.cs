@@ -85,6 +85,29 @@ namespace Ddpm.Generators
             return SpecValidator.Validate(declaration, source, diagnostics);
         }
 
+        /// <summary>
+        /// The catalog link of a [UNet] class: the schedule named by Schedule = typeof(...), which must be a [NoiseSchedule]
+        /// class (DDPM019 at the argument otherwise), and the file the model is declared in.
+        /// </summary>
+        public static CatalogLink ParseCatalogLink(GeneratorAttributeSyntaxContext context, CancellationToken cancellation)
+        {
+            var type = (INamedTypeSymbol)context.TargetSymbol;
+            var syntax = (ClassDeclarationSyntax)context.TargetNode;
+            var target = Target(type, syntax, isStatic: false);
+            string file = System.IO.Path.GetFileName(syntax.SyntaxTree.FilePath);
+            AttributeData unet = context.Attributes[0];
+            TypedConstant named = unet.NamedArguments.FirstOrDefault(a => a.Key == "Schedule").Value;
+            if (named.Kind != TypedConstantKind.Type || !(named.Value is INamedTypeSymbol schedule))
+                return new CatalogLink(target, null, file, EquatableArray<DiagnosticInfo>.Empty);
+            if (schedule.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == NoiseScheduleAttribute))
+                return new CatalogLink(target, schedule.ToDisplayString(), file, EquatableArray<DiagnosticInfo>.Empty);
+            var argument = (unet.ApplicationSyntaxReference?.GetSyntax(cancellation) as AttributeSyntax)?.ArgumentList?.Arguments
+                .FirstOrDefault(a => a.NameEquals?.Name.Identifier.ValueText == "Schedule");
+            var at = LocationInfo.From(argument) ?? LocationInfo.From(syntax.Identifier.GetLocation());
+            var error = DiagnosticInfo.Create(DiagnosticDescriptors.ScheduleNotDeclared, at, type.Name, schedule.ToDisplayString());
+            return new CatalogLink(target, null, file, new[] { error }.ToEquatableArray());
+        }
+
         public static SpecResult<ScheduleSpec> ParseSchedule(GeneratorAttributeSyntaxContext context, CancellationToken cancellation)
         {
             var type = (INamedTypeSymbol)context.TargetSymbol;

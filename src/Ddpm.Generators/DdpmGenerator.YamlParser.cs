@@ -92,8 +92,8 @@ namespace Ddpm.Generators
             if (unet?.Spec is UNetSpec unetSpec && scheduleResult?.Spec is ScheduleSpec scheduleSpec && fileErrors.Count == 0)
             {
                 var target = new TypeTarget(unetSpec.Target.Namespace, unetSpec.Target.ClassName + "CatalogRegistration", "internal static ", file);
-                catalog = new CatalogSpec(target, unetSpec.Target.ClassName, Qualified(unetSpec.Target), Qualified(scheduleSpec.Target),
-                                          file, document.ArchitectureHash, new TrainingSettings(document.Training));
+                catalog = new CatalogSpec(target, unetSpec.Target.ClassName, unetSpec.Target.Qualified, scheduleSpec.Target.Qualified,
+                                          file, CatalogSpec.HashOf(unetSpec, scheduleSpec), new TrainingSettings(document.Training));
             }
             return new YamlSpecResult(unet, scheduleResult, catalog, fileErrors.ToEquatableArray());
         }
@@ -142,9 +142,6 @@ namespace Ddpm.Generators
 
         private static bool InSection(string path, string section) =>
             path == section || path.StartsWith(section + ".", StringComparison.Ordinal);
-
-        private static string Qualified(TypeTarget target) =>
-            "global::" + (target.Namespace.Length > 0 ? target.Namespace + "." : "") + target.ClassName;
 
         /// <summary>YamlDotNet's marks (1-based lines and columns) as a Roslyn location in the spec file.</summary>
         public static LocationInfo Location(string path, SpecSpan span) =>

@@ -40,18 +40,56 @@ namespace Ddpm.Generators
                 .WithTrackingName(TrackingNames.YamlSpecs);
 
             // Both front ends feed the same outputs and emitters; a spec's files are grouped under its name.
-            // Attributed types: one folder per namespace, so equal class names in two namespaces never collide.
-            RegisterOutputs(context, unets, schedules, static target =>
-                target.Namespace.Length == 0 ? target.ClassName + ".g.cs" : target.Namespace + "/" + target.ClassName + ".g.cs");
+            var (attributedUNets, attributedSchedules) = RegisterOutputs(context, unets, schedules, AttributedHintName);
             RegisterOutputs(context,
                 yamlSpecs.Where(static r => r.UNet != null).Select(static (r, _) => r.UNet!),
                 yamlSpecs.Where(static r => r.Schedule != null).Select(static (r, _) => r.Schedule!),
                 static target => YamlParser.HintName(target.Origin, target.ClassName + ".g.cs"));
             RegisterCatalog(context, yamlSpecs);
+
+            // [UNet(Schedule = typeof(...))] classes join the catalog as YAML specs do, with the default training settings.
+            IncrementalValuesProvider<CatalogLink> links = context.SyntaxProvider
+                .ForAttributeWithMetadataName(AttributeParser.UNetAttribute,
+                    static (node, _) => node is ClassDeclarationSyntax,
+                    static (ctx, ct) => GuardLink(() => AttributeParser.ParseCatalogLink(ctx, ct), ctx.TargetNode))
+                .WithTrackingName(TrackingNames.CatalogLinks);
+            context.RegisterSourceOutput(links.Select(static (l, _) => l.Diagnostics), ReportDiagnostics);
+            IncrementalValuesProvider<CatalogSpec> attributedCatalogs = links
+                .Where(static l => l.ScheduleName != null)
+                .Combine(attributedUNets.Collect())
+                .Combine(attributedSchedules.Collect())
+                .Select(static (x, _) => AttributedCatalog(x.Left.Left, x.Left.Right, x.Right))
+                .Where(static c => c != null).Select(static (c, _) => c!)
+                .WithTrackingName(TrackingNames.AttributedCatalogSpecs);
+            context.RegisterSourceOutput(attributedCatalogs, static (spc, spec) =>
+                AddSource(spc, AttributedHintName(spec.Target), () => CatalogEmitter.Emit(spec)));
         }
 
-        /// <summary>Diagnostics from every result; sources from the valid specs only.</summary>
-        private static void RegisterOutputs(IncrementalGeneratorInitializationContext context,
+        /// <summary>Attributed types: one folder per namespace, so equal class names in two namespaces never collide.</summary>
+        private static string AttributedHintName(TypeTarget target) =>
+            target.Namespace.Length == 0 ? target.ClassName + ".g.cs" : target.Namespace + "/" + target.ClassName + ".g.cs";
+
+        /// <summary>
+        /// The catalog entry of a linked model and schedule, both valid; null while either has errors (reported at its
+        /// declaration), so an invalid declaration registers nothing.
+        /// </summary>
+        private static CatalogSpec? AttributedCatalog(CatalogLink link, System.Collections.Immutable.ImmutableArray<UNetSpec> unets,
+                                                      System.Collections.Immutable.ImmutableArray<ScheduleSpec> schedules)
+        {
+            UNetSpec? unet = null;
+            foreach (UNetSpec candidate in unets)
+                if (candidate.Target.FullName == link.Model.FullName) unet = candidate;
+            ScheduleSpec? schedule = null;
+            foreach (ScheduleSpec candidate in schedules)
+                if (candidate.Target.FullName == link.ScheduleName) schedule = candidate;
+            if (unet == null || schedule == null) return null;
+            var target = new TypeTarget(unet.Target.Namespace, unet.Target.ClassName + "CatalogRegistration", "internal static ", link.Model.Origin);
+            return new CatalogSpec(target, unet.Target.ClassName, unet.Target.Qualified, schedule.Target.Qualified, link.SourceFile,
+                                   CatalogSpec.HashOf(unet, schedule), new TrainingSettings(new Specs.TrainingSpec()));
+        }
+
+        /// <summary>Diagnostics from every result; sources from the valid specs only, which it returns.</summary>
+        private static (IncrementalValuesProvider<UNetSpec>, IncrementalValuesProvider<ScheduleSpec>) RegisterOutputs(IncrementalGeneratorInitializationContext context,
                                             IncrementalValuesProvider<SpecResult<UNetSpec>> unets,
                                             IncrementalValuesProvider<SpecResult<ScheduleSpec>> schedules,
                                             Func<TypeTarget, string> hintName)
@@ -70,6 +108,7 @@ namespace Ddpm.Generators
                 AddSource(spc, hintName(spec.Target), () => UNetEmitter.Emit(spec)));
             context.RegisterSourceOutput(validSchedules, (spc, spec) =>
                 AddSource(spc, hintName(spec.Target), () => ScheduleEmitter.Emit(spec)));
+            return (validUNets, validSchedules);
         }
 
         /// <summary>A YAML spec's own diagnostics, and its ModelCatalog registration when it is valid.</summary>
@@ -114,6 +153,19 @@ namespace Ddpm.Generators
             }
         }
 
+        /// <summary>The same for a catalog link: DDPM099 at the declaration, and no link.</summary>
+        private static CatalogLink GuardLink(Func<CatalogLink> parse, SyntaxNode at)
+        {
+            try
+            {
+                return parse();
+            }
+            catch (Exception e) when (!(e is OperationCanceledException))
+            {
+                return new CatalogLink(new TypeTarget("", "", "", ""), null, "", new[] { Failure(e, LocationInfo.From(at)) }.ToEquatableArray());
+            }
+        }
+
         /// <summary>The same for a YAML spec: DDPM099 at the start of the file.</summary>
         private static YamlSpecResult GuardYaml(string path, Func<YamlSpecResult> parse)
         {
@@ -141,5 +193,7 @@ namespace Ddpm.Generators
         public const string ScheduleSpecs = nameof(ScheduleSpecs);
         public const string YamlSpecs = nameof(YamlSpecs);
         public const string CatalogSpecs = nameof(CatalogSpecs);
+        public const string CatalogLinks = nameof(CatalogLinks);
+        public const string AttributedCatalogSpecs = nameof(AttributedCatalogSpecs);
     }
 }

@@ -18,7 +18,7 @@ public sealed class CliTests : IDisposable
     {
         var (code, output, _) = Ddpm("--help");
         Assert.Equal(0, code);
-        foreach (string command in new[] { "train", "sample", "inspect", "data", "bench" })
+        foreach (string command in new[] { "train", "sample", "eval", "inspect", "list", "data", "bench" })
             Assert.Contains(command, output);
         var (trainCode, trainHelp, _) = Ddpm("train", "--help");
         Assert.Equal(0, trainCode);
@@ -72,6 +72,37 @@ public sealed class CliTests : IDisposable
         Assert.Contains(TinyUNet.ParameterCount.ToString("N0", CultureInfo.CurrentCulture), inspectOut);
         Assert.Contains("down 1: 4x4, 8 -> 16", inspectOut);
         Assert.True(File.Exists(Path.Combine(root, "schedule.png")));
+    }
+
+    [Fact]
+    public void List_shows_the_model_library_with_each_model_once_and_where_it_is_declared()
+    {
+        var (code, output, error) = Ddpm("list");
+        Assert.True(code == 0, error);
+        string[] lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.Matches(@"^MODEL +DECLARED IN +PARAMETERS +IMAGES +SCHEDULE$", lines[0]);
+        Assert.Contains(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^FashionMnistUNet +spec fashion-mnist\.yaml +2,020,257 +1x28x28 +T = 300, predicts eps$"));
+        Assert.Contains(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^TutorialUNet +attributes, Tutorial\.cs +2,020,257 +1x28x28 +T = 300, predicts eps$"));
+        Assert.Contains(lines, l => l.StartsWith("Cifar10UNet ", StringComparison.Ordinal) && l.Contains("27,859,203") && l.Contains("3x32x32"));
+        var names = lines.Skip(1).Select(l => l.Split(' ')[0]).ToList();
+        Assert.Equal(names.Distinct().Count(), names.Count);
+        Assert.Equal(names.Order(StringComparer.Ordinal), names);
+        var (inspectCode, inspectOut, _) = Ddpm("inspect");
+        Assert.Equal((0, output), (inspectCode, inspectOut));
+    }
+
+    [Fact]
+    public void An_attributed_model_trains_with_the_default_settings_and_the_dataset_option()
+    {
+        string run = Path.Combine(root, "tutorial");
+        var (code, output, error) = Ddpm("train", "TutorialUNet", "--dataset", "synthetic", "--steps", "1", "--batch-size", "2",
+                                         "--final-samples", "0", "--out", run);
+        Assert.True(code == 0, error + output);
+        Assert.Contains("from 'synthetic'", output);
+        Assert.Contains("done: 1 steps", output);
+        string config = File.ReadAllText(Path.Combine(run, "config.yaml"));
+        Assert.Equal(("TutorialUNet", "synthetic"), (RunConfig.Read(config).Model, RunConfig.Read(config).Dataset));
+        Assert.True(File.Exists(Path.Combine(run, "checkpoints", "last.ckpt")));
     }
 
     [Fact]

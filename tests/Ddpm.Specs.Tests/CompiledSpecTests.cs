@@ -7,8 +7,8 @@ using static TorchSharp.torch;
 namespace Ddpm.Specs.Tests;
 
 /// <summary>
-/// A real build: the three specs in specs/ are AdditionalFiles of this project (through the
-/// generator's build props), so their models, schedules and catalog entries are compiled in here.
+/// A real build: the three specs in the repository's specs/ compile into Ddpm.Models (through the generator's build
+/// props), this project's own specs into this project; their models, schedules and catalog entries are checked here.
 /// </summary>
 public class CompiledSpecTests
 {

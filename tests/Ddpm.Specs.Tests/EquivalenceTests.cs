@@ -1,16 +1,14 @@
-extern alias attributed;
 using Ddpm.Models;
 using TorchSharp;
 using static TorchSharp.torch;
-using AttributedSchedule = attributed::Ddpm.Models.FashionMnistSchedule;
-using AttributedUNet = attributed::Ddpm.Models.FashionMnistUNet;
 
 namespace Ddpm.Specs.Tests;
 
 /// <summary>
-/// specs/fashion-mnist.yaml compiled here against the attributed FashionMnistUNet of Ddpm.Models:
-/// the same module (state-dict keys and shapes, parameter count, and with the same seed the same
-/// weights and outputs) and the same schedule.
+/// The two front ends on one architecture, both compiled into the model library: specs/fashion-mnist.yaml's
+/// FashionMnistUNet and the attributed TutorialUNet give the same module (state-dict keys and shapes, parameter count,
+/// and with the same seed the same weights and outputs), the same schedule and the same architecture hash; and the
+/// library holds each model exactly once.
 /// </summary>
 public class EquivalenceTests
 {
@@ -18,8 +16,8 @@ public class EquivalenceTests
     public void Same_state_dict_keys_shapes_and_parameter_count()
     {
         using var fromYaml = new FashionMnistUNet();
-        using var fromAttributes = new AttributedUNet();
-        Assert.Equal(AttributedUNet.ParameterCount, FashionMnistUNet.ParameterCount);
+        using var fromAttributes = new TutorialUNet();
+        Assert.Equal(TutorialUNet.ParameterCount, FashionMnistUNet.ParameterCount);
         Assert.Equal(fromAttributes.state_dict().Select(p => (p.Key, string.Join("x", p.Value.shape))),
                      fromYaml.state_dict().Select(p => (p.Key, string.Join("x", p.Value.shape))));
     }
@@ -31,7 +29,7 @@ public class EquivalenceTests
         manual_seed(7);
         using var fromYaml = new FashionMnistUNet();
         manual_seed(7);
-        using var fromAttributes = new AttributedUNet();
+        using var fromAttributes = new TutorialUNet();
         manual_seed(8);
         var images = randn(3, 1, 28, 28);
         var timesteps = tensor(new long[] { 0, 150, 299 });
@@ -44,8 +42,33 @@ public class EquivalenceTests
     [Fact]
     public void Same_schedule()
     {
-        Assert.Equal(AttributedSchedule.Fingerprint, FashionMnistSchedule.Fingerprint);
-        Assert.Equal(AttributedSchedule.Tables.AlphasCumprod, FashionMnistSchedule.Tables.AlphasCumprod);
-        Assert.Equal(AttributedSchedule.Tables.PosteriorVariance, FashionMnistSchedule.Tables.PosteriorVariance);
+        Assert.Equal(TutorialSchedule.Fingerprint, FashionMnistSchedule.Fingerprint);
+        Assert.Equal(TutorialSchedule.Tables.AlphasCumprod, FashionMnistSchedule.Tables.AlphasCumprod);
+        Assert.Equal(TutorialSchedule.Tables.PosteriorVariance, FashionMnistSchedule.Tables.PosteriorVariance);
+    }
+
+    [Fact]
+    public void The_attributed_model_is_in_the_catalog_with_the_specs_architecture_hash_and_default_training()
+    {
+        ModelEntry attributed = Assert.IsType<ModelEntry>(ModelCatalog.Find("TutorialUNet"));
+        ModelEntry yaml = Assert.IsType<ModelEntry>(ModelCatalog.Find("FashionMnistUNet"));
+        Assert.Equal("Tutorial.cs", attributed.SpecFile);
+        Assert.Equal(yaml.ArchitectureHash, attributed.ArchitectureHash);
+        Assert.Same(TutorialSchedule.Diffusion, attributed.Diffusion);
+        Assert.Equal((1, 28, TutorialUNet.ParameterCount), (attributed.Channels, attributed.ImageSize, attributed.ParameterCount));
+        Assert.Equal(SpecYaml.Describe(new TrainingSpec()), SpecYaml.Describe(attributed.Training));
+        using var model = attributed.CreateModel();
+        Assert.IsType<TutorialUNet>(model);
+    }
+
+    [Fact]
+    public void The_library_holds_every_repository_spec_and_attributed_model_once()
+    {
+        // The registrations' factories are generated code: the assembly they live in is the one that declared the model.
+        var library = ModelCatalog.All.Where(e => e.CreateModel.Method.Module.Assembly == typeof(ModelLibrary).Assembly).ToList();
+        Assert.Equal(new[] { "Cifar10UNet", "FashionMnistUNet", "MnistCosineUNet", "TutorialUNet" }, library.Select(e => e.Name));
+        Assert.Equal(new[] { "cifar10.yaml", "fashion-mnist.yaml", "mnist-cosine.yaml", "Tutorial.cs" }, library.Select(e => e.SpecFile));
+        // This project compiles only its own specs: none of the library's models is declared twice.
+        Assert.DoesNotContain(typeof(EquivalenceTests).Assembly.GetTypes(), t => library.Any(e => e.Name == t.Name));
     }
 }

@@ -105,6 +105,11 @@ namespace Ddpm.Generators.Diagnostics
             "Unknown objective",
             "Unknown objective '{0}'; use Eps, X0 or V");
 
+        /// <summary>{0}: the model, {1}: the type named. At the Schedule argument.</summary>
+        public static readonly DiagnosticDescriptor ScheduleNotDeclared = Error("DDPM019",
+            "Schedule is not a noise schedule",
+            "{0}'s Schedule must be a class declared with [NoiseSchedule], got '{1}'");
+
         // DDPM3xx: how the samplers treat the model's prediction (SpecValidator, both front ends).
 
         /// <summary>{0}: setting name, {1}: value. At the value.</summary>

@@ -3,7 +3,14 @@ namespace Ddpm.Generators.Model
     /// <summary>Where the generated type lives and how it is declared.</summary>
     /// <param name="Modifiers">Accessibility to emit: "" for a partial class the user declared (theirs wins), "public " for YAML.</param>
     /// <param name="Origin">What declared it, for the generated docs: "attributes" or the spec file name.</param>
-    internal sealed record TypeTarget(string Namespace, string ClassName, string Modifiers, string Origin);
+    internal sealed record TypeTarget(string Namespace, string ClassName, string Modifiers, string Origin)
+    {
+        /// <summary>Namespace-qualified name: Ddpm.Models.FashionMnistUNet.</summary>
+        public string FullName => Namespace.Length > 0 ? Namespace + "." + ClassName : ClassName;
+
+        /// <summary>As written in generated code: global::Ddpm.Models.FashionMnistUNet.</summary>
+        public string Qualified => "global::" + FullName;
+    }
 
     /// <summary>One stage of the U-Net as the user stated it (index in the down path, before validation).</summary>
     internal sealed record StageDeclaration(int Index, int Blocks, int Attention);

@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using Ddpm.Specs;
 
 namespace Ddpm.Generators.Model
@@ -27,7 +28,29 @@ namespace Ddpm.Generators.Model
     /// <param name="ModelType">The generated model, global::-qualified.</param>
     /// <param name="ScheduleType">The generated schedule, global::-qualified.</param>
     internal sealed record CatalogSpec(TypeTarget Target, string ModelName, string ModelType, string ScheduleType,
-                                       string SpecFile, string ArchitectureHash, TrainingSettings Training);
+                                       string SpecFile, string ArchitectureHash, TrainingSettings Training)
+    {
+        /// <summary>
+        /// SpecYaml.ArchitectureHash of the validated model and schedule, whichever front end declared them: a spec file
+        /// and attributes that declare the same architecture get the same hash (and their runs resume each other).
+        /// </summary>
+        public static string HashOf(UNetSpec unet, ScheduleSpec schedule)
+        {
+            var model = new ModelSection
+            {
+                Channels = unet.Channels, ImageSize = unet.ImageSize, Dim = unet.Dim, DimMults = unet.DimMults.ToArray(),
+                ResnetBlockGroups = unet.ResnetBlockGroups, MidAttention = unet.MidAttention, Heads = unet.Heads, DimHead = unet.DimHead,
+            };
+            foreach (StageSpec stage in unet.Stages)
+                model.Stages.Add(new StageSection { Blocks = stage.Blocks, Attention = stage.Attention });
+            var sections = new ScheduleSection
+            {
+                Kind = (ScheduleKind)schedule.Kind, Timesteps = schedule.Timesteps, BetaStart = schedule.BetaStart, BetaEnd = schedule.BetaEnd,
+                Objective = (Objective)schedule.Objective, ClipX0 = schedule.ClipX0, DynamicThreshold = schedule.DynamicThreshold,
+            };
+            return SpecYaml.ArchitectureHash(model, sections);
+        }
+    }
 
     /// <summary>The shared TrainingSpec, compared by its canonical text so the pipeline caches it.</summary>
     internal sealed class TrainingSettings : IEquatable<TrainingSettings>

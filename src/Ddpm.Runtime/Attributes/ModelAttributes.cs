@@ -17,6 +17,12 @@ public sealed class UNetAttribute : Attribute
     public int[] DimMults { get; set; } = (int[])SpecDefaults.DimMults.Clone();
     /// <summary>GroupNorm groups in every ResNet block.</summary>
     public int ResnetBlockGroups { get; set; } = SpecDefaults.ResnetBlockGroups;
+    /// <summary>
+    /// The model's <see cref="NoiseScheduleAttribute"/> class. With it the model joins the model catalog, so `ddpm train`
+    /// and `ddpm sample` know it by name (it trains with the default training settings plus the command's options);
+    /// without it the class is a module only.
+    /// </summary>
+    public Type? Schedule { get; set; }
 }
 
 /// <summary>Overrides down stage <c>Index</c> (and its mirror on the up path).</summary>
