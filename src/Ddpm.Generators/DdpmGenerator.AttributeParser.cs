@@ -7,6 +7,7 @@ using Ddpm.Generators.Model;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Ddpm.Generators.SpecCore;
 
 namespace Ddpm.Generators
 {

@@ -6,10 +6,10 @@ using System.Text;
 using System.Threading;
 using Ddpm.Generators.Diagnostics;
 using Ddpm.Generators.Model;
-using Ddpm.Specs;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.Text;
+using Ddpm.Generators.SpecCore;
 
 namespace Ddpm.Generators
 {

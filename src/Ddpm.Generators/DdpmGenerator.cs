@@ -5,6 +5,7 @@ using Ddpm.Generators.Emit;
 using Ddpm.Generators.Model;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Ddpm.Generators.SpecCore;
 
 namespace Ddpm.Generators
 {
@@ -85,7 +86,7 @@ namespace Ddpm.Generators
             if (unet == null || schedule == null) return null;
             var target = new TypeTarget(unet.Target.Namespace, unet.Target.ClassName + "CatalogRegistration", "internal static ", link.Model.Origin);
             return new CatalogSpec(target, unet.Target.ClassName, unet.Target.Qualified, schedule.Target.Qualified, link.SourceFile,
-                                   CatalogSpec.HashOf(unet, schedule), new TrainingSettings(new Specs.TrainingSpec()));
+                                   CatalogSpec.HashOf(unet, schedule), new TrainingSettings(new TrainingSpec()));
         }
 
         /// <summary>Diagnostics from every result; sources from the valid specs only, which it returns.</summary>
@@ -175,7 +176,7 @@ namespace Ddpm.Generators
             }
             catch (Exception e) when (!(e is OperationCanceledException))
             {
-                var at = YamlParser.Location(path, Specs.SpecSpan.FileStart);
+                var at = YamlParser.Location(path, SpecSpan.FileStart);
                 return YamlSpecResult.None with { Diagnostics = new[] { Failure(e, at) }.ToEquatableArray() };
             }
         }

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Linq;
 using Ddpm.Generators.Diagnostics;
 using Ddpm.Generators.Model;
+using Ddpm.Generators.SpecCore;
 
 namespace Ddpm.Generators
 {

@@ -1,9 +1,8 @@
-extern alias generator;
 using System.Collections.Immutable;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.Text;
-using DdpmGenerator = generator::Ddpm.Generators.DdpmGenerator;
+using DdpmGenerator = Ddpm.Generators.DdpmGenerator;
 
 namespace Ddpm.Generators.Tests;
 

@@ -1,9 +1,8 @@
-extern alias generator;
 using System.Collections;
 using System.Reflection;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
-using TrackingNames = generator::Ddpm.Generators.TrackingNames;
+using TrackingNames = Ddpm.Generators.TrackingNames;
 
 namespace Ddpm.Generators.Tests;
 

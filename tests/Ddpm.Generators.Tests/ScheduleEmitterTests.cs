@@ -1,9 +1,8 @@
-extern alias generator;
 using System.Globalization;
 using Microsoft.CodeAnalysis;
-using ScheduleEmitter = generator::Ddpm.Generators.Emit.ScheduleEmitter;
-using ScheduleSpec = generator::Ddpm.Generators.Model.ScheduleSpec;
-using TypeTarget = generator::Ddpm.Generators.Model.TypeTarget;
+using ScheduleEmitter = Ddpm.Generators.Emit.ScheduleEmitter;
+using ScheduleSpec = Ddpm.Generators.Model.ScheduleSpec;
+using TypeTarget = Ddpm.Generators.Model.TypeTarget;
 
 namespace Ddpm.Generators.Tests;
 

@@ -1,8 +1,7 @@
-extern alias generator;
 using Microsoft.CodeAnalysis;
-using DiagnosticDescriptors = generator::Ddpm.Generators.Diagnostics.DiagnosticDescriptors;
-using SpecErrorKind = generator::Ddpm.Specs.SpecErrorKind;
-using SpecMessages = generator::Ddpm.Specs.SpecMessages;
+using DiagnosticDescriptors = Ddpm.Generators.Diagnostics.DiagnosticDescriptors;
+using SpecErrorKind = Ddpm.Generators.SpecCore.SpecErrorKind;
+using SpecMessages = Ddpm.Generators.SpecCore.SpecMessages;
 
 namespace Ddpm.Generators.Tests;
 
@@ -521,8 +520,8 @@ public class YamlDiagnosticTests
     [InlineData("-.inf", "a number")]
     public void Every_number_key_rejects_nan_and_infinities_at_the_value(string value, string expected)
     {
-        var keys = generator::Ddpm.Specs.SpecYaml.Sections
-            .SelectMany(section => section.Value.Where(k => k.Type == generator::Ddpm.Specs.SpecValueType.Number).Select(k => (Section: section.Key, k.Name)))
+        var keys = Ddpm.Generators.SpecCore.SpecYaml.Sections
+            .SelectMany(section => section.Value.Where(k => k.Type == Ddpm.Generators.SpecCore.SpecValueType.Number).Select(k => (Section: section.Key, k.Name)))
             .ToList();
         Assert.Contains(("schedule", "dynamic_threshold"), keys);
         Assert.Contains(("training", "min_snr_gamma"), keys);

@@ -1,8 +1,7 @@
-extern alias generator;
 using Microsoft.CodeAnalysis;
-using ScheduleSpec = generator::Ddpm.Generators.Model.ScheduleSpec;
-using TrackingNames = generator::Ddpm.Generators.TrackingNames;
-using UNetSpec = generator::Ddpm.Generators.Model.UNetSpec;
+using ScheduleSpec = Ddpm.Generators.Model.ScheduleSpec;
+using TrackingNames = Ddpm.Generators.TrackingNames;
+using UNetSpec = Ddpm.Generators.Model.UNetSpec;
 
 namespace Ddpm.Generators.Tests;
 

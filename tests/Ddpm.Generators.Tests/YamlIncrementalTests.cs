@@ -1,10 +1,9 @@
-extern alias generator;
 using System.Collections;
 using System.Reflection;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.Text;
-using TrackingNames = generator::Ddpm.Generators.TrackingNames;
+using TrackingNames = Ddpm.Generators.TrackingNames;
 
 namespace Ddpm.Generators.Tests;
 
@@ -18,7 +17,7 @@ public class YamlIncrementalTests
     {
         var compilation = GeneratorHarness.Compilation("public class Existing { }");
         GeneratorDriver driver = CSharpGeneratorDriver.Create(
-            new[] { new generator::Ddpm.Generators.DdpmGenerator().AsSourceGenerator() }, new AdditionalText[] { Fashion, Cosine },
+            new[] { new Ddpm.Generators.DdpmGenerator().AsSourceGenerator() }, new AdditionalText[] { Fashion, Cosine },
             GeneratorHarness.ParseOptions, driverOptions: new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
         return (driver.RunGenerators(compilation), compilation);
     }

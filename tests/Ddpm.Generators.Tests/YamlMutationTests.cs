@@ -1,12 +1,11 @@
-extern alias generator;
 using System.Diagnostics;
 using System.Text;
 using Microsoft.CodeAnalysis;
 using Xunit.Abstractions;
-using CatalogEmitter = generator::Ddpm.Generators.Emit.CatalogEmitter;
-using ScheduleEmitter = generator::Ddpm.Generators.Emit.ScheduleEmitter;
-using UNetEmitter = generator::Ddpm.Generators.Emit.UNetEmitter;
-using YamlParser = generator::Ddpm.Generators.YamlParser;
+using CatalogEmitter = Ddpm.Generators.Emit.CatalogEmitter;
+using ScheduleEmitter = Ddpm.Generators.Emit.ScheduleEmitter;
+using UNetEmitter = Ddpm.Generators.Emit.UNetEmitter;
+using YamlParser = Ddpm.Generators.YamlParser;
 
 namespace Ddpm.Generators.Tests;
 

@@ -1,5 +1,5 @@
-using Ddpm.Specs;
 using Microsoft.CodeAnalysis;
+using Ddpm.Generators.SpecCore;
 
 namespace Ddpm.Generators.Diagnostics
 {

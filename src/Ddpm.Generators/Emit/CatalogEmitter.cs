@@ -1,8 +1,8 @@
 using System.Globalization;
 using Ddpm.Generators.Helpers;
 using Ddpm.Generators.Model;
-using Ddpm.Specs;
 using Microsoft.CodeAnalysis.CSharp;
+using Ddpm.Generators.SpecCore;
 
 namespace Ddpm.Generators.Emit
 {

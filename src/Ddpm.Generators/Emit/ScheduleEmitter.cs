@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Linq;
 using Ddpm.Generators.Helpers;
 using Ddpm.Generators.Model;
-using Ddpm.Schedules;
+using Ddpm.Generators.SpecCore;
 
 namespace Ddpm.Generators.Emit
 {

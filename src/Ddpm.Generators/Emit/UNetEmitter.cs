@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Linq;
 using Ddpm.Generators.Helpers;
 using Ddpm.Generators.Model;
+using Ddpm.Generators.SpecCore;
 
 namespace Ddpm.Generators.Emit
 {

@@ -1,6 +1,7 @@
 using System.Collections.Generic;
 using System.Linq;
 using Ddpm.Generators.Model;
+using Ddpm.Generators.SpecCore;
 
 namespace Ddpm.Generators.Emit
 {

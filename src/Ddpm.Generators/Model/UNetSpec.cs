@@ -1,3 +1,4 @@
+using Ddpm.Generators.SpecCore;
 namespace Ddpm.Generators.Model
 {
     /// <summary>Where the generated type lives and how it is declared.</summary>

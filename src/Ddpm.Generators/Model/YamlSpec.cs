@@ -1,6 +1,6 @@
 using System;
 using System.Linq;
-using Ddpm.Specs;
+using Ddpm.Generators.SpecCore;
 
 namespace Ddpm.Generators.Model
 {

@@ -1,9 +1,17 @@
-// Shared source: compiled into Ddpm.Runtime and linked into the netstandard2.0 generator, so the
+// Spec core: compiled into Ddpm.Runtime (public) and into the generator (internal), so the
 // `training:` section of a YAML spec has one schema type, read at build time and at run time.
+#if DDPM_GENERATOR
+namespace Ddpm.Generators.SpecCore
+#else
 namespace Ddpm.Specs
+#endif
 {
     /// <summary>Optimiser settings (`training.optimizer`).</summary>
+#if DDPM_GENERATOR
+    internal sealed class OptimizerSpec
+#else
     public sealed class OptimizerSpec
+#endif
     {
         /// <summary>Only Adam is supported (`adam`).</summary>
         public string Kind { get; set; } = "adam";
@@ -16,7 +24,11 @@ namespace Ddpm.Specs
     }
 
     /// <summary>Sample-quality evaluation during training (`training.eval`).</summary>
+#if DDPM_GENERATOR
+    internal sealed class EvalSpec
+#else
     public sealed class EvalSpec
+#endif
     {
         /// <summary>Evaluate every this many steps (0 = never).</summary>
         public int Every { get; set; }
@@ -30,7 +42,11 @@ namespace Ddpm.Specs
     }
 
     /// <summary>How a model is trained (`training:`). Defaults are the tutorial's.</summary>
+#if DDPM_GENERATOR
+    internal sealed class TrainingSpec
+#else
     public sealed class TrainingSpec
+#endif
     {
         /// <summary>`fashion-mnist`, `idx:&lt;folder&gt;` (MNIST-style IDX files; `mnist-idx:&lt;folder&gt;` is the same), `cifar10:&lt;folder&gt;`, `images:&lt;folder&gt;`, or `synthetic`.</summary>
         public string Dataset { get; set; } = "fashion-mnist";

@@ -1,11 +1,19 @@
-// Shared source: compiled into Ddpm.Runtime and linked into the netstandard2.0 generator, so the
+// Spec core: compiled into Ddpm.Runtime (public) and into the generator (internal), so the
 // tables the generator bakes into code and the ones the runtime computes are the same numbers.
 using System;
 
+#if DDPM_GENERATOR
+namespace Ddpm.Generators.SpecCore
+#else
 namespace Ddpm.Schedules
+#endif
 {
     /// <summary>The variance schedule of the forward process and every quantity derived from it, in float64.</summary>
+#if DDPM_GENERATOR
+    internal sealed class ScheduleTables
+#else
     public sealed class ScheduleTables
+#endif
     {
         public ScheduleTables(double[] betas)
         {
@@ -69,7 +77,11 @@ namespace Ddpm.Schedules
     }
 
     /// <summary>Closed-form beta schedules, computed in double precision.</summary>
+#if DDPM_GENERATOR
+    internal static class ScheduleMath
+#else
     public static class ScheduleMath
+#endif
     {
         public const double CosineOffset = 0.008;
         public const double MinBeta = 0.0001;

@@ -1,10 +1,18 @@
+#if DDPM_GENERATOR
+namespace Ddpm.Generators.SpecCore;
+#else
 namespace Ddpm;
+#endif
 
 /// <summary>
 /// What the network predicts from (x_t, t). Every sampler converts the prediction to the same pair
 /// (predicted x_0, predicted eps), so any objective works with any sampler.
 /// </summary>
+#if DDPM_GENERATOR
+internal enum Objective
+#else
 public enum Objective
+#endif
 {
     /// <summary>The added noise eps (Ho et al. 2020; the tutorial's choice).</summary>
     Eps = 0,

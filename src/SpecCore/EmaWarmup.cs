@@ -1,7 +1,15 @@
+#if DDPM_GENERATOR
+namespace Ddpm.Generators.SpecCore;
+#else
 namespace Ddpm;
+#endif
 
 /// <summary>How the EMA decay grows to its maximum (`training.ema_warmup`).</summary>
+#if DDPM_GENERATOR
+internal enum EmaWarmup
+#else
 public enum EmaWarmup
+#endif
 {
     /// <summary>decay_n = min(max, 1 - (1 + n / inv_gamma)^-power), diffusers' EMAModel warm-up.</summary>
     Power = 0,

@@ -1,7 +1,15 @@
+#if DDPM_GENERATOR
+namespace Ddpm.Generators.SpecCore;
+#else
 namespace Ddpm;
+#endif
 
 /// <summary>The reverse-process samplers; YAML and the CLI spell them ddpm, ddim and dpmpp-2m.</summary>
+#if DDPM_GENERATOR
+internal enum SamplerKind
+#else
 public enum SamplerKind
+#endif
 {
     /// <summary>Ancestral sampling through all T steps (Algorithm 2 of Ho et al. 2020).</summary>
     Ddpm = 0,

@@ -1,4 +1,4 @@
-// Shared source: compiled into Ddpm.Runtime and linked into the netstandard2.0 generator, so a YAML
+// Spec core: compiled into Ddpm.Runtime (public) and into the generator (internal), so a YAML
 // spec is read by one reader, with one key table and one set of messages, at build time (where its
 // errors become DDPM1xx diagnostics) and at run time (SpecFile.Load).
 using System;
@@ -11,10 +11,18 @@ using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
 using YamlDotNet.RepresentationModel;
 
+#if DDPM_GENERATOR
+namespace Ddpm.Generators.SpecCore
+#else
 namespace Ddpm.Specs
+#endif
 {
     /// <summary>Reads a YAML spec (model, schedule, training) into plain values plus errors; never throws.</summary>
+#if DDPM_GENERATOR
+    internal static class SpecYaml
+#else
     public static class SpecYaml
+#endif
     {
         public static readonly string[] AttentionValues = { "none", "linear", "full" };
         public static readonly string[] ScheduleKindValues = { "linear", "cosine", "quadratic", "sigmoid" };

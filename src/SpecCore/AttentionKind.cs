@@ -1,7 +1,15 @@
+#if DDPM_GENERATOR
+namespace Ddpm.Generators.SpecCore;
+#else
 namespace Ddpm;
+#endif
 
 /// <summary>The attention layer of a U-Net stage.</summary>
+#if DDPM_GENERATOR
+internal enum AttentionKind
+#else
 public enum AttentionKind
+#endif
 {
     /// <summary>No attention layer: the stage has ResNet blocks only.</summary>
     None = 0,

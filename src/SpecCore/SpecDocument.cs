@@ -1,14 +1,22 @@
-// Shared source: compiled into Ddpm.Runtime and linked into the netstandard2.0 generator. The values
+// Spec core: compiled into Ddpm.Runtime (public) and into the generator (internal). The values
 // SpecYaml reads from a YAML spec, the errors it finds, and the key descriptions of the format.
 using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
 
+#if DDPM_GENERATOR
+namespace Ddpm.Generators.SpecCore
+#else
 namespace Ddpm.Specs
+#endif
 {
     /// <summary>What is wrong with a spec; each kind is one DDPM1xx diagnostic of the generator.</summary>
+#if DDPM_GENERATOR
+    internal enum SpecErrorKind
+#else
     public enum SpecErrorKind
+#endif
     {
         /// <summary>DDPM101: the text is not YAML (or holds more than one document).</summary>
         Malformed,
@@ -27,7 +35,11 @@ namespace Ddpm.Specs
     }
 
     /// <summary>The message formats of the spec errors: shared by the generator's descriptors and the runtime.</summary>
+#if DDPM_GENERATOR
+    internal static class SpecMessages
+#else
     public static class SpecMessages
+#endif
     {
         /// <summary>{0}: the YAML parser's message.</summary>
         public const string Malformed = "Invalid YAML: {0}";
@@ -60,7 +72,11 @@ namespace Ddpm.Specs
     }
 
     /// <summary>Where a node is: 0-based character offsets (end exclusive) and 1-based lines and columns.</summary>
+#if DDPM_GENERATOR
+    internal sealed class SpecSpan
+#else
     public sealed class SpecSpan
+#endif
     {
         public SpecSpan(int start, int end, int line, int column, int endLine, int endColumn)
         {
@@ -85,7 +101,11 @@ namespace Ddpm.Specs
     }
 
     /// <summary>One problem in a spec: its kind, the key path it concerns, where it is, and the message arguments.</summary>
+#if DDPM_GENERATOR
+    internal sealed class SpecError
+#else
     public sealed class SpecError
+#endif
     {
         public SpecError(SpecErrorKind kind, string path, SpecSpan span, params string[] arguments)
         {
@@ -107,10 +127,18 @@ namespace Ddpm.Specs
     }
 
     /// <summary>The type of a key's value, as the reader checks it and the JSON Schema states it.</summary>
+#if DDPM_GENERATOR
+    internal enum SpecValueType { Mapping, List, Integer, Number, Boolean, String, Enum }
+#else
     public enum SpecValueType { Mapping, List, Integer, Number, Boolean, String, Enum }
+#endif
 
     /// <summary>One key of the format.</summary>
+#if DDPM_GENERATOR
+    internal sealed class SpecKey
+#else
     public sealed class SpecKey
+#endif
     {
         public SpecKey(string name, SpecValueType type, string description, bool required = false, params string[] values)
         {
@@ -130,7 +158,11 @@ namespace Ddpm.Specs
     }
 
     /// <summary>The `model:` section as written, defaults filled in (SpecDefaults, the same as the attributes').</summary>
+#if DDPM_GENERATOR
+    internal sealed class ModelSection
+#else
     public sealed class ModelSection
+#endif
     {
         public string Name { get; set; } = "";
         public string Namespace { get; set; } = "";
@@ -147,14 +179,22 @@ namespace Ddpm.Specs
     }
 
     /// <summary>One entry of `model.stages`.</summary>
+#if DDPM_GENERATOR
+    internal sealed class StageSection
+#else
     public sealed class StageSection
+#endif
     {
         public int Blocks { get; set; } = SpecDefaults.StageBlocks;
         public AttentionKind Attention { get; set; } = SpecDefaults.StageAttention;
     }
 
     /// <summary>The `schedule:` section as written, defaults filled in.</summary>
+#if DDPM_GENERATOR
+    internal sealed class ScheduleSection
+#else
     public sealed class ScheduleSection
+#endif
     {
         /// <summary>The class name; "" when not given (the generator derives it from the model's name).</summary>
         public string Name { get; set; } = "";
@@ -169,7 +209,11 @@ namespace Ddpm.Specs
     }
 
     /// <summary>A read spec: its sections, where every key and value is, and every error found.</summary>
+#if DDPM_GENERATOR
+    internal sealed class SpecDocument
+#else
     public sealed class SpecDocument
+#endif
     {
         /// <summary>False for YAML that is not a Ddpm spec (no `model` or `schedule` at the root): ignore it.</summary>
         public bool IsSpec { get; internal set; }

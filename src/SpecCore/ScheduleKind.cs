@@ -1,7 +1,15 @@
+#if DDPM_GENERATOR
+namespace Ddpm.Generators.SpecCore;
+#else
 namespace Ddpm;
+#endif
 
 /// <summary>How the variances beta_1..beta_T of the forward process grow.</summary>
+#if DDPM_GENERATOR
+internal enum ScheduleKind
+#else
 public enum ScheduleKind
+#endif
 {
     /// <summary>beta linear from BetaStart to BetaEnd (Ho et al. 2020).</summary>
     Linear = 0,
