@@ -40,6 +40,8 @@ namespace Ddpm.Specs
         public static string Spelling(Objective value) => Spelling(ObjectiveValues, (int)value);
         /// <summary>The YAML spelling of an EMA warm-up.</summary>
         public static string Spelling(EmaWarmup value) => Spelling(EmaWarmupValues, (int)value);
+        /// <summary>The YAML spelling of a loss ("huber"); an undefined value is written as its number.</summary>
+        public static string Spelling(LossKind value) => Spelling(LossValues, (int)value);
         /// <summary>The YAML (and --sampler) spelling of a sampler.</summary>
         public static string Spelling(SamplerKind value) => Spelling(SamplerValues, (int)value);
 
@@ -190,6 +192,32 @@ namespace Ddpm.Specs
                 document.Errors.Add(new SpecError(SpecErrorKind.MissingKey, "schedule.name", document.Keys["schedule"], "'schedule'", "name",
                                                   "the generated class name; required without a model section"));
             return document;
+        }
+
+        /// <summary>
+        /// Reads the `training` mapping of a YAML text that holds other keys too (a run's config.yaml, written by
+        /// SpecWriter): the settings, with the spec's defaults for keys it lacks, or null when the text has no readable
+        /// training mapping. Errors in the mapping are collected in <paramref name="errors"/>.
+        /// </summary>
+        public static TrainingSpec? ReadTrainingOf(string text, out IReadOnlyList<SpecError> errors)
+        {
+            var document = new SpecDocument();
+            errors = document.Errors;
+            var map = new TextMap(text);
+            var stream = new YamlStream();
+            try
+            {
+                if (CheckDepth(text, map) != null) return null;
+                stream.Load(new StringReader(text));
+            }
+            catch (YamlException)
+            {
+                return null;
+            }
+            if (stream.Documents.Count == 0 || !(stream.Documents[0].RootNode is YamlMappingNode root)) return null;
+            var key = root.Children.Keys.OfType<YamlScalarNode>().FirstOrDefault(k => k.Value == "training");
+            if (key == null || !(root.Children[key] is YamlMappingNode training)) return null;
+            return ReadTraining(new Reader(document, map).Open(training, "training", key));
         }
 
         /// <summary>Deeper than any spec; YamlDotNet builds its node tree recursively, so depth must be bounded first.</summary>
@@ -357,41 +385,6 @@ namespace Ddpm.Specs
             return text.ToString();
 
             static int Index(AttentionKind kind) => Math.Max(0, Math.Min(AttentionValues.Length - 1, (int)kind));
-        }
-
-        /// <summary>The training settings as canonical `key=value` lines (the YAML keys, every value explicit).</summary>
-        public static string Describe(TrainingSpec t)
-        {
-            var lines = new[]
-            {
-                "dataset=" + t.Dataset,
-                "batch_size=" + I(t.BatchSize),
-                "epochs=" + I(t.Epochs),
-                "steps=" + (t.Steps.HasValue ? I(t.Steps.Value) : "null"),
-                "loss=" + LossValues[Math.Max(0, Math.Min(LossValues.Length - 1, (int)t.Loss))],
-                "min_snr_gamma=" + R(t.MinSnrGamma),
-                "optimizer.kind=" + t.Optimizer.Kind,
-                "optimizer.lr=" + R(t.Optimizer.Lr),
-                "optimizer.beta1=" + R(t.Optimizer.Beta1),
-                "optimizer.beta2=" + R(t.Optimizer.Beta2),
-                "optimizer.weight_decay=" + R(t.Optimizer.WeightDecay),
-                "warmup_steps=" + I(t.WarmupSteps),
-                "grad_clip=" + R(t.GradClip),
-                "ema_decay=" + R(t.EmaDecay),
-                "ema_warmup=" + Spelling(t.EmaWarmup),
-                "ema_power=" + R(t.EmaPower),
-                "ema_inv_gamma=" + R(t.EmaInvGamma),
-                "random_flip=" + (t.RandomFlip ? "true" : "false"),
-                "sample_every=" + I(t.SampleEvery),
-                "checkpoint_every=" + I(t.CheckpointEvery),
-                "eval.every=" + I(t.Eval.Every),
-                "eval.samples=" + I(t.Eval.Samples),
-                "eval.sampler=" + Spelling(t.Eval.Sampler),
-                "eval.steps=" + I(t.Eval.Steps),
-                "seed=" + t.Seed.ToString(CultureInfo.InvariantCulture),
-                "precision=" + t.Precision,
-            };
-            return string.Join("\n", lines) + "\n";
         }
 
         /// <summary>The closest of <paramref name="candidates"/> to a misspelt word, or null when none is close.</summary>

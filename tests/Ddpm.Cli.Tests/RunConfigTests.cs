@@ -17,12 +17,33 @@ public class RunConfigTests
         t.EmaInvGamma = 2.5;
         t.Eval = new EvalSpec { Every = 100, Samples = 16, Sampler = SamplerKind.DpmSolver2M, Steps = 10 };
 
-        string config = RunConfig.Write(entry, t, "cpu", "tcmalloc");
+        t.Dataset = "cifar10:data/a \"quoted\" folder";
+        t.Steps = null;
+
+        string config = RunConfig.Write(entry, t, "cpu", "tcmalloc (preloaded: /x/\"y\")");
         string training = config[config.IndexOf("training:", StringComparison.Ordinal)..];
+        Assert.Equal(SpecWriter.TrainingYaml(t), training);
         SpecDocument read = SpecYaml.Read("schedule:\n  name: S\n  kind: linear\n" + training);
         Assert.Empty(read.Errors);
-        Assert.Equal(SpecYaml.Describe(t), SpecYaml.Describe(read.Training));
+        Assert.Equal(SpecWriter.TrainingYaml(t), SpecWriter.TrainingYaml(read.Training));
         Assert.Contains("  eval: { every: 100, samples: 16, sampler: dpmpp-2m, steps: 10 }", config);
+        Assert.Contains("  steps: null\n", config);
+
+        var recorded = RunConfig.Read(config);
+        Assert.Equal(("TinyUNet", entry.ArchitectureHash), (recorded.Model, recorded.ArchitectureHash));
+        Assert.Equal(SpecWriter.TrainingYaml(t), SpecWriter.TrainingYaml(recorded.Training!));
+        Assert.Equal(("cifar10:data/a \"quoted\" folder", t.BatchSize), (recorded.Dataset, recorded.BatchSize));
+    }
+
+    [Fact]
+    public void A_config_of_an_earlier_ddpm_reads_with_defaults_for_what_it_lacks()
+    {
+        const string config = "model: FashionMnistUNet\narchitecture_hash: 05dafe85967b1901\ntraining:\n  dataset: \"fashion-mnist\"\n  batch_size: 128\n  loss: huber\n";
+        var recorded = RunConfig.Read(config);
+        Assert.Equal(("FashionMnistUNet", "fashion-mnist", 128), (recorded.Model, recorded.Dataset, recorded.BatchSize));
+        Assert.Equal(new TrainingSpec().EmaDecay, recorded.Training!.EmaDecay);
+        Assert.Null(RunConfig.Read("model: X\ntraining: { batch_size: many }\n").Training);
+        Assert.Equal((null, null, null), (RunConfig.Read(": : :").Model, RunConfig.Read("[1, 2]").Model, RunConfig.Read("model: X\n").Training));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Linq;
 using Ddpm.Generators.Helpers;
 using Ddpm.Generators.Model;
 using Microsoft.CodeAnalysis.CSharp;
@@ -50,42 +51,48 @@ namespace Ddpm.Generators.Emit
             return w.ToString();
         }
 
-        /// <summary>Every property written out, so the registered settings do not depend on the runtime's defaults.</summary>
+        /// <summary>
+        /// Every setting written out (SpecWriter.TrainingValues, the one list of training keys), so the registered settings
+        /// do not depend on the runtime's defaults: key "optimizer.lr" becomes Optimizer = new OptimizerSpec { Lr = ... }.
+        /// </summary>
         private static void WriteTraining(SourceWriter w, TrainingSpec t)
         {
-            w.Line($"Dataset = {Literal(t.Dataset)},");
-            w.Line($"BatchSize = {I(t.BatchSize)},");
-            w.Line($"Epochs = {I(t.Epochs)},");
-            w.Line($"Steps = {(t.Steps.HasValue ? I(t.Steps.Value) : "null")},");
-            w.Line($"Loss = global::Ddpm.LossKind.{t.Loss},");
-            w.Line($"MinSnrGamma = {D(t.MinSnrGamma)},");
-            w.Line("Optimizer = new global::Ddpm.Specs.OptimizerSpec");
-            w.Line("{");
-            w.Line($"    Kind = {Literal(t.Optimizer.Kind)},");
-            w.Line($"    Lr = {D(t.Optimizer.Lr)},");
-            w.Line($"    Beta1 = {D(t.Optimizer.Beta1)},");
-            w.Line($"    Beta2 = {D(t.Optimizer.Beta2)},");
-            w.Line($"    WeightDecay = {D(t.Optimizer.WeightDecay)},");
-            w.Line("},");
-            w.Line($"WarmupSteps = {I(t.WarmupSteps)},");
-            w.Line($"GradClip = {D(t.GradClip)},");
-            w.Line($"EmaDecay = {D(t.EmaDecay)},");
-            w.Line($"EmaWarmup = global::Ddpm.EmaWarmup.{t.EmaWarmup},");
-            w.Line($"EmaPower = {D(t.EmaPower)},");
-            w.Line($"EmaInvGamma = {D(t.EmaInvGamma)},");
-            w.Line($"RandomFlip = {(t.RandomFlip ? "true" : "false")},");
-            w.Line($"SampleEvery = {I(t.SampleEvery)},");
-            w.Line($"CheckpointEvery = {I(t.CheckpointEvery)},");
-            w.Line("Eval = new global::Ddpm.Specs.EvalSpec");
-            w.Line("{");
-            w.Line($"    Every = {I(t.Eval.Every)},");
-            w.Line($"    Samples = {I(t.Eval.Samples)},");
-            w.Line($"    Sampler = global::Ddpm.SamplerKind.{t.Eval.Sampler},");
-            w.Line($"    Steps = {I(t.Eval.Steps)},");
-            w.Line("},");
-            w.Line($"Seed = {t.Seed.ToString(CultureInfo.InvariantCulture)}L,");
-            w.Line($"Precision = {Literal(t.Precision)},");
+            string open = "";
+            foreach (var pair in SpecWriter.TrainingValues(t))
+            {
+                int dot = pair.Key.IndexOf('.');
+                string mapping = dot < 0 ? "" : pair.Key.Substring(0, dot);
+                if (mapping != open)
+                {
+                    if (open.Length > 0) w.Line("},");
+                    if (mapping.Length > 0)
+                    {
+                        w.Line($"{Pascal(mapping)} = new global::Ddpm.Specs.{Pascal(mapping)}Spec");
+                        w.Line("{");
+                    }
+                    open = mapping;
+                }
+                w.Line($"{(open.Length > 0 ? "    " : "")}{Pascal(pair.Key.Substring(dot + 1))} = {CSharp(pair.Value)},");
+            }
+            if (open.Length > 0) w.Line("},");
         }
+
+        /// <summary>snake_case to the C# property name: min_snr_gamma -> MinSnrGamma.</summary>
+        private static string Pascal(string key) =>
+            string.Concat(key.Split('_').Select(part => part.Length == 0 ? part : char.ToUpperInvariant(part[0]) + part.Substring(1)));
+
+        /// <summary>A setting as a C# literal; enums by their runtime type (global::Ddpm.LossKind.Huber).</summary>
+        private static string CSharp(object? value) => value switch
+        {
+            null => "null",
+            string s => Literal(s),
+            bool b => b ? "true" : "false",
+            int i => I(i),
+            long l => l.ToString(CultureInfo.InvariantCulture) + "L",
+            double d => D(d),
+            System.Enum e => $"global::Ddpm.{e.GetType().Name}.{e}",
+            _ => throw new System.ArgumentException("No C# form for " + value.GetType().Name, nameof(value)),
+        };
 
         private static string Literal(string value) => SymbolDisplay.FormatLiteral(value, quote: true);
         private static string I(int value) => value.ToString(CultureInfo.InvariantCulture);

@@ -52,13 +52,13 @@ namespace Ddpm.Generators.Model
         }
     }
 
-    /// <summary>The shared TrainingSpec, compared by its canonical text so the pipeline caches it.</summary>
+    /// <summary>The shared TrainingSpec, compared by its canonical YAML (SpecWriter) so the pipeline caches it.</summary>
     internal sealed class TrainingSettings : IEquatable<TrainingSettings>
     {
         public TrainingSettings(TrainingSpec value)
         {
             Value = value;
-            Canonical = SpecYaml.Describe(value);
+            Canonical = SpecWriter.TrainingYaml(value);
         }
 
         public TrainingSpec Value { get; }
