@@ -2,26 +2,32 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Ddpm.Data;
 using Ddpm.Diffusion;
 using Ddpm.Native;
 using Ddpm.Training;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Ddpm.Cli;
 
-/// <summary>`ddpm bench [spec]`: end-to-end training and sampling figures for this machine, in about a minute.</summary>
+/// <summary>`ddpm bench [spec]`: end-to-end training and sampling figures for this machine, in about a minute; a table, and JSON on request.</summary>
 internal static class BenchCommand
 {
+    /// <summary>The version of the JSON report's layout; raised when a key changes meaning or is removed.</summary>
+    public const int SchemaVersion = 1;
+
     public static Command Create(TextWriter output)
     {
         var target = new Argument<string>("spec") { Description = "A YAML spec or compiled model name.", DefaultValueFactory = _ => "FashionMnistUNet" };
         var batch = new Option<int>("--batch-size") { Description = "Training batch size.", DefaultValueFactory = _ => 128 };
         var sampleBatch = new Option<int>("--sample-batch") { Description = "Images per sampling step.", DefaultValueFactory = _ => 64 };
         var steps = new Option<int>("--steps") { Description = "Measured training steps (after 2 warm-up steps).", DefaultValueFactory = _ => 10 };
-        var json = new Option<string?>("--json") { Description = "Also write the figures as JSON to this file." };
+        var json = new Option<string?>("--json") { Description = "Also write the figures as JSON to this file (numbers as numbers, units in the key names)." };
         var precision = Options.Precision();
-        var command = new Command("bench", "Measure training and sampling speed and memory on this machine.") { target, batch, sampleBatch, steps, json, precision };
+        var device = Options.Device();
+        var command = new Command("bench", "Measure training and sampling speed and memory on this machine.") { target, batch, sampleBatch, steps, json, precision, device };
         Options.AtLeast(batch, 1);
         Options.AtLeast(sampleBatch, 1);
         Options.AtLeast(steps, 1);
@@ -29,11 +35,15 @@ internal static class BenchCommand
         {
             var resolved = ModelResolver.Resolve(parse.GetValue(target)!);
             if (parse.GetValue(json) is string jsonFile) Options.CheckWritableFile(jsonFile, "--json");
-            var figures = Measure(resolved, parse.GetValue(batch), parse.GetValue(sampleBatch), parse.GetValue(steps), parse.GetValue(precision) ?? "fp32");
-            foreach (var (name, value) in figures) output.WriteLine($"{name,-28} {value}");
+            string deviceName = Options.ResolveDevice(parse.GetValue(device));
+            string computePrecision = parse.GetValue(precision) ?? "fp32";
+            Options.CheckPrecisionOnDevice(computePrecision, deviceName);
+            var report = Measure(resolved, parse.GetValue(batch), parse.GetValue(sampleBatch), parse.GetValue(steps), computePrecision, deviceName);
+            foreach (var (name, value) in report.Table())
+                output.WriteLine($"{name,-28} {value}");
             if (parse.GetValue(json) is string path)
             {
-                File.WriteAllText(path, JsonSerializer.Serialize(figures.ToDictionary(f => f.Name, f => f.Value), new JsonSerializerOptions { WriteIndented = true }));
+                File.WriteAllText(path, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
                 output.WriteLine($"wrote {path}");
             }
             return DdpmCli.Ok;
@@ -41,7 +51,7 @@ internal static class BenchCommand
         return command;
     }
 
-    private static List<(string Name, string Value)> Measure(ResolvedModel resolved, int batchSize, int sampleBatch, int steps, string precision)
+    private static BenchReport Measure(ResolvedModel resolved, int batchSize, int sampleBatch, int steps, string precision, string deviceName)
     {
         var entry = resolved.Entry;
         var spec = resolved.Training;
@@ -49,20 +59,25 @@ internal static class BenchCommand
         spec.Steps = steps + 2;
         spec.SampleEvery = 0;
         spec.CheckpointEvery = 0;
+        spec.Eval.Every = 0;
         spec.Precision = precision;
+        var device = new Device(deviceName);
         // Synthetic data of the model's shape: the figures are the model's, not the disk's.
         var data = Datasets.Synthetic(entry.Channels, entry.ImageSize, Math.Max(batchSize * 4, 256));
         manual_seed(spec.Seed);
         using var model = entry.CreateModel();
+        model.to(device);
         var diffusion = entry.Diffusion;
         var times = new List<double>();
         var watch = new Stopwatch();
+        int effectiveBatch;
         using (var trainer = new Trainer(model, diffusion, Trainer.CreateLoader(data, spec), spec, entry.CreateModel))
         {
+            effectiveBatch = Trainer.CreateLoader(data, spec).BatchSize;
             for (int i = 0; i < steps + 2; i++)
             {
                 watch.Restart();
-                trainer.TrainStep();
+                trainer.TrainStep(); // reads the loss back, so the step has finished on the device when it returns
                 if (i >= 2) times.Add(watch.Elapsed.TotalMilliseconds);
             }
         }
@@ -74,11 +89,12 @@ internal static class BenchCommand
         using (no_grad())
         using (var generator = new Generator(1))
         {
-            var x = randn(entry.BatchShape(sampleBatch), generator: generator);
+            var x = Devices.Randn(entry.BatchShape(sampleBatch), ScalarType.Float32, device, generator);
             for (int i = 0; i < 5; i++)
             {
                 watch.Restart();
                 var next = diffusion.PSample(sampler, x, entry.Schedule.Timesteps - 1 - i, generator);
+                if (device.type == DeviceType.CUDA) cuda.synchronize(device); // time the work, not its queueing
                 x.Dispose();
                 x = next;
                 if (i >= 1) samplingTimes.Add(watch.Elapsed.TotalMilliseconds);
@@ -87,27 +103,98 @@ internal static class BenchCommand
         }
         var (_, peak) = Allocator.ResidentMemory();
         double trainMs = Median(times), sampleMs = Median(samplingTimes);
-        static string F(double v) => v.ToString("F0", CultureInfo.InvariantCulture);
-        return new()
+        return new BenchReport
         {
-            ("model", $"{entry.Name} ({entry.ParameterCount:N0} parameters)"),
-            ("device", cuda.is_available() ? "cuda available (measured on cpu)" : "cpu"),
-            ("threads", get_num_threads().ToString(CultureInfo.InvariantCulture)),
-            ("precision", precision),
-            ("allocator", Allocator.Status),
-            ("denormals", Denormals.AreFlushed() ? "flushed to zero (FTZ, DAZ)" : "kept"),
-            ("convolutions", OneDnn.Status),
-            ($"train step, batch {batchSize}", $"{F(trainMs)} ms median of {steps} ({F(batchSize * 1000 / trainMs)} img/s)"),
-            ($"sampling step, batch {sampleBatch}", $"{F(sampleMs)} ms median of {samplingTimes.Count}"),
-            ($"DDPM {entry.Schedule.Timesteps} steps, est.", $"{sampleMs * entry.Schedule.Timesteps / 1000:F0} s for {sampleBatch} images"),
-            ("RSS after training", $"{trainRss >> 20} MiB"),
-            ("peak RSS", $"{peak >> 20} MiB (training peak {trainPeak >> 20} MiB)"),
+            Model = entry.Name,
+            Parameters = entry.ParameterCount,
+            Device = deviceName,
+            CudaAvailable = cuda.is_available(),
+            Precision = precision,
+            Threads = get_num_threads(),
+            TrainBatchSize = effectiveBatch,
+            SampleBatchSize = sampleBatch,
+            TrainStepsMeasured = times.Count,
+            SamplingStepsMeasured = samplingTimes.Count,
+            Timesteps = entry.Schedule.Timesteps,
+            Cpu = new CpuReport { Name = CpuInfo.Name(), Features = CpuInfo.Features() },
+            Allocator = Allocator.Status,
+            Denormals = Denormals.AreFlushed() ? "flushed to zero (FTZ, DAZ)" : "kept",
+            OneDnn = OneDnn.Status,
+            TrainStepMs = Round(trainMs),
+            TrainImagesPerSecond = Round(effectiveBatch * 1000 / trainMs),
+            SamplingStepMs = Round(sampleMs),
+            DdpmSamplingSecondsEstimate = Round(sampleMs * entry.Schedule.Timesteps / 1000),
+            RssAfterTrainingMib = trainRss >> 20,
+            TrainingPeakRssMib = trainPeak >> 20,
+            PeakRssMib = peak >> 20,
         };
     }
+
+    private static double Round(double value) => Math.Round(value, 1);
 
     private static double Median(List<double> values)
     {
         var sorted = values.Order().ToList();
         return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
     }
+}
+
+/// <summary>
+/// What `ddpm bench --json` writes: the measured figures as numbers with their units in the key names, and the context
+/// they were measured in. <see cref="BenchCommand.SchemaVersion"/> says which layout this is.
+/// </summary>
+internal sealed record BenchReport
+{
+    [JsonPropertyName("schema_version")] public int SchemaVersion { get; init; } = BenchCommand.SchemaVersion;
+    [JsonPropertyName("model")] public required string Model { get; init; }
+    [JsonPropertyName("parameters")] public required long Parameters { get; init; }
+    [JsonPropertyName("device")] public required string Device { get; init; }
+    [JsonPropertyName("cuda_available")] public required bool CudaAvailable { get; init; }
+    [JsonPropertyName("precision")] public required string Precision { get; init; }
+    [JsonPropertyName("threads")] public required int Threads { get; init; }
+    [JsonPropertyName("train_batch_size")] public required int TrainBatchSize { get; init; }
+    [JsonPropertyName("sample_batch_size")] public required int SampleBatchSize { get; init; }
+    [JsonPropertyName("train_steps_measured")] public required int TrainStepsMeasured { get; init; }
+    [JsonPropertyName("sampling_steps_measured")] public required int SamplingStepsMeasured { get; init; }
+    [JsonPropertyName("timesteps")] public required int Timesteps { get; init; }
+    [JsonPropertyName("cpu")] public required CpuReport Cpu { get; init; }
+    [JsonPropertyName("allocator")] public required string Allocator { get; init; }
+    [JsonPropertyName("denormals")] public required string Denormals { get; init; }
+    [JsonPropertyName("onednn")] public required string OneDnn { get; init; }
+    /// <summary>Median wall time of one training step (after 2 warm-up steps).</summary>
+    [JsonPropertyName("train_step_ms")] public required double TrainStepMs { get; init; }
+    [JsonPropertyName("train_images_per_second")] public required double TrainImagesPerSecond { get; init; }
+    /// <summary>Median wall time of one DDPM sampling step (after 1 warm-up step).</summary>
+    [JsonPropertyName("sampling_step_ms")] public required double SamplingStepMs { get; init; }
+    /// <summary>All T sampling steps at that median.</summary>
+    [JsonPropertyName("ddpm_sampling_seconds_estimate")] public required double DdpmSamplingSecondsEstimate { get; init; }
+    [JsonPropertyName("rss_after_training_mib")] public required long RssAfterTrainingMib { get; init; }
+    [JsonPropertyName("training_peak_rss_mib")] public required long TrainingPeakRssMib { get; init; }
+    [JsonPropertyName("peak_rss_mib")] public required long PeakRssMib { get; init; }
+
+    /// <summary>The human table: the same figures, rounded and with their units.</summary>
+    public IEnumerable<(string Name, string Value)> Table()
+    {
+        static string F(double v) => v.ToString("F0", CultureInfo.InvariantCulture);
+        yield return ("model", $"{Model} ({Parameters:N0} parameters)");
+        yield return ("device", Device == "cpu" && CudaAvailable ? "cpu (cuda available)" : Device);
+        yield return ("cpu", $"{Cpu.Name} ({string.Join(' ', Cpu.Features)})");
+        yield return ("threads", Threads.ToString(CultureInfo.InvariantCulture));
+        yield return ("precision", Precision);
+        yield return ("allocator", Allocator);
+        yield return ("denormals", Denormals);
+        yield return ("convolutions", OneDnn);
+        yield return ($"train step, batch {TrainBatchSize}", $"{F(TrainStepMs)} ms median of {TrainStepsMeasured} ({F(TrainImagesPerSecond)} img/s)");
+        yield return ($"sampling step, batch {SampleBatchSize}", $"{F(SamplingStepMs)} ms median of {SamplingStepsMeasured}");
+        yield return ($"DDPM {Timesteps} steps, est.", $"{F(DdpmSamplingSecondsEstimate)} s for {SampleBatchSize} images");
+        yield return ("RSS after training", $"{RssAfterTrainingMib} MiB");
+        yield return ("peak RSS", $"{PeakRssMib} MiB (training peak {TrainingPeakRssMib} MiB)");
+    }
+}
+
+/// <summary>The processor of a bench report.</summary>
+internal sealed record CpuReport
+{
+    [JsonPropertyName("name")] public required string Name { get; init; }
+    [JsonPropertyName("features")] public required IReadOnlyList<string> Features { get; init; }
 }

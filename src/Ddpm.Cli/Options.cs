@@ -11,7 +11,8 @@ internal static class Options
         OneOf("--device", "cpu or cuda (default: cuda when available, else cpu).", "cpu", "cuda");
 
     public static Option<string?> Precision() =>
-        OneOf("--precision", "fp32, or bf16 (bfloat16 compute with float32 weights; fast on CPUs with AMX or AVX-512-BF16).", "fp32", "bf16");
+        OneOf("--precision", "fp32, bf16 (bfloat16 compute with float32 weights; fast on CPUs with AMX or AVX-512-BF16 and on GPUs), " +
+              "or fp16 (float16 compute with dynamic loss scaling; CUDA only).", "fp32", "bf16", "fp16");
 
     /// <summary>`--weights auto|ema|raw`: auto takes the weights the run's evaluation scored better (EMA when not evaluated).
     /// Null when not given, which means auto (a default value would show in the help as the enum's internal name).</summary>
@@ -186,10 +187,34 @@ internal static class Options
         }
     }
 
+    /// <summary>The device `--device` names ("cpu" or "cuda"; default cuda when usable): one usage line when CUDA is not.</summary>
     public static string ResolveDevice(string? requested)
     {
-        if (requested == "cuda" && !cuda.is_available())
-            throw new UsageException("--device cuda: CUDA is not available (this build uses the CPU libtorch; see README, 'GPU').");
-        return requested ?? (cuda.is_available() ? "cuda" : "cpu");
+        bool usable = cuda.is_available();
+        if (requested == "cuda" && !usable)
+            throw new UsageException(CudaUnavailable(HasCudaLibTorch(AppContext.BaseDirectory)));
+        return requested ?? (usable ? "cuda" : "cpu");
+    }
+
+    /// <summary>Why --device cuda cannot run: a CPU-only build (say how to get a CUDA one), or a CUDA build without a usable GPU.</summary>
+    public static string CudaUnavailable(bool cudaLibTorch) => cudaLibTorch
+        ? "--device cuda: this ddpm has the CUDA libtorch, but no CUDA device is usable; check the GPU and its NVIDIA driver (nvidia-smi)."
+        : "--device cuda: this ddpm is built with the CPU-only libtorch (TorchSharp-cpu); build it with CUDA: " +
+          "dotnet build -p:DdpmTorchPackage=TorchSharp-cuda-linux -p:DdpmTorchVersion=" + TorchVersion + " (README, 'GPU').";
+
+    /// <summary>The TorchSharp version this ddpm was built with, for the CUDA build line (its CUDA package must match it).</summary>
+    private static string TorchVersion =>
+        typeof(TorchSharp.torch).Assembly.GetName().Version is { } v ? $"{v.Major}.{v.Minor}.{v.Build}" : "<version>";
+
+    /// <summary>Whether a CUDA libtorch (libtorch_cuda.so or torch_cuda.dll) was deployed beside the program.</summary>
+    public static bool HasCudaLibTorch(string folder) =>
+        Directory.Exists(folder) &&
+        Directory.EnumerateFiles(folder, "*torch_cuda*", SearchOption.AllDirectories).Any();
+
+    /// <summary>`--precision fp16` is float16 with loss scaling, made for GPUs: refused on the CPU with one line.</summary>
+    public static void CheckPrecisionOnDevice(string precision, string device)
+    {
+        if (string.Equals(precision, "fp16", StringComparison.OrdinalIgnoreCase) && device == "cpu")
+            throw new UsageException("--precision fp16 needs --device cuda (float16 with loss scaling is for GPUs); on the CPU use bf16 or fp32.");
     }
 }

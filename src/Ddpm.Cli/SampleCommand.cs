@@ -26,7 +26,8 @@ internal static class SampleCommand
         var noEma = new Option<bool>("--no-ema") { Description = "Same as --weights raw." };
         var precision = Options.Precision();
         var x0Limit = Options.X0Limit();
-        var command = new Command("sample", "Draw images from a checkpoint.") { checkpointPath, count, sampler, steps, eta, seed, outFile, frames, weights, noEma, precision, x0Limit };
+        var device = Options.Device();
+        var command = new Command("sample", "Draw images from a checkpoint.") { checkpointPath, count, sampler, steps, eta, seed, outFile, frames, weights, noEma, precision, x0Limit, device };
         Options.Between(count, 1, MaxCount);
         Options.AtLeast(steps, 1);
         Options.FiniteBetween(eta, 0, 1);
@@ -41,11 +42,13 @@ internal static class SampleCommand
                 throw new UsageException($"--frames keeps every step of every image in memory: use --count {MaxFramesCount} or fewer with it, got {parse.GetValue(count)}.");
             Options.CheckWritableFile(png, "--out");
             if (gif is not null) Options.CheckWritableFile(gif, "--out");
+            string deviceName = Options.ResolveDevice(parse.GetValue(device));
+            string computePrecision = parse.GetValue(precision) ?? "fp32";
+            Options.CheckPrecisionOnDevice(computePrecision, deviceName);
             using var opened = CheckpointModel.Open(path, parse.GetValue(noEma) ? SamplingWeights.Raw : parse.GetValue(weights) ?? SamplingWeights.Unknown);
             var entry = opened.Entry;
             var model = opened.Model;
-
-            string computePrecision = parse.GetValue(precision) ?? "fp32";
+            model.to(new Device(deviceName)); // the checkpoint holds CPU tensors; sampling runs where the model is
             var sampled = PrecisionCast.Wrap(model, computePrecision);
             var kind = parse.GetValue(sampler);
             int ddimSteps = parse.GetValue(steps);

@@ -85,6 +85,7 @@ internal static class TrainCommand
             if (parse.GetValue(evalSamples) is int es) training.Eval.Samples = es;
             string folder = parse.GetValue(outDir) ?? Path.Combine("runs", resolved.SpecName);
             string deviceName = Options.ResolveDevice(parse.GetValue(device));
+            Options.CheckPrecisionOnDevice(training.Precision, deviceName);
             var settings = new RunSettings(parse.GetValue(resume), parse.GetValue(overwrite), parse.GetValue(finalSamples),
                                            TimeSpan.FromMinutes(parse.GetValue(checkpointMinutes)));
             return new TrainingRun(resolved, folder, deviceName, settings, output).Execute();
@@ -121,8 +122,6 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
     {
         var entry = resolved.Entry;
         var spec = resolved.Training;
-        if (device != "cpu")
-            throw new UsageException($"Training on '{device}' is not supported by this build (TorchSharp-cpu); use --device cpu. See README, 'GPU'.");
         if (File.Exists(folder))
             throw new UsageException($"--out {folder} is a file; give a folder for the run.");
         // Everything that can refuse the run is checked before the first file is written.
@@ -146,8 +145,9 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         using var evaluation = spec.Eval.Every > 0 ? new TrainingEvaluation(folder, entry, spec, Say, settings.Resume) : null;
         this.evaluation = evaluation;
 
-        manual_seed(spec.Seed); // initial weights depend only on the seed
+        manual_seed(spec.Seed); // initial weights depend only on the seed (made on the CPU, then moved: the same on every device)
         using var model = entry.CreateModel();
+        model.to(new Device(device));
         var diffusion = entry.Diffusion;
         var loader = Trainer.CreateLoader(data, spec);
         using var trainer = new Trainer(model, diffusion, loader, spec, entry.CreateModel, new TrainingCallbacks

@@ -28,7 +28,7 @@ namespace Ddpm.Specs
         public static readonly string[] ScheduleKindValues = { "linear", "cosine", "quadratic", "sigmoid" };
         public static readonly string[] LossValues = { "huber", "l2", "l1" };
         public static readonly string[] OptimizerValues = { "adam" };
-        public static readonly string[] PrecisionValues = { "fp32", "bf16" };
+        public static readonly string[] PrecisionValues = { "fp32", "bf16", "fp16" };
         /// <summary>Objective's members in order: Eps, X0, V.</summary>
         public static readonly string[] ObjectiveValues = { "eps", "x0", "v" };
         /// <summary>EmaWarmup's members in order: Power, Ratio, None.</summary>

@@ -79,7 +79,7 @@ namespace Ddpm.Specs
         /// <summary>Write a checkpoint every this many steps (0 = none by steps; the front end may add time-based ones, and the last step always checkpoints).</summary>
         public int CheckpointEvery { get; set; } = 500;
         public long Seed { get; set; }
-        /// <summary>`fp32` or `bf16`.</summary>
+        /// <summary>`fp32`, `bf16` or `fp16` (CUDA only; with dynamic loss scaling).</summary>
         public string Precision { get; set; } = "fp32";
 
         /// <summary>A deep copy, so command-line overrides never change a compiled model's defaults.</summary>

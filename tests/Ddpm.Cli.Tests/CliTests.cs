@@ -118,16 +118,83 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
-    public void Bench_prints_its_table_and_writes_json()
+    public void Bench_prints_its_table_and_writes_numbers_as_json_numbers()
     {
         string json = Path.Combine(root, "bench.json");
-        var (code, output, error) = Ddpm("bench", "TinyUNet", "--batch-size", "8", "--sample-batch", "4", "--steps", "3", "--json", json);
+        var (code, output, error) = Ddpm("bench", "TinyUNet", "--batch-size", "8", "--sample-batch", "4", "--steps", "2", "--json", json);
         Assert.True(code == 0, error);
         Assert.Contains("train step, batch 8", output);
         Assert.Contains("sampling step, batch 4", output);
         using var document = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));
-        Assert.Matches(@"^\d+ ms median of 3", document.RootElement.GetProperty("train step, batch 8").GetString());
-        Assert.Contains("MiB", document.RootElement.GetProperty("peak RSS").GetString());
+        var report = document.RootElement;
+        Assert.Equal(BenchCommand.SchemaVersion, report.GetProperty("schema_version").GetInt32());
+        // Measurements: JSON numbers (not strings), units in the names, plausible values.
+        foreach (string key in new[] { "train_step_ms", "train_images_per_second", "sampling_step_ms", "ddpm_sampling_seconds_estimate",
+                                       "rss_after_training_mib", "training_peak_rss_mib", "peak_rss_mib" })
+        {
+            var value = report.GetProperty(key);
+            Assert.True(value.ValueKind == System.Text.Json.JsonValueKind.Number, $"{key} is {value.ValueKind}");
+            Assert.True(value.GetDouble() > 0, $"{key} = {value.GetDouble()}");
+        }
+        double stepMs = report.GetProperty("train_step_ms").GetDouble();
+        Assert.InRange(report.GetProperty("train_images_per_second").GetDouble(), 0.9 * 8000 / stepMs, 1.1 * 8000 / stepMs);
+        Assert.InRange(report.GetProperty("peak_rss_mib").GetInt64(), 16, 1 << 20);
+        Assert.True(report.GetProperty("peak_rss_mib").GetInt64() >= report.GetProperty("rss_after_training_mib").GetInt64());
+        // The context the figures were measured in.
+        Assert.Equal("TinyUNet", report.GetProperty("model").GetString());
+        Assert.Equal(TinyUNet.ParameterCount, report.GetProperty("parameters").GetInt64());
+        Assert.Equal("cpu", report.GetProperty("device").GetString());
+        Assert.Equal("fp32", report.GetProperty("precision").GetString());
+        Assert.Equal(8, report.GetProperty("train_batch_size").GetInt32());
+        Assert.Equal(4, report.GetProperty("sample_batch_size").GetInt32());
+        Assert.Equal(2, report.GetProperty("train_steps_measured").GetInt32());
+        Assert.Equal(TorchSharp.torch.get_num_threads(), report.GetProperty("threads").GetInt32());
+        Assert.False(string.IsNullOrWhiteSpace(report.GetProperty("cpu").GetProperty("name").GetString()));
+        Assert.Equal(System.Text.Json.JsonValueKind.Array, report.GetProperty("cpu").GetProperty("features").ValueKind);
+        Assert.False(string.IsNullOrWhiteSpace(report.GetProperty("onednn").GetString()));
+        Assert.False(string.IsNullOrWhiteSpace(report.GetProperty("allocator").GetString()));
+    }
+
+    [Fact]
+    public void Cuda_on_a_cpu_build_fails_with_one_line_that_says_how_to_get_a_cuda_build()
+    {
+        if (TorchSharp.torch.cuda.is_available()) return; // a CUDA machine runs it
+        string[][] commands =
+        [
+            ["train", "TinyUNet", "--device", "cuda", "--out", Path.Combine(root, "cuda")],
+            ["bench", "TinyUNet", "--device", "cuda"],
+            ["sample", Path.Combine(root, "none.ckpt"), "--device", "cuda", "--out", Path.Combine(root, "s.png")],
+        ];
+        foreach (var args in commands)
+        {
+            var (code, _, error) = Ddpm(args);
+            Assert.Equal(2, code);
+            Assert.Single(error.Trim().Split('\n'));
+            Assert.Contains("CPU-only libtorch", error);
+            Assert.Contains("dotnet build -p:DdpmTorchPackage=TorchSharp-cuda-linux -p:DdpmTorchVersion=0.107.0", error);
+        }
+        Assert.False(Directory.Exists(Path.Combine(root, "cuda")), "a refused run must not make its folder");
+    }
+
+    [Fact]
+    public void The_cuda_message_tells_a_cpu_build_from_a_cuda_build_without_a_gpu()
+    {
+        Assert.False(Options.HasCudaLibTorch(AppContext.BaseDirectory));
+        string native = Path.Combine(root, "runtimes", "linux-x64", "native");
+        Directory.CreateDirectory(native);
+        File.WriteAllText(Path.Combine(native, "libtorch_cuda.so"), "");
+        Assert.True(Options.HasCudaLibTorch(root));
+        Assert.Contains("CPU-only libtorch", Options.CudaUnavailable(cudaLibTorch: false));
+        Assert.Contains("NVIDIA driver", Options.CudaUnavailable(cudaLibTorch: true));
+    }
+
+    [Fact]
+    public void Fp16_on_the_cpu_is_refused_with_one_line()
+    {
+        var (code, _, error) = Ddpm("train", "TinyUNet", "--device", "cpu", "--precision", "fp16", "--out", Path.Combine(root, "fp16"));
+        Assert.Equal(2, code);
+        Assert.Equal("ddpm: --precision fp16 needs --device cuda (float16 with loss scaling is for GPUs); on the CPU use bf16 or fp32.", error.Trim());
+        Assert.False(Directory.Exists(Path.Combine(root, "fp16")));
     }
 
     [Fact]

@@ -270,10 +270,10 @@ public class YamlDiagnosticTests
         AssertAt(d, optimizer, 12, 11, "sgd");
         Assert.Equal("'training.optimizer.kind' has unknown value 'sgd'; use adam", d.GetMessage());
 
-        string precision = With("  batch_size: 4", "  precision: fp16");
+        string precision = With("  batch_size: 4", "  precision: fp64");
         d = Single(precision, "DDPM105");
-        AssertAt(d, precision, 11, 14, "fp16");
-        Assert.Equal("'training.precision' has unknown value 'fp16' (did you mean 'fp32'?); use fp32 or bf16", d.GetMessage());
+        AssertAt(d, precision, 11, 14, "fp64");
+        Assert.Equal("'training.precision' has unknown value 'fp64' (did you mean 'fp32'?); use fp32, bf16 or fp16", d.GetMessage());
     }
 
     [Fact]

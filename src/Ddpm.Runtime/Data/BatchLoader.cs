@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using Ddpm.Diffusion;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Ddpm.Data;
@@ -30,8 +32,11 @@ public sealed class BatchLoader
     public int BatchesPerEpoch { get; }
     public long[] BatchShape => new long[] { BatchSize, data.Channels, data.Height, data.Width };
 
-    /// <summary>The batches of one epoch from <paramref name="startBatch"/> on, as float32 tensors on the CPU.</summary>
-    public IEnumerable<Tensor> Batches(int epoch, int startBatch = 0)
+    /// <summary>
+    /// The batches of one epoch from <paramref name="startBatch"/> on, as float32 tensors on <paramref name="device"/>
+    /// (default the CPU; to CUDA each batch is copied from pinned memory without waiting for the device).
+    /// </summary>
+    public IEnumerable<Tensor> Batches(int epoch, int startBatch = 0, Device? device = null)
     {
         if (startBatch < 0 || startBatch > BatchesPerEpoch)
             throw new ArgumentOutOfRangeException(nameof(startBatch), startBatch, $"startBatch must be in [0, {BatchesPerEpoch}].");
@@ -41,7 +46,7 @@ public sealed class BatchLoader
         try
         {
             foreach (var batch in queue.GetConsumingEnumerable())
-                yield return tensor(batch, BatchShape);
+                yield return OnDevice(batch, device);
         }
         finally
         {
@@ -49,6 +54,14 @@ public sealed class BatchLoader
             try { producer.Wait(); }
             catch (AggregateException e) when (e.InnerExceptions.All(x => x is OperationCanceledException)) { }
         }
+    }
+
+    private Tensor OnDevice(float[] batch, Device? device)
+    {
+        if (device is null || device.type == DeviceType.CPU)
+            return tensor(batch, BatchShape, device: CPU);
+        using var host = tensor(batch, BatchShape, device: CPU);
+        return Devices.FromHost(host, device);
     }
 
     /// <summary>Fills one batch (scaled to [-1, 1], flipped where the epoch's draw says so).</summary>

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Ddpm.Schedules;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -9,9 +10,15 @@ namespace Ddpm.Diffusion;
 /// (Ho et al. 2020) under one noise schedule. The model maps (x_t, t) to its objective's target
 /// (eps, x_0 or v; <see cref="DiffusionOptions"/>); every sampler reads that output as the pair
 /// (predicted x_0, predicted eps) through <see cref="Predict"/>, so any objective works with any sampler.
+/// Everything runs on the device of its inputs (the samplers: of the model); see <see cref="Devices"/>.
 /// </summary>
 public sealed class GaussianDiffusion
 {
+    // Schedule tables as tensors, per (table, dtype, device), made once: a host-to-device copy per training step would
+    // wait for the device. Keyed by the table array itself; the tables are never changed after construction.
+    private readonly ConcurrentDictionary<(double[] Table, ScalarType Dtype, DeviceType Type, int Index), Tensor> deviceTables = new();
+    private MinSnrTable? minSnr; // a reference, so a reader never sees one gamma with another's weights
+
     public GaussianDiffusion(ScheduleTables tables, DiffusionOptions? options = null)
     {
         Tables = tables ?? throw new ArgumentNullException(nameof(tables));
@@ -38,6 +45,21 @@ public sealed class GaussianDiffusion
         return table.gather(0, t.to(ScalarType.Int64)).reshape(shape).MoveToOuterDisposeScope();
     }
 
+    /// <summary>As <see cref="Extract"/>, from a copy of the table kept on t's device (made on first use).</summary>
+    private Tensor Gather(double[] table, Tensor t, long[] xShape, ScalarType dtype)
+    {
+        if (t.dim() != 1 || t.shape[0] != xShape[0])
+            throw new ArgumentException($"t must have shape [{xShape[0]}] to match the batch, got [{string.Join(", ", t.shape)}].", nameof(t));
+        var device = t.device;
+        var values = deviceTables.GetOrAdd((table, dtype, device.type, Math.Max(device.index, 0)),
+            _ => tensor(table, dtype: dtype, device: device).DetachFromDisposeScope());
+        var shape = new long[xShape.Length];
+        Array.Fill(shape, 1L);
+        shape[0] = xShape[0];
+        using var scope = NewDisposeScope();
+        return values.gather(0, t.to(ScalarType.Int64)).reshape(shape).MoveToOuterDisposeScope();
+    }
+
     /// <summary>x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) noise (eq. 4 of Ho et al.).</summary>
     public Tensor QSample(Tensor x0, Tensor t, Tensor noise)
     {
@@ -45,8 +67,8 @@ public sealed class GaussianDiffusion
         if (!x0.shape.SequenceEqual(noise.shape))
             throw new ArgumentException($"noise shape [{string.Join(", ", noise.shape)}] must equal x0 shape [{string.Join(", ", x0.shape)}].", nameof(noise));
         using var scope = NewDisposeScope();
-        var a = Extract(Tables.SqrtAlphasCumprod, t, x0.shape, x0.dtype);
-        var b = Extract(Tables.SqrtOneMinusAlphasCumprod, t, x0.shape, x0.dtype);
+        var a = Gather(Tables.SqrtAlphasCumprod, t, x0.shape, x0.dtype);
+        var b = Gather(Tables.SqrtOneMinusAlphasCumprod, t, x0.shape, x0.dtype);
         return (a * x0).add_(b * noise).MoveToOuterDisposeScope();
     }
 
@@ -76,8 +98,8 @@ public sealed class GaussianDiffusion
             case Objective.V:
             {
                 using var scope = NewDisposeScope();
-                var a = Extract(Tables.SqrtAlphasCumprod, t, x0.shape, x0.dtype);
-                var s = Extract(Tables.SqrtOneMinusAlphasCumprod, t, x0.shape, x0.dtype);
+                var a = Gather(Tables.SqrtAlphasCumprod, t, x0.shape, x0.dtype);
+                var s = Gather(Tables.SqrtOneMinusAlphasCumprod, t, x0.shape, x0.dtype);
                 return (a * noise).sub_(s * x0).MoveToOuterDisposeScope();
             }
             default: throw new InvalidOperationException($"Unknown objective {Options.Objective}.");
@@ -122,7 +144,10 @@ public sealed class GaussianDiffusion
             _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Loss must be Huber, L2 or L1."),
         };
         var perSample = perElement.flatten(1).mean(new long[] { 1 });
-        var weights = Extract(MinSnrWeights(minSnrGamma), t, new[] { t.shape[0] }, perSample.dtype);
+        // One weights array per gamma, so its device copy is made once.
+        if (minSnr is not { } cached || cached.Gamma != minSnrGamma)
+            minSnr = cached = new MinSnrTable(minSnrGamma, MinSnrWeights(minSnrGamma));
+        var weights = Gather(cached.Weights, t, new[] { t.shape[0] }, perSample.dtype);
         return (perSample * weights).mean().MoveToOuterDisposeScope();
     }
 
@@ -180,7 +205,7 @@ public sealed class GaussianDiffusion
             throw new ArgumentOutOfRangeException(nameof(quantile), quantile, "The dynamic threshold quantile must be in (0, 1).");
         using var scope = NewDisposeScope();
         var flat = x0.abs().flatten(1).to(ScalarType.Float32);
-        using var q = tensor(quantile, ScalarType.Float32, x0.device);
+        using var q = full(Array.Empty<long>(), quantile, ScalarType.Float32, x0.device); // a fill on the device, no host copy
         var limit = flat.quantile(q, dim: 1, keepdim: true).clamp_min(1.0).to(x0.dtype);
         var shape = new long[x0.dim()];
         Array.Fill(shape, 1L);
@@ -207,7 +232,7 @@ public sealed class GaussianDiffusion
         var mean = x.add(predictedNoise, alpha: -epsCoefficient).mul_(Tables.SqrtRecipAlphas[t]);
         if (t > 0)
         {
-            var z = randn(x.shape, x.dtype, x.device, generator: generator);
+            var z = Devices.Randn(x.shape, x.dtype, x.device, generator);
             mean.add_(z, alpha: Math.Sqrt(Tables.PosteriorVariance[t]));
         }
         return mean.MoveToOuterDisposeScope();
@@ -218,7 +243,7 @@ public sealed class GaussianDiffusion
                               List<Tensor>? intermediates = null, Device? device = null)
     {
         using var _ = no_grad();
-        var x = randn(shape, ScalarType.Float32, device, generator: generator);
+        var x = Devices.Randn(shape, ScalarType.Float32, device ?? Devices.Of(model), generator);
         for (int t = Timesteps - 1; t >= 0; t--)
         {
             var next = PSample(model, x, t, generator);
@@ -242,7 +267,7 @@ public sealed class GaussianDiffusion
             throw new ArgumentOutOfRangeException(nameof(eta), eta, "eta must be >= 0.");
         using var _ = no_grad();
         int[] sequence = DdimTimesteps(Timesteps, steps);
-        var x = randn(shape, ScalarType.Float32, device, generator: generator);
+        var x = Devices.Randn(shape, ScalarType.Float32, device ?? Devices.Of(model), generator);
         for (int i = sequence.Length - 1; i >= 0; i--)
         {
             using var scope = NewDisposeScope();
@@ -255,7 +280,7 @@ public sealed class GaussianDiffusion
             double sigma = eta * Math.Sqrt((1 - alphaBarPrev) / (1 - alphaBar) * (1 - alphaBar / alphaBarPrev));
             var next = x0.mul(Math.Sqrt(alphaBarPrev)).add_(eps, alpha: Math.Sqrt(Math.Max(1 - alphaBarPrev - sigma * sigma, 0)));
             if (sigma > 0)
-                next.add_(randn(shape, x.dtype, x.device, generator: generator), alpha: sigma);
+                next.add_(Devices.Randn(shape, x.dtype, x.device, generator), alpha: sigma);
             x.Dispose();
             x = next.MoveToOuterDisposeScope();
             if (intermediates is not null) intermediates.Add(x.clone().MoveToOuterDisposeScope());
@@ -276,7 +301,7 @@ public sealed class GaussianDiffusion
     {
         int[] times = DpmSolverTimesteps(steps);
         using var _ = no_grad();
-        var x = randn(shape, ScalarType.Float32, device, generator: generator);
+        var x = Devices.Randn(shape, ScalarType.Float32, device ?? Devices.Of(model), generator);
         Tensor? previousX0 = null;
         double previousH = 0;
         try
@@ -373,9 +398,12 @@ public sealed class GaussianDiffusion
         return sequence;
     }
 
+    private sealed record MinSnrTable(double Gamma, double[] Weights);
+
+    /// <summary>Range-checks timesteps on the CPU; elsewhere the check would wait for the device every step, so it is left out.</summary>
     private void CheckTimesteps(Tensor t)
     {
-        if (t.numel() == 0) return;
+        if (t.numel() == 0 || t.device_type != DeviceType.CPU) return;
         long min = t.min().item<long>(), max = t.max().item<long>();
         if (min < 0 || max >= Timesteps)
             throw new ArgumentOutOfRangeException(nameof(t), $"timesteps must be in [0, {Timesteps - 1}], got [{min}, {max}].");

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Ddpm.Diffusion;
 
 /// <summary>
-/// Runs a noise model in a lower precision (bfloat16 on CPUs with AMX or AVX-512-BF16) while the
+/// Runs a noise model in a lower precision (bfloat16 on CPUs with AMX or AVX-512-BF16, bfloat16 or float16 on CUDA) while the
 /// sampler keeps x_t and all of the schedule arithmetic in float32: inputs are cast down and the
 /// predicted noise is cast back up, so rounding does not accumulate over the reverse chain.
 /// </summary>
@@ -26,12 +26,13 @@ public sealed class PrecisionCast : nn.Module<Tensor, Tensor, Tensor>
     public static nn.Module<Tensor, Tensor, Tensor> Wrap(nn.Module<Tensor, Tensor, Tensor> model, string precision) =>
         Parse(precision) is var dtype && dtype == ScalarType.Float32 ? model : new PrecisionCast(model, dtype);
 
-    /// <summary>The dtype named by a spec's or the command line's precision: fp32 or bf16.</summary>
-    public static ScalarType Parse(string precision) => precision.ToLowerInvariant() switch
+    /// <summary>The dtype named by a spec's or the command line's precision: fp32, bf16 or fp16.</summary>
+    public static ScalarType Parse(string precision) => precision?.ToLowerInvariant() switch
     {
         "fp32" => ScalarType.Float32,
         "bf16" => ScalarType.BFloat16,
-        _ => throw new ArgumentException($"precision must be fp32 or bf16, got '{precision}'.", nameof(precision)),
+        "fp16" => ScalarType.Float16,
+        _ => throw new ArgumentException($"precision must be fp32, bf16 or fp16, got '{precision}'.", nameof(precision)),
     };
 
     public override Tensor forward(Tensor x, Tensor timesteps)

@@ -13,15 +13,17 @@ namespace Ddpm.Training;
 /// <remarks>
 /// File layout (little-endian): "DDPMCKPT", int32 format version, int64 payload length, the payload,
 /// then the SHA-256 of the payload. The payload holds the metadata, then every tensor in TorchSharp's
-/// own serialisation (<c>Tensor.Save</c>), the optimiser's own <c>save_state_dict</c> bytes, and (from
-/// version 2) which weights sampling should use with the evaluation that chose them. Version 1 files still load.
+/// own serialisation (<c>Tensor.Save</c>), the optimiser's own <c>save_state_dict</c> bytes, (from
+/// version 2) which weights sampling should use with the evaluation that chose them, and (from version 3) the float16
+/// loss scaler's state. Older files still load. Every tensor is written from the CPU, so a file written on one device
+/// loads on any other.
 /// Reproducing a run bit for bit also needs the same torch thread count (<see cref="TorchThreads"/>).
 /// A file is written to <c>&lt;path&gt;.tmp</c>, flushed to disk, then moved over <c>&lt;path&gt;</c>,
 /// so a crash leaves either the old checkpoint or the new one, never half of one.
 /// </remarks>
 public sealed class Checkpoint : IDisposable
 {
-    public const int FormatVersion = 2;
+    public const int FormatVersion = 3;
     /// <summary>The oldest format this build reads.</summary>
     public const int OldestFormatVersion = 1;
     private const int HashBytes = 32;
@@ -68,6 +70,10 @@ public sealed class Checkpoint : IDisposable
     public SamplingWeights PreferredWeights { get; init; }
     /// <summary>Why: the evaluation that chose <see cref="PreferredWeights"/> ("FID 21.3 (EMA) vs 24.0 (raw) at step 468"), or "".</summary>
     public string PreferenceReason { get; init; } = "";
+    /// <summary>The float16 loss scale (<see cref="LossScaler.Scale"/>) when the run had one; 0 otherwise.</summary>
+    public double LossScale { get; init; }
+    /// <summary>The loss scaler's good steps since its last change (<see cref="LossScaler.GoodSteps"/>).</summary>
+    public int LossScaleGoodSteps { get; init; }
     /// <summary>The file this checkpoint was read from, if any; named in errors.</summary>
     public string Source { get; private init; } = "<memory>";
 
@@ -231,6 +237,8 @@ public sealed class Checkpoint : IDisposable
             RngState.Save(writer);
             writer.Write((byte)PreferredWeights);
             writer.Write(PreferenceReason);
+            writer.Write(LossScale);
+            writer.Write(LossScaleGoodSteps);
             writer.Flush();
         }
         return stream.ToArray();
@@ -275,6 +283,15 @@ public sealed class Checkpoint : IDisposable
                 preferred = (SamplingWeights)stored;
                 reason = reader.ReadString();
             }
+            double lossScale = 0;
+            int lossScaleGoodSteps = 0;
+            if (version >= 3)
+            {
+                lossScale = reader.ReadDouble();
+                lossScaleGoodSteps = reader.ReadInt32();
+                if (!(lossScale >= 0) || !double.IsFinite(lossScale) || lossScaleGoodSteps < 0)
+                    throw new InvalidDataException($"invalid loss scaler state (scale {lossScale}, good steps {lossScaleGoodSteps}).");
+            }
             if (reader.BaseStream.Position != reader.BaseStream.Length)
                 throw new InvalidDataException($"{reader.BaseStream.Length - reader.BaseStream.Position} unexpected bytes after the last section.");
             if (step < 0 || epoch < 0 || batch < 0)
@@ -282,6 +299,7 @@ public sealed class Checkpoint : IDisposable
             return new Checkpoint(step, epoch, batch, fingerprint, spec, model, ema, optimizer, rng, threads)
             {
                 Source = path, PreferredWeights = preferred, PreferenceReason = reason,
+                LossScale = lossScale, LossScaleGoodSteps = lossScaleGoodSteps,
             };
         }
         catch

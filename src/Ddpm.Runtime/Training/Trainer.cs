@@ -21,7 +21,13 @@ namespace Ddpm.Training;
 /// same: CPU reductions split work by thread, so 1 and 2 threads can differ in the last bits (they do on 2 cores).
 /// The trainer does not change the thread count; checkpoints record it (<see cref="Checkpoint.TorchThreads"/>).
 /// The trainer owns its optimiser, generator and EMA model; the caller owns the model and the loader.
-/// CPU only: batches, timesteps and noise are made on the CPU.
+/// Training runs on the device of the model (move it there before making the trainer): batches, timesteps, noise, the
+/// EMA and the low-precision working copy are all made there, and each step moves exactly one thing to the host, the
+/// loss with the gradient norm (two numbers, for the progress line and the divergence checks). Checkpoints hold CPU
+/// tensors and load on any device; timesteps and noise come from a seeded CPU generator (<see cref="Devices"/>), so a run
+/// draws the same noise on every device and a checkpoint's generator state resumes anywhere.
+/// Precision: fp32; bf16 (a bfloat16 working copy computes forward and backward, the float32 model keeps the master
+/// weights); fp16 (the same with a float16 copy and dynamic loss scaling, <see cref="LossScaler"/>; meant for CUDA).
 /// </remarks>
 public sealed class Trainer : IDisposable
 {
@@ -38,10 +44,14 @@ public sealed class Trainer : IDisposable
     private readonly Adam optimizer;
     private readonly Generator generator;
     private readonly ExponentialMovingAverage? ema;
+    private readonly Device device;
     private IEnumerator<Tensor>? batches;
-    // precision bf16: forward and backward run on this bfloat16 copy; the float32 model keeps the master weights.
+    // precision bf16 or fp16: forward and backward run on this low-precision copy; the float32 model keeps the master weights.
     private readonly nn.Module<Tensor, Tensor, Tensor>? lowPrecisionModel;
     private readonly Parameter[]? lowPrecisionParameters;
+    private readonly ScalarType lowPrecision;
+    // precision fp16 only: float16 gradients underflow without it.
+    private readonly LossScaler? scaler;
     private string? unusable;
     private readonly System.Diagnostics.Stopwatch sinceCheckpoint = System.Diagnostics.Stopwatch.StartNew();
 
@@ -63,23 +73,29 @@ public sealed class Trainer : IDisposable
         parameters = model.parameters().ToArray();
         if (parameters.Length == 0)
             throw new ArgumentException("The model has no parameters to train.", nameof(model));
+        device = Devices.Of(model);
 
         if (spec.EmaDecay > 0)
         {
             if (emaFactory is null)
                 throw new ArgumentException($"ema_decay is {Format(spec.EmaDecay)}, so an EMA model factory is needed (or set ema_decay to 0).", nameof(emaFactory));
             EmaModel = emaFactory() ?? throw new ArgumentException("The EMA model factory returned null.", nameof(emaFactory));
+            EmaModel.to(device);
             ema = new ExponentialMovingAverage(model, EmaModel, spec.EmaDecay, spec.EmaWarmup, spec.EmaPower, spec.EmaInvGamma);
         }
 
-        if (IsBf16(spec))
+        lowPrecision = PrecisionCast.Parse(spec.Precision);
+        if (lowPrecision != ScalarType.Float32)
         {
             if (emaFactory is null)
-                throw new ArgumentException("precision bf16 needs a model factory for the bfloat16 working copy.", nameof(emaFactory));
+                throw new ArgumentException($"precision {spec.Precision} needs a model factory for the low-precision working copy.", nameof(emaFactory));
             lowPrecisionModel = emaFactory();
-            lowPrecisionModel.to(ScalarType.BFloat16);
+            lowPrecisionModel.to(device);
+            lowPrecisionModel.to(lowPrecision);
             lowPrecisionModel.train();
             lowPrecisionParameters = lowPrecisionModel.parameters().ToArray();
+            if (lowPrecision == ScalarType.Float16)
+                scaler = new LossScaler();
         }
 
         var o = spec.Optimizer;
@@ -90,12 +106,18 @@ public sealed class Trainer : IDisposable
             state.exp_avg.DetachFromDisposeScope();
             state.exp_avg_sq.DetachFromDisposeScope();
         }
-        generator = new Generator(unchecked((ulong)spec.Seed), CPU);
+        generator = new Generator(unchecked((ulong)spec.Seed), CPU); // CPU on every device: see Devices
         TotalSteps = spec.Steps ?? (long)spec.Epochs * loader.BatchesPerEpoch;
         model.train();
     }
 
     public nn.Module<Tensor, Tensor, Tensor> Model => model;
+    /// <summary>Where training runs: the device of the model.</summary>
+    public Device Device => device;
+    /// <summary>The float16 loss scaler (precision fp16); null otherwise.</summary>
+    public LossScaler? Scaler => scaler;
+    /// <summary>Steps skipped because float16 gradients overflowed (precision fp16); they change only the loss scale.</summary>
+    public long SkippedSteps { get; private set; }
     /// <summary>The averaged weights (owned by the trainer); null when EmaDecay is 0.</summary>
     public nn.Module<Tensor, Tensor, Tensor>? EmaModel { get; }
     /// <summary>The model to sample from: the EMA model if there is one, unless evaluation found the raw weights better.</summary>
@@ -156,7 +178,8 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>One optimiser step, then the progress, sample and checkpoint callbacks. Returns the loss.</summary>
-    /// <exception cref="TrainingDivergedException">The loss or the gradient norm is NaN or infinite; the weights are left as they were before this step.</exception>
+    /// <exception cref="TrainingDivergedException">The loss or the gradient norm is NaN or infinite; the weights are left as they were before this step.
+    /// With precision fp16, non-finite gradients are an overflow instead: the step is skipped and the loss scale halved.</exception>
     public double TrainStep()
     {
         ThrowIfUnusable();
@@ -164,35 +187,47 @@ public sealed class Trainer : IDisposable
         double lr = LearningRateAt(step);
         double loss, gradNorm;
         int epoch;
+        bool skipped = false;
         using (var scope = NewDisposeScope())
         {
             var x0 = NextBatch();
             epoch = Epoch;
             // Algorithm 1: t ~ Uniform({0, ..., T-1}), eps ~ N(0, I); t first, then eps, always from the trainer's generator.
-            var t = randint(0, diffusion.Timesteps, new long[] { x0.shape[0] }, dtype: ScalarType.Int64, generator: generator);
-            var noise = randn(x0.shape, ScalarType.Float32, generator: generator);
+            var t = Devices.Randint(diffusion.Timesteps, new long[] { x0.shape[0] }, device, generator);
+            var noise = Devices.Randn(x0.shape, ScalarType.Float32, device, generator);
             optimizer.zero_grad();
             var lossTensor = lowPrecisionModel is null
                 ? diffusion.Loss(model, x0, t, noise, spec.Loss, spec.MinSnrGamma)
                 : LowPrecisionLoss(x0, t, noise);
-            loss = lossTensor.item<float>();
+            (scaler is null ? lossTensor : scaler.ScaleLoss(lossTensor)).backward();
+            if (lowPrecisionParameters is not null)
+                for (int i = 0; i < parameters.Length; i++) // low-precision gradients onto the float32 master weights
+                    parameters[i].grad = lowPrecisionParameters[i].grad!.to(ScalarType.Float32);
+            scaler?.Unscale(parameters.Select(p => p.grad));
+            var norm = ClipGradients(parameters, spec.GradClip);
+            // The step's one device-to-host transfer: the loss and the gradient norm before clipping.
+            using (var host = stack(new[] { lossTensor.detach().to(ScalarType.Float32), norm }).cpu())
+            {
+                var values = host.data<float>().ToArray();
+                loss = values[0];
+                gradNorm = values[1];
+            }
             if (!double.IsFinite(loss))
                 throw Diverged(step, "the loss", loss);
-
-            lossTensor.backward();
-            if (lowPrecisionParameters is not null)
-                for (int i = 0; i < parameters.Length; i++) // bfloat16 gradients onto the float32 master weights
-                    parameters[i].grad = lowPrecisionParameters[i].grad!.to(ScalarType.Float32);
-            // Returns the norm before clipping; with no clipping the factor is clamped to 1 (grads unchanged).
-            gradNorm = nn.utils.clip_grad_norm_(parameters, spec.GradClip > 0 ? spec.GradClip : double.PositiveInfinity);
-            if (!double.IsFinite(gradNorm))
+            if (scaler is not null)
+                skipped = !scaler.Update(double.IsFinite(gradNorm));
+            else if (!double.IsFinite(gradNorm))
                 throw Diverged(step, "the gradient norm", gradNorm);
 
-            foreach (var group in optimizer.ParamGroups)
-                group.LearningRate = lr;
-            optimizer.step();
-            ema?.Update(step);
+            if (!skipped)
+            {
+                foreach (var group in optimizer.ParamGroups)
+                    group.LearningRate = lr;
+                optimizer.step();
+                ema?.Update(step);
+            }
         }
+        if (skipped) SkippedSteps++;
         Step = step;
 
         callbacks.Progress?.Report(new TrainingProgress(step, TotalSteps, loss, lr, gradNorm, epoch));
@@ -210,6 +245,30 @@ public sealed class Trainer : IDisposable
         if (callbacks.SampleDue is { } sample && (final || (spec.SampleEvery > 0 && step % spec.SampleEvery == 0)))
             sample(new SampleRequest(step, final, SamplingModel, diffusion));
         return loss;
+    }
+
+    /// <summary>
+    /// Global-norm clipping on the device (libtorch's clip_grad_norm_ without its host read of the norm): the L2 norm of
+    /// all gradients as if concatenated, and with <paramref name="maxNorm"/> &gt; 0 every gradient times
+    /// min(1, maxNorm / (norm + 1e-6)). Returns the norm before clipping as a one-element tensor on the device.
+    /// </summary>
+    public static Tensor ClipGradients(IReadOnlyList<Parameter> parameters, double maxNorm)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var gradients = parameters.Select(p => p.grad).Where(g => g is not null).Select(g => g!).ToArray();
+        if (gradients.Length == 0)
+            throw new InvalidOperationException("No parameter has a gradient to clip; call backward first.");
+        var norms = gradients.Select(g => g.norm(p: 2f)).ToArray();
+        var total = norms.Length == 1 ? norms[0] : stack(norms).norm(p: 2f);
+        if (maxNorm > 0)
+        {
+            var factor = (total + 1e-6).reciprocal_().mul_(maxNorm).clamp_max_(1.0);
+            foreach (var g in gradients)
+                g.mul_(factor);
+        }
+        return total.MoveToOuterDisposeScope();
     }
 
     /// <summary>Writes the current state atomically; refuses (with <see cref="TrainingDivergedException"/>) if any weight is NaN or infinite.</summary>
@@ -239,6 +298,7 @@ public sealed class Trainer : IDisposable
                               CloneState(model), EmaModel is null ? null : CloneState(EmaModel), optimizerState, rng, get_num_threads())
         {
             PreferredWeights = PreferredWeights, PreferenceReason = PreferenceReason,
+            LossScale = scaler?.Scale ?? 0, LossScaleGoodSteps = scaler?.GoodSteps ?? 0,
         };
     }
 
@@ -266,6 +326,8 @@ public sealed class Trainer : IDisposable
                 throw new CheckpointException(checkpoint.Source, $"has no EMA weights, but this run keeps an EMA (ema_decay {Format(spec.EmaDecay)}).");
             checkpoint.CheckState("EMA", checkpoint.Ema, EmaModel);
         }
+        if (scaler is not null && checkpoint.LossScale > 0 && checkpoint.LossScaleGoodSteps >= scaler.GrowthInterval)
+            throw new CheckpointException(checkpoint.Source, $"has a loss scaler count of {checkpoint.LossScaleGoodSteps}, beyond its growth interval {scaler.GrowthInterval}.");
         if (checkpoint.Batch > loader.BatchesPerEpoch)
             throw new CheckpointException(checkpoint.Source,
                 $"stopped at batch {checkpoint.Batch} of epoch {checkpoint.Epoch}, but the loader has {loader.BatchesPerEpoch} batches per epoch; " +
@@ -293,6 +355,9 @@ public sealed class Trainer : IDisposable
         if (EmaModel is not null)
             checkpoint.CopyInto("EMA", checkpoint.Ema!, EmaModel);
         generator.set_state(checkpoint.RngState);
+        // A checkpoint of an fp32 or bf16 run starts fp16 at the initial scale.
+        if (scaler is not null && checkpoint.LossScale > 0)
+            scaler.Restore(checkpoint.LossScale, checkpoint.LossScaleGoodSteps);
         PreferredWeights = EmaModel is null && checkpoint.PreferredWeights == SamplingWeights.Ema ? SamplingWeights.Unknown : checkpoint.PreferredWeights;
         PreferenceReason = checkpoint.PreferenceReason;
         CloseBatches();
@@ -302,8 +367,8 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>
-    /// The loss computed by the bfloat16 working copy (AMX / AVX-512-BF16 on recent CPUs) from the current master weights;
-    /// the loss itself and the noise target stay float32.
+    /// The loss computed by the low-precision working copy (bfloat16: AMX / AVX-512-BF16 on recent CPUs; float16 on CUDA)
+    /// from the current master weights; the loss itself and the noise target stay float32.
     /// </summary>
     private Tensor LowPrecisionLoss(Tensor x0, Tensor t, Tensor noise)
     {
@@ -311,12 +376,10 @@ public sealed class Trainer : IDisposable
         using (no_grad())
             for (int i = 0; i < parameters.Length; i++)
                 lowPrecisionParameters![i].copy_(parameters[i]);
-        var xt = diffusion.QSample(x0.to(ScalarType.BFloat16), t, noise.to(ScalarType.BFloat16));
+        var xt = diffusion.QSample(x0.to(lowPrecision), t, noise.to(lowPrecision));
         var predicted = lowPrecisionModel.forward(xt, t).to(ScalarType.Float32);
         return diffusion.ObjectiveLoss(predicted, diffusion.Target(x0, t, noise), t, spec.Loss, spec.MinSnrGamma);
     }
-
-    private static bool IsBf16(TrainingSpec spec) => string.Equals(spec.Precision, "bf16", StringComparison.OrdinalIgnoreCase);
 
     public void Dispose()
     {
@@ -337,7 +400,7 @@ public sealed class Trainer : IDisposable
             Batch = 0;
         }
         // MoveNext runs on this thread, so the batch tensor lands in the step's dispose scope.
-        batches ??= loader.Batches(Epoch, Batch).GetEnumerator();
+        batches ??= loader.Batches(Epoch, Batch, device).GetEnumerator();
         if (!batches.MoveNext())
             throw new InvalidOperationException($"The batch loader ended epoch {Epoch} at batch {Batch} of {loader.BatchesPerEpoch}.");
         Batch++;
@@ -375,12 +438,16 @@ public sealed class Trainer : IDisposable
             throw new InvalidOperationException($"This trainer can no longer be used: {unusable}. Make a new one and restore the last checkpoint.");
     }
 
+    /// <summary>CPU copies of a module's state (checkpoints are device-independent).</summary>
     private static List<(string Name, Tensor Value)> CloneState(nn.Module module)
     {
         using var scope = NewDisposeScope();
         var state = new List<(string, Tensor)>();
         foreach (var (name, value) in module.state_dict())
-            state.Add((name, value.detach().clone().DetachFromDisposeScope()));
+        {
+            var copy = value.device_type == DeviceType.CPU ? value.detach().clone() : value.detach().cpu();
+            state.Add((name, copy.DetachFromDisposeScope()));
+        }
         return state;
     }
 
@@ -415,7 +482,7 @@ public sealed class Trainer : IDisposable
         Check(Enum.IsDefined(e.Sampler), $"eval.sampler must be ddpm, ddim or dpmpp-2m, got {e.Sampler}.");
         Check(e.Steps >= 1, $"eval.steps must be >= 1, got {e.Steps}.");
         Check(spec.CheckpointEvery >= 0, $"checkpoint_every must be >= 0, got {spec.CheckpointEvery}.");
-        Check(string.Equals(spec.Precision, "fp32", StringComparison.OrdinalIgnoreCase) || IsBf16(spec),
-              $"precision must be fp32 or bf16, got '{spec.Precision}'.");
+        Check(spec.Precision is not null && SpecYaml.PrecisionValues.Contains(spec.Precision.ToLowerInvariant()),
+              $"precision must be {string.Join(", ", SpecYaml.PrecisionValues)}, got '{spec.Precision}'.");
     }
 }

@@ -40,7 +40,7 @@ public class PrecisionCastTests
     [Fact]
     public void An_unknown_precision_names_the_accepted_ones()
     {
-        var e = Assert.Throws<ArgumentException>(() => PrecisionCast.Parse("fp16"));
-        Assert.StartsWith("precision must be fp32 or bf16, got 'fp16'.", e.Message);
+        var e = Assert.Throws<ArgumentException>(() => PrecisionCast.Parse("fp8"));
+        Assert.StartsWith("precision must be fp32, bf16 or fp16, got 'fp8'.", e.Message);
     }
 }

@@ -88,7 +88,7 @@ public sealed class TrainerQualityTests
     }
 
     [Fact]
-    public void Preferred_weights_survive_a_checkpoint_and_a_version_1_file_still_loads()
+    public void Preferred_weights_survive_a_checkpoint_and_version_1_and_2_files_still_load()
     {
         using var dir = new TempDir();
         var spec = Spec(steps: 2);
@@ -108,22 +108,32 @@ public sealed class TrainerQualityTests
             fresh.Model.Dispose();
         }
 
-        // A version 1 file is the version 2 payload without its last two fields.
-        byte[] v2 = File.ReadAllBytes(path);
+        // Older files are today's payload without the fields added since: version 2 lacks the loss scaler (double, int32),
+        // version 1 also the preferred weights (enum byte, 7-bit length prefix, UTF-8 text).
+        byte[] current = File.ReadAllBytes(path);
         int header = 8 + 4 + 8;
-        long length = BitConverter.ToInt64(v2, 12);
-        int tail = 1 + 1 + "FID 10 (raw) vs 12 (EMA) at step 2".Length; // enum byte, 7-bit length prefix, UTF-8 text
-        byte[] payload = v2.AsSpan(header, (int)length - tail).ToArray();
-        using (var stream = new MemoryStream())
+        long length = BitConverter.ToInt64(current, 12);
+        int scalerTail = sizeof(double) + sizeof(int);
+        int preferenceTail = 1 + 1 + "FID 10 (raw) vs 12 (EMA) at step 2".Length;
+        string Older(int version, int tail)
         {
+            byte[] payload = current.AsSpan(header, (int)length - tail).ToArray();
+            using var stream = new MemoryStream();
             stream.Write("DDPMCKPT"u8);
-            stream.Write(BitConverter.GetBytes(1));
+            stream.Write(BitConverter.GetBytes(version));
             stream.Write(BitConverter.GetBytes((long)payload.Length));
             stream.Write(payload);
             stream.Write(System.Security.Cryptography.SHA256.HashData(payload));
-            File.WriteAllBytes(dir.File("v1.ckpt"), stream.ToArray());
+            string file = dir.File($"v{version}.ckpt");
+            File.WriteAllBytes(file, stream.ToArray());
+            return file;
         }
-        using var old = Checkpoint.Load(dir.File("v1.ckpt"));
+        using (var v2 = Checkpoint.Load(Older(2, scalerTail)))
+        {
+            Assert.Equal(SamplingWeights.Raw, v2.PreferredWeights);
+            Assert.Equal(0, v2.LossScale);
+        }
+        using var old = Checkpoint.Load(Older(1, scalerTail + preferenceTail));
         Assert.Equal(SamplingWeights.Unknown, old.PreferredWeights);
         Assert.Equal(2, old.Step);
         trainer.Model.Dispose();

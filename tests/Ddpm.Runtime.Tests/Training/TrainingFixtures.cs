@@ -90,6 +90,13 @@ internal static class TrainingFixtures
         return losses;
     }
 
+    /// <summary>Same shape and the same values, bit for bit (TorchSharp's equal is elementwise).</summary>
+    public static bool Identical(Tensor a, Tensor b)
+    {
+        using var same = a.eq(b);
+        return a.shape.SequenceEqual(b.shape) && same.all().item<bool>();
+    }
+
     /// <summary>A fresh temporary directory, deleted on dispose.</summary>
     public sealed class TempDir : IDisposable
     {
