@@ -67,6 +67,8 @@ public sealed class CliTests : IDisposable
         using (var image = SKBitmap.Decode(png))
             Assert.Equal(2 * (2 * 8 + 3 * 2) - 2 * 2 + 2 * 2, image.Width); // 2 columns of 8px, padding 2, upscaled x2
         Assert.StartsWith("GIF89a", File.ReadAllText(Path.ChangeExtension(png, ".gif"))[..6]);
+        using (var gif = SKCodec.Create(Path.ChangeExtension(png, ".gif")))
+            Assert.Equal((2 * (2 * 8 + 3 * 2), 5), (gif.Info.Width, gif.FrameCount)); // the x after each of the 5 DDIM steps
 
         var (inspectCode, inspectOut, _) = Ddpm("inspect", "TinyUNet", "--plot", Path.Combine(root, "schedule.png"));
         Assert.Equal(0, inspectCode);
