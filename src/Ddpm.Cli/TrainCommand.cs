@@ -343,8 +343,7 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         var smooth = new double[y.Length];
         var average = new SmoothedLoss();
         for (int i = 0; i < y.Length; i++) smooth[i] = average.Add(y[i]);
-        LinePlot.SavePng(Path.Combine(folder, "loss.png"), $"{resolved.Entry.Name}: training loss",
-                         new[] { ("loss", x, y), ("smoothed", x, smooth) }, logY: true, xLabel: "step", yLabel: "loss");
+        LinePlot.SaveLossCurve(Path.Combine(folder, "loss.png"), $"{resolved.Entry.Name}: training loss", x, y, smooth);
     }
 
     private void Say(string line)

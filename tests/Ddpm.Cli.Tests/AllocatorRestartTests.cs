@@ -40,39 +40,42 @@ public sealed class AllocatorRestartTests : IDisposable
         return document.RootElement.GetProperty("allocator").GetString()!;
     }
 
-    [Fact]
+    private static void SkipUnlessLinux() =>
+        Skip.IfNot(OperatingSystem.IsLinux(), "ddpm restarts itself with tcmalloc on Linux only");
+
+    [SkippableFact]
     public void By_default_ddpm_runs_on_the_bundled_tcmalloc()
     {
-        if (!OperatingSystem.IsLinux()) return;
+        SkipUnlessLinux();
         string allocator = AllocatorOfBench(null);
         // The build bundles tcmalloc when it could fetch it; without it the fallback is tuned glibc.
         Assert.Equal(File.Exists(Bundled) ? $"tcmalloc (preloaded: {Bundled})" : "glibc malloc tuned (no mmap, no trim, one arena)", allocator);
     }
 
-    [Fact]
+    [SkippableFact]
     public void DDPM_MALLOC_glibc_keeps_glibc_tuned_and_default_leaves_it_alone()
     {
-        if (!OperatingSystem.IsLinux()) return;
+        SkipUnlessLinux();
         Assert.Equal("glibc malloc tuned (no mmap, no trim, one arena)", AllocatorOfBench("glibc"));
         Assert.Equal("default (tuning switched off)", AllocatorOfBench("default"));
     }
 
-    [Fact]
+    [SkippableFact]
     public void The_restarted_process_keeps_arguments_and_exit_codes()
     {
-        if (!OperatingSystem.IsLinux()) return;
+        SkipUnlessLinux();
         var (code, _, error) = RunDdpm(null, "sample", "no such file.ckpt");
         Assert.Equal(2, code);
         Assert.Equal("ddpm: Checkpoint 'no such file.ckpt' does not exist.", error.Trim()); // the space survived the restart
         Assert.Equal(0, RunDdpm(null, "--help").Code);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("jemalloc", "ddpm: DDPM_MALLOC=jemalloc is not one of auto, tcmalloc, glibc, default or a path to an allocator library.")]
     [InlineData("/no/such/libjemalloc.so.2", "ddpm: DDPM_MALLOC=/no/such/libjemalloc.so.2: no such file.")]
     public void A_bad_DDPM_MALLOC_is_one_clear_error(string malloc, string message)
     {
-        if (!OperatingSystem.IsLinux()) return;
+        SkipUnlessLinux();
         var (code, output, error) = RunDdpm(malloc, "inspect", "FashionMnistUNet");
         Assert.Equal(2, code);
         Assert.Equal(message, error.Trim());

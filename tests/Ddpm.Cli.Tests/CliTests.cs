@@ -56,6 +56,8 @@ public sealed class CliTests : IDisposable
         Assert.Contains("done: 30 steps", output);
         using (var grid = SKBitmap.Decode(Path.Combine(run, "samples/step-000030.png")))
             Assert.True(grid.Width >= 8 * 8 * 2 && grid.Height >= 8 * 8 * 2, $"grid is {grid.Width}x{grid.Height}");
+        using (var loss = SKBitmap.Decode(Path.Combine(run, "loss.png")))
+            Assert.Equal((800, 500), (loss.Width, loss.Height));
 
         string png = Path.Combine(root, "out.png");
         var (sampleCode, sampleOut, sampleErr) = Ddpm("sample", Path.Combine(run, "checkpoints/last.ckpt"), "--count", "4",
@@ -65,13 +67,16 @@ public sealed class CliTests : IDisposable
         using (var image = SKBitmap.Decode(png))
             Assert.Equal(2 * (2 * 8 + 3 * 2) - 2 * 2 + 2 * 2, image.Width); // 2 columns of 8px, padding 2, upscaled x2
         Assert.StartsWith("GIF89a", File.ReadAllText(Path.ChangeExtension(png, ".gif"))[..6]);
+        using (var gif = SKCodec.Create(Path.ChangeExtension(png, ".gif")))
+            Assert.Equal((2 * (2 * 8 + 3 * 2), 5), (gif.Info.Width, gif.FrameCount)); // the x after each of the 5 DDIM steps
 
         var (inspectCode, inspectOut, _) = Ddpm("inspect", "TinyUNet", "--plot", Path.Combine(root, "schedule.png"));
         Assert.Equal(0, inspectCode);
         Assert.Contains("init_conv.weight [8, 1, 1, 1]", inspectOut);
         Assert.Contains(TinyUNet.ParameterCount.ToString("N0", CultureInfo.CurrentCulture), inspectOut);
         Assert.Contains("down 1: 4x4, 8 -> 16", inspectOut);
-        Assert.True(File.Exists(Path.Combine(root, "schedule.png")));
+        using (var schedule = SKBitmap.Decode(Path.Combine(root, "schedule.png")))
+            Assert.Equal((800, 500), (schedule.Width, schedule.Height));
     }
 
     [Fact]

@@ -11,9 +11,9 @@ namespace Ddpm.Data;
 /// <remarks>
 /// <para>Order is deterministic: paths relative to the folder, '/'-separated, sorted ordinally.
 /// Files and folders whose names start with '.' are skipped (editor and OS droppings).</para>
-/// <para>Resampling is separable Catmull-Rom (a = -0.5, PIL's "bicubic"), with the kernel widened by
-/// the reduction factor when shrinking, so large reductions average every source pixel instead of
-/// aliasing. It is our own code, so the bytes do not depend on the Skia build.</para>
+/// <para>Resampling is Skia's: 2x2 averages while the square is at least twice the size, then Catmull-Rom
+/// (a = -0.5, PIL's "bicubic"), so large reductions average every source pixel instead of aliasing.
+/// The centred square starts at a whole pixel (its offset rounded down).</para>
 /// <para>Transparent pixels are composited over black. Luminance is ITU-R BT.601:
 /// Y = 0.299 R + 0.587 G + 0.114 B, rounded. EXIF orientation is not applied.</para>
 /// </remarks>
@@ -98,97 +98,48 @@ public static class ImageFolder
         if (result != SKCodecResult.Success)
             throw DataFormat.Error(path, $"could not be decoded ({result}).");
 
+        using var resized = CentreSquare(bitmap, size);
         // Premultiplied RGBA with the alpha dropped is the image composited over black.
-        ReadOnlySpan<byte> rgba = bitmap.GetPixelSpan();
-        int w = info.Width, h = info.Height, side = Math.Min(w, h);
-        var planes = new float[3][];
-        for (int c = 0; c < 3; c++)
-        {
-            var plane = planes[c] = new float[w * h];
-            for (int i = 0; i < plane.Length; i++) plane[i] = rgba[4 * i + c];
-        }
-        // The centred square starts at a possibly fractional offset; resampling handles it exactly.
-        var rows = Resampler.Weights(w, (w - side) / 2.0, side, size);
-        var cols = Resampler.Weights(h, (h - side) / 2.0, side, size);
-        var resized = new float[3][];
-        for (int c = 0; c < 3; c++) resized[c] = Resampler.Resample(planes[c], w, h, rows, cols, size);
-
+        ReadOnlySpan<byte> rgba = resized.GetPixelSpan();
         int n = size * size;
         if (channels == 3)
         {
             for (int c = 0; c < 3; c++)
-                for (int i = 0; i < n; i++) target[c * n + i] = ToByte(resized[c][i]);
+                for (int i = 0; i < n; i++) target[c * n + i] = rgba[4 * i + c];
         }
         else
         {
             for (int i = 0; i < n; i++)
-                target[i] = ToByte(0.299f * ToByte(resized[0][i]) + 0.587f * ToByte(resized[1][i]) + 0.114f * ToByte(resized[2][i]));
+                target[i] = ToByte(0.299f * rgba[4 * i] + 0.587f * rgba[4 * i + 1] + 0.114f * rgba[4 * i + 2]);
         }
+    }
+
+    /// <summary>
+    /// The centred square of <paramref name="image"/> resized to size x size by Skia: halved (at exactly 2:1 Skia's linear
+    /// filter averages 2x2 blocks) while it is at least twice the size, then Catmull-Rom. Cubic sampling alone does not
+    /// average when it shrinks: a 1-pixel checkerboard shrunk from 300 to 28 pixels came out 0..255 instead of gray.
+    /// </summary>
+    private static SKBitmap CentreSquare(SKBitmap image, int size)
+    {
+        int side = Math.Min(image.Width, image.Height);
+        var current = new SKBitmap();
+        if (!image.ExtractSubset(current, SKRectI.Create((image.Width - side) / 2, (image.Height - side) / 2, side, side)))
+            throw new InvalidOperationException("SkiaSharp could not crop the image.");
+        try
+        {
+            while (current.Width >= 2 * size)
+            {
+                int half = (current.Width + 1) / 2;
+                var halved = current.Resize(new SKSizeI(half, half), new SKSamplingOptions(SKFilterMode.Linear))
+                    ?? throw new InvalidOperationException("SkiaSharp could not resize the image.");
+                current.Dispose();
+                current = halved;
+            }
+            return current.Resize(new SKSizeI(size, size), new SKSamplingOptions(SKCubicResampler.CatmullRom))
+                ?? throw new InvalidOperationException("SkiaSharp could not resize the image.");
+        }
+        finally { current.Dispose(); }
     }
 
     private static byte ToByte(float v) => v <= 0f ? (byte)0 : v >= 255f ? (byte)255 : (byte)(v + 0.5f);
-
-    /// <summary>Separable antialiased Catmull-Rom resampling of a window of a plane.</summary>
-    private static class Resampler
-    {
-        public sealed record Taps(int[] Start, float[][] Weights);
-
-        /// <summary>Taps mapping the source window [offset, offset + extent) of a line of <paramref name="length"/> pixels to <paramref name="outSize"/> pixels.</summary>
-        public static Taps Weights(int length, double offset, int extent, int outSize)
-        {
-            double scale = (double)extent / outSize;       // source pixels per output pixel
-            double stretch = Math.Max(scale, 1.0);           // widen the kernel when shrinking
-            double support = 2.0 * stretch;                  // Catmull-Rom has radius 2
-            var starts = new int[outSize];
-            var weights = new float[outSize][];
-            for (int o = 0; o < outSize; o++)
-            {
-                double centre = offset + (o + 0.5) * scale;  // in source coordinates, pixel i covers [i, i+1)
-                int lo = Math.Max(0, (int)Math.Floor(centre - support));
-                int hi = Math.Min(length - 1, (int)Math.Ceiling(centre + support));
-                var ws = new double[hi - lo + 1];
-                double sum = 0;
-                for (int i = lo; i <= hi; i++) sum += ws[i - lo] = CatmullRom((i + 0.5 - centre) / stretch);
-                starts[o] = lo;
-                weights[o] = ws.Select(x => (float)(x / sum)).ToArray();
-            }
-            return new Taps(starts, weights);
-        }
-
-        public static float[] Resample(float[] plane, int w, int h, Taps xTaps, Taps yTaps, int size)
-        {
-            var horizontal = new float[h * size];
-            for (int y = 0; y < h; y++)
-                for (int x = 0; x < size; x++)
-                {
-                    float acc = 0;
-                    var ws = xTaps.Weights[x];
-                    int row = y * w + xTaps.Start[x];
-                    for (int k = 0; k < ws.Length; k++) acc += ws[k] * plane[row + k];
-                    horizontal[y * size + x] = acc;
-                }
-            var result = new float[size * size];
-            for (int y = 0; y < size; y++)
-            {
-                var ws = yTaps.Weights[y];
-                int start = yTaps.Start[y];
-                for (int x = 0; x < size; x++)
-                {
-                    float acc = 0;
-                    for (int k = 0; k < ws.Length; k++) acc += ws[k] * horizontal[(start + k) * size + x];
-                    result[y * size + x] = acc;
-                }
-            }
-            return result;
-        }
-
-        private static double CatmullRom(double x)
-        {
-            const double a = -0.5;
-            x = Math.Abs(x);
-            if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
-            if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
-            return 0;
-        }
-    }
 }

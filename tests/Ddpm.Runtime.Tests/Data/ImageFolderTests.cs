@@ -66,15 +66,34 @@ public class ImageFolderTests
         AssertAll(image[200..], 0, "B");
     }
 
-    [Fact]
-    public void Shrinking_averages_instead_of_aliasing()
+    [Theory]
+    [InlineData(64, 8)]   // a whole factor
+    [InlineData(300, 28)] // not one: Catmull-Rom sampling alone gave 0..255 here
+    public void Shrinking_averages_instead_of_aliasing(int side, int size)
     {
         using var dir = new TempFolder();
-        Save(dir.File("checker.png"), 64, 64, (x, y) => (x + y) % 2 == 0 ? SKColors.White : SKColors.Black);
+        Save(dir.File("checker.png"), side, side, (x, y) => (x + y) % 2 == 0 ? SKColors.White : SKColors.Black);
 
-        var image = ImageFolder.Load(dir.Path, size: 8, channels: 1).Image(0);
+        var image = ImageFolder.Load(dir.Path, size: size, channels: 1).Image(0);
 
-        foreach (var v in image.ToArray()) Assert.InRange(v, 120, 136); // a 1-pixel checkerboard is mid-gray at 1/8 size
+        foreach (var v in image.ToArray()) Assert.InRange(v, 120, 136); // a 1-pixel checkerboard is mid-gray when shrunk
+    }
+
+    [Fact]
+    public void A_ramp_shrinks_to_the_ramp_of_its_centre_square()
+    {
+        using var dir = new TempFolder();
+        // 200x100, gray = x * 255 / 199: the centre square is x = 50..149, so output pixel i (of 20) covers x = 50 + 5i .. 54 + 5i.
+        Save(dir.File("ramp.png"), 200, 100, (x, _) => { byte v = (byte)Math.Round(x * 255 / 199.0); return new SKColor(v, v, v); });
+
+        var image = ImageFolder.Load(dir.Path, size: 20, channels: 1).Image(0);
+
+        for (int y = 0; y < 20; y++)
+            for (int i = 0; i < 20; i++)
+            {
+                double expected = (52 + 5 * i) * 255 / 199.0;
+                Assert.True(Math.Abs(image[y * 20 + i] - expected) <= 2, $"pixel ({i}, {y}) = {image[y * 20 + i]}, expected {expected:F1}");
+            }
     }
 
     [Fact]

@@ -18,8 +18,12 @@ public sealed class BundleTcmallocTests : IDisposable
 
     public void Dispose() => Directory.Delete(root, recursive: true);
 
-    private static bool CanRun => OperatingSystem.IsLinux() && File.Exists("/usr/bin/dpkg-deb")
-                                  && System.Runtime.InteropServices.RuntimeInformation.OSArchitecture == System.Runtime.InteropServices.Architecture.X64;
+    private static void SkipUnlessLinuxX64WithDpkg()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux() && System.Runtime.InteropServices.RuntimeInformation.OSArchitecture == System.Runtime.InteropServices.Architecture.X64,
+                   "the build bundles tcmalloc on Linux x64 only");
+        Skip.IfNot(File.Exists("/usr/bin/dpkg-deb"), "no /usr/bin/dpkg-deb to build the test package with");
+    }
 
     /// <summary>A tiny Debian package whose "library" is the given text.</summary>
     private byte[] MakePackage(string content)
@@ -78,10 +82,10 @@ public sealed class BundleTcmallocTests : IDisposable
         return (task, engine, output);
     }
 
-    [Fact]
+    [SkippableFact]
     public void A_package_with_the_pinned_hash_is_unpacked_cached_and_copied_next_to_libtorch()
     {
-        if (!CanRun) return;
+        SkipUnlessLinuxX64WithDpkg();
         byte[] package = MakePackage("not really tcmalloc");
         string sha = Convert.ToHexStringLower(SHA256.HashData(package));
         var (url, server) = Serve(package);
@@ -100,10 +104,10 @@ public sealed class BundleTcmallocTests : IDisposable
         Assert.Empty(offlineLog.Errors);
     }
 
-    [Fact]
+    [SkippableFact]
     public void A_package_with_another_hash_is_refused_with_a_message_not_a_build_error()
     {
-        if (!CanRun) return;
+        SkipUnlessLinuxX64WithDpkg();
         byte[] package = MakePackage("tampered");
         string pinned = new string('0', 64);
         var (url, server) = Serve(package);
@@ -119,10 +123,10 @@ public sealed class BundleTcmallocTests : IDisposable
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void An_unreachable_archive_leaves_the_build_green()
     {
-        if (!CanRun) return;
+        SkipUnlessLinuxX64WithDpkg();
         var (task, log, output) = NewTask("http://127.0.0.1:9/libtcmalloc.deb", new string('a', 64));
         Assert.True(task.Execute());
         Assert.False(File.Exists(Path.Combine(output, "libtcmalloc_minimal.so.4")));

@@ -7,8 +7,13 @@ namespace Ddpm.Runtime.Tests.Native;
 /// <summary>FTZ/DAZ: set on one thread, inherited by the threads it starts, seen by libtorch's kernels.</summary>
 public class DenormalsTests
 {
-    private static bool Applies => OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64
-                                   && Environment.GetEnvironmentVariable(Denormals.EnvironmentVariable) != "0";
+    private static void SkipUnlessApplies()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64,
+                   "Ddpm flushes denormals on Linux x64 only");
+        Skip.If(Environment.GetEnvironmentVariable(Denormals.EnvironmentVariable) == "0",
+                $"{Denormals.EnvironmentVariable}=0 is set: denormals are kept");
+    }
 
     /// <summary>Runs <paramref name="body"/> on a thread of its own, so no other test's thread changes mode.</summary>
     private static T OnOwnThread<T>(Func<T> body)
@@ -25,10 +30,10 @@ public class DenormalsTests
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private static float Product(float a, float b) => a * b; // not inlined, so never constant-folded at JIT time
 
-    [Fact]
+    [SkippableFact]
     public void Flushing_turns_denormal_results_into_zero_here_and_in_threads_started_later()
     {
-        if (!Applies) return;
+        SkipUnlessApplies();
         var (before, flushed, after, child, childProduct) = OnOwnThread(() =>
         {
             float denormal = Product(1e-30f, 1e-10f);           // 1e-40 is below float32's normal range
@@ -45,10 +50,10 @@ public class DenormalsTests
         Assert.False(OnOwnThread(Denormals.AreFlushed)); // threads started from an unflushed thread stay as they were
     }
 
-    [Fact]
+    [SkippableFact]
     public void Libtorch_kernels_on_a_flushed_thread_flush_too()
     {
-        if (!Applies) return;
+        SkipUnlessApplies();
         var (kept, flushed) = OnOwnThread(() =>
         {
             using var tiny = tensor(new[] { 1e-30f });
