@@ -453,36 +453,10 @@ public sealed class Trainer : IDisposable
 
     private static string Format(double value) => value.ToString("R", CultureInfo.InvariantCulture);
 
+    /// <summary>The spec format's rules (TrainingRules, the same table the YAML reader reports from), for settings made in code.</summary>
     private static void Validate(TrainingSpec spec)
     {
-        static void Check(bool ok, string message)
-        {
-            if (!ok) throw new ArgumentException(message, nameof(spec));
-        }
-        var o = spec.Optimizer ?? throw new ArgumentException("training.optimizer is missing.", nameof(spec));
-        Check(string.Equals(o.Kind, "adam", StringComparison.OrdinalIgnoreCase), $"optimizer '{o.Kind}' is not supported; use 'adam'.");
-        Check(o.Lr > 0 && double.IsFinite(o.Lr), $"lr must be a positive number, got {Format(o.Lr)}.");
-        Check(o.Beta1 >= 0 && o.Beta1 < 1, $"beta1 must be in [0, 1), got {Format(o.Beta1)}.");
-        Check(o.Beta2 >= 0 && o.Beta2 < 1, $"beta2 must be in [0, 1), got {Format(o.Beta2)}.");
-        Check(o.WeightDecay >= 0 && double.IsFinite(o.WeightDecay), $"weight_decay must be >= 0, got {Format(o.WeightDecay)}.");
-        Check(spec.BatchSize >= 1, $"batch_size must be >= 1, got {spec.BatchSize}.");
-        Check(spec.Steps is null || spec.Steps >= 1, $"steps must be >= 1, got {spec.Steps}.");
-        Check(spec.Steps is not null || spec.Epochs >= 1, $"epochs must be >= 1, got {spec.Epochs}.");
-        Check(spec.WarmupSteps >= 0, $"warmup_steps must be >= 0, got {spec.WarmupSteps}.");
-        Check(spec.GradClip >= 0 && double.IsFinite(spec.GradClip), $"grad_clip must be a finite number >= 0 (0 = off), got {Format(spec.GradClip)}.");
-        Check(spec.EmaDecay >= 0 && spec.EmaDecay < 1, $"ema_decay must be in [0, 1), got {Format(spec.EmaDecay)}.");
-        Check(Enum.IsDefined(spec.EmaWarmup), $"ema_warmup must be power, ratio or none, got {spec.EmaWarmup}.");
-        Check(spec.EmaPower > 0 && double.IsFinite(spec.EmaPower), $"ema_power must be a positive number, got {Format(spec.EmaPower)}.");
-        Check(spec.EmaInvGamma > 0 && double.IsFinite(spec.EmaInvGamma), $"ema_inv_gamma must be a positive number, got {Format(spec.EmaInvGamma)}.");
-        Check(spec.MinSnrGamma >= 0 && double.IsFinite(spec.MinSnrGamma), $"min_snr_gamma must be >= 0 (0 = off), got {Format(spec.MinSnrGamma)}.");
-        Check(spec.SampleEvery >= 0, $"sample_every must be >= 0, got {spec.SampleEvery}.");
-        var e = spec.Eval ?? throw new ArgumentException("training.eval is missing.", nameof(spec));
-        Check(e.Every >= 0, $"eval.every must be >= 0 (0 = off), got {e.Every}.");
-        Check(e.Samples >= 2, $"eval.samples must be >= 2, got {e.Samples}.");
-        Check(Enum.IsDefined(e.Sampler), $"eval.sampler must be ddpm, ddim or dpmpp-2m, got {e.Sampler}.");
-        Check(e.Steps >= 1, $"eval.steps must be >= 1, got {e.Steps}.");
-        Check(spec.CheckpointEvery >= 0, $"checkpoint_every must be >= 0, got {spec.CheckpointEvery}.");
-        Check(spec.Precision is not null && SpecYaml.PrecisionValues.Contains(spec.Precision.ToLowerInvariant()),
-              $"precision must be {string.Join(", ", SpecYaml.PrecisionValues)}, got '{spec.Precision}'.");
+        string? problem = TrainingRules.Problems(spec).FirstOrDefault();
+        if (problem != null) throw new ArgumentException(problem + ".", nameof(spec));
     }
 }

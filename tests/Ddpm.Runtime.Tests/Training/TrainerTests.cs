@@ -297,7 +297,9 @@ public sealed class TrainerTests(ITestOutputHelper output)
         using var model = new ScalarTestModel(0.5f);
         var e = Assert.Throws<ArgumentException>(() => new Trainer(model, MakeDiffusion(), Trainer.CreateLoader(Bars(), spec), spec,
                                                                    () => new ScalarTestModel(0.5f)));
-        Assert.StartsWith(key + " must be", e.Message);
+        // The spec format's rule and words (TrainingRules), as the YAML reader reports them.
+        string path = key is "lr" or "beta1" or "beta2" or "weight_decay" ? "optimizer." + key : key;
+        Assert.StartsWith($"'training.{path}' must be ", e.Message);
         Assert.DoesNotContain('\n', e.Message);
     }
 }

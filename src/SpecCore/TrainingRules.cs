@@ -1,0 +1,119 @@
+// Spec core: compiled into Ddpm.Runtime (public) and into the generator (internal). The rules of the training
+// settings, written once: the YAML reader reports them as DDPM106 at the value (at build time and at run time), and the
+// trainer checks settings made in code or on the command line against the same table.
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+
+#if DDPM_GENERATOR
+namespace Ddpm.Generators.SpecCore
+#else
+namespace Ddpm.Specs
+#endif
+{
+    /// <summary>The allowed range of a numeric setting, with its wording in messages ("> 0", "in [0, 1)", ">= 2").</summary>
+#if DDPM_GENERATOR
+    internal sealed class NumberRange
+#else
+    public sealed class NumberRange
+#endif
+    {
+        private readonly Func<double, bool> allows;
+
+        private NumberRange(string text, Func<double, bool> allows)
+        {
+            Text = text;
+            this.allows = allows;
+        }
+
+        /// <summary>How the range reads in a message, after "must be".</summary>
+        public string Text { get; }
+
+        /// <summary>True for finite values inside the range (no setting takes NaN or an infinity).</summary>
+        public bool Allows(double value) => !double.IsNaN(value) && !double.IsInfinity(value) && allows(value);
+
+        public static readonly NumberRange Positive = new NumberRange("> 0", v => v > 0);
+        public static readonly NumberRange NonNegative = new NumberRange(">= 0", v => v >= 0);
+        public static readonly NumberRange UnitOpenAbove = new NumberRange("in [0, 1)", v => v >= 0 && v < 1);
+
+        /// <summary>Whole numbers from <paramref name="minimum"/> on.</summary>
+        public static NumberRange AtLeast(int minimum) =>
+            new NumberRange(">= " + minimum.ToString(CultureInfo.InvariantCulture), v => v >= minimum);
+    }
+
+    /// <summary>The rules of the `training:` section, one entry per setting that has one.</summary>
+#if DDPM_GENERATOR
+    internal static class TrainingRules
+#else
+    public static class TrainingRules
+#endif
+    {
+        public static readonly NumberRange BatchSize = NumberRange.AtLeast(1);
+        public static readonly NumberRange Epochs = NumberRange.AtLeast(1);
+        public static readonly NumberRange Steps = NumberRange.AtLeast(1);
+        public static readonly NumberRange MinSnrGamma = NumberRange.NonNegative;
+        public static readonly NumberRange Lr = NumberRange.Positive;
+        public static readonly NumberRange Beta = NumberRange.UnitOpenAbove;
+        public static readonly NumberRange WeightDecay = NumberRange.NonNegative;
+        public static readonly NumberRange WarmupSteps = NumberRange.AtLeast(0);
+        public static readonly NumberRange GradClip = NumberRange.NonNegative;
+        public static readonly NumberRange EmaDecay = NumberRange.UnitOpenAbove;
+        public static readonly NumberRange EmaPower = NumberRange.Positive;
+        public static readonly NumberRange EmaInvGamma = NumberRange.Positive;
+        public static readonly NumberRange SampleEvery = NumberRange.AtLeast(0);
+        public static readonly NumberRange CheckpointEvery = NumberRange.AtLeast(0);
+        public static readonly NumberRange EvalEvery = NumberRange.AtLeast(0);
+        public static readonly NumberRange EvalSamples = NumberRange.AtLeast(2);
+        public static readonly NumberRange EvalSteps = NumberRange.AtLeast(1);
+
+        /// <summary>Every numeric setting with its rule, as (key path, value, range); a null value (steps unset) is allowed.</summary>
+        public static IEnumerable<(string Key, double? Value, NumberRange Range)> Numbers(TrainingSpec t) => new (string, double?, NumberRange)[]
+        {
+            ("batch_size", t.BatchSize, BatchSize),
+            ("epochs", t.Epochs, Epochs),
+            ("steps", t.Steps, Steps),
+            ("min_snr_gamma", t.MinSnrGamma, MinSnrGamma),
+            ("optimizer.lr", t.Optimizer.Lr, Lr),
+            ("optimizer.beta1", t.Optimizer.Beta1, Beta),
+            ("optimizer.beta2", t.Optimizer.Beta2, Beta),
+            ("optimizer.weight_decay", t.Optimizer.WeightDecay, WeightDecay),
+            ("warmup_steps", t.WarmupSteps, WarmupSteps),
+            ("grad_clip", t.GradClip, GradClip),
+            ("ema_decay", t.EmaDecay, EmaDecay),
+            ("ema_power", t.EmaPower, EmaPower),
+            ("ema_inv_gamma", t.EmaInvGamma, EmaInvGamma),
+            ("sample_every", t.SampleEvery, SampleEvery),
+            ("checkpoint_every", t.CheckpointEvery, CheckpointEvery),
+            ("eval.every", t.Eval.Every, EvalEvery),
+            ("eval.samples", t.Eval.Samples, EvalSamples),
+            ("eval.steps", t.Eval.Steps, EvalSteps),
+        };
+
+        /// <summary>
+        /// What breaks a rule in settings made in code or on the command line, worded as the reader's DDPM106/DDPM105
+        /// messages ("'training.optimizer.lr' must be > 0, got -1"); empty when the settings are valid.
+        /// </summary>
+        public static IEnumerable<string> Problems(TrainingSpec t)
+        {
+            if (t.Optimizer == null) { yield return "'training.optimizer' is missing"; yield break; }
+            if (t.Eval == null) { yield return "'training.eval' is missing"; yield break; }
+            foreach (var (key, value, range) in Numbers(t))
+                if (value is double v && !range.Allows(v))
+                    yield return $"'training.{key}' must be {range.Text}, got {v.ToString("R", CultureInfo.InvariantCulture)}";
+            foreach (var (key, value, allowed) in Choices(t))
+                if (!allowed.Contains(value))
+                    yield return $"'training.{key}' has unknown value '{value}'; use {string.Join(", ", allowed)}";
+        }
+
+        /// <summary>The settings with a fixed set of values, as (key path, value as spelled, the allowed spellings).</summary>
+        private static IEnumerable<(string Key, string Value, string[] Allowed)> Choices(TrainingSpec t) => new[]
+        {
+            ("loss", SpecYaml.Spelling(t.Loss), SpecYaml.LossValues),
+            ("optimizer.kind", (t.Optimizer.Kind ?? "").ToLowerInvariant(), SpecYaml.OptimizerValues),
+            ("ema_warmup", SpecYaml.Spelling(t.EmaWarmup), SpecYaml.EmaWarmupValues),
+            ("eval.sampler", SpecYaml.Spelling(t.Eval.Sampler), SpecYaml.SamplerValues),
+            ("precision", (t.Precision ?? "").ToLowerInvariant(), SpecYaml.PrecisionValues),
+        };
+    }
+}
