@@ -112,7 +112,7 @@ namespace Ddpm.Generators
 
             if (!Enum.IsDefined(typeof(ScheduleKind), schedule.Kind))
                 Report(DiagnosticDescriptors.UnknownScheduleKind, "kind", schedule.Kind);
-            if (schedule.Timesteps < 1)
+            if (!ScheduleRules.Timesteps.Allows(schedule.Timesteps))
                 Report(DiagnosticDescriptors.TimestepsOutOfRange, "timesteps", source.Name("timesteps"), schedule.Timesteps);
             if (schedule.Timesteps > MaxTimesteps)
                 Report(DiagnosticDescriptors.TooLargeToGenerate, "timesteps", source.Name("timesteps"), MaxTimesteps, schedule.Timesteps);
@@ -120,7 +120,7 @@ namespace Ddpm.Generators
             {
                 bool startOk = CheckBeta(schedule.BetaStart, "beta_start");
                 bool endOk = CheckBeta(schedule.BetaEnd, "beta_end");
-                if (startOk && endOk && schedule.BetaStart > schedule.BetaEnd)
+                if (startOk && endOk && !ScheduleRules.BetasGrow(schedule.BetaStart, schedule.BetaEnd))
                     Report(DiagnosticDescriptors.BetaStartAfterEnd, "beta_start", source.Name("beta_start"), Format(schedule.BetaStart),
                            source.Name("beta_end"), Format(schedule.BetaEnd));
             }
@@ -129,7 +129,7 @@ namespace Ddpm.Generators
             if (!Enum.IsDefined(typeof(Objective), schedule.Objective))
                 Report(DiagnosticDescriptors.UnknownObjective, "objective", schedule.Objective);
             double threshold = schedule.DynamicThreshold;
-            if (!(threshold >= 0 && threshold < 1)) // NaN fails both comparisons
+            if (!ScheduleRules.DynamicThreshold.Allows(threshold))
                 Report(DiagnosticDescriptors.DynamicThresholdOutOfRange, "dynamic_threshold", source.Name("dynamic_threshold"), Format(threshold));
             else if (schedule.ClipX0 && threshold > 0)
                 Report(DiagnosticDescriptors.ClipX0WithDynamicThreshold, "dynamic_threshold", source.Name("clip_x0"), source.Name("dynamic_threshold"));
@@ -137,7 +137,7 @@ namespace Ddpm.Generators
 
             bool CheckBeta(double beta, string key)
             {
-                if (beta > 0 && beta < 1) return true;
+                if (ScheduleRules.Beta.Allows(beta)) return true;
                 Report(DiagnosticDescriptors.BetaOutOfRange, key, source.Name(key), Format(beta));
                 return false;
             }

@@ -1,6 +1,9 @@
 // Spec core: compiled into Ddpm.Runtime (public) and into the generator (internal), so the
 // tables the generator bakes into code and the ones the runtime computes are the same numbers.
 using System;
+#if !DDPM_GENERATOR
+using Ddpm.Specs;
+#endif
 
 #if DDPM_GENERATOR
 namespace Ddpm.Generators.SpecCore
@@ -92,18 +95,20 @@ namespace Ddpm.Schedules
         {
             if (!Enum.IsDefined(typeof(ScheduleKind), kind))
                 return $"unknown schedule kind {(int)kind}; use Linear, Cosine, Quadratic or Sigmoid";
-            if (timesteps < 1)
-                return $"timesteps must be >= 1, got {timesteps}";
+            if (!ScheduleRules.Timesteps.Allows(timesteps))
+                return $"timesteps must be {ScheduleRules.Timesteps.Text}, got {timesteps}";
             if (kind == ScheduleKind.Cosine)
                 return null; // the cosine schedule has no beta range
-            if (!(betaStart > 0 && betaStart < 1))
-                return $"beta_start must be in (0, 1), got {betaStart.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}";
-            if (!(betaEnd > 0 && betaEnd < 1))
-                return $"beta_end must be in (0, 1), got {betaEnd.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}";
-            if (betaStart > betaEnd)
-                return $"beta_start ({betaStart.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}) must not exceed beta_end ({betaEnd.ToString("R", System.Globalization.CultureInfo.InvariantCulture)})";
+            if (!ScheduleRules.Beta.Allows(betaStart))
+                return $"beta_start must be {ScheduleRules.Beta.Text}, got {R(betaStart)}";
+            if (!ScheduleRules.Beta.Allows(betaEnd))
+                return $"beta_end must be {ScheduleRules.Beta.Text}, got {R(betaEnd)}";
+            if (!ScheduleRules.BetasGrow(betaStart, betaEnd))
+                return $"beta_start ({R(betaStart)}) must not exceed beta_end ({R(betaEnd)})";
             return null;
         }
+
+        private static string R(double value) => value.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
 
         public static double[] Betas(ScheduleKind kind, int timesteps, double betaStart = 1e-4, double betaEnd = 0.02)
         {

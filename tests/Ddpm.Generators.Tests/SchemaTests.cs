@@ -58,12 +58,12 @@ public class SchemaTests
     [InlineData("  batch_size: 128", "  batch_size: 128\n  ema_warmup: linear")]
     [InlineData("  batch_size: 128", "  batch_size: 128\n  ema_power: 0")]
     [InlineData("  batch_size: 128", "  batch_size: 128\n  ema_inv_gamma: -1")]
-    [InlineData("  batch_size: 128", "  batch_size: 128\n  eval: { samples: 1 }")]
-    [InlineData("  batch_size: 128", "  batch_size: 128\n  eval: { every: -5 }")]
-    [InlineData("  batch_size: 128", "  batch_size: 128\n  eval: { steps: 0 }")]
-    [InlineData("  batch_size: 128", "  batch_size: 128\n  eval: { sampler: euler }")]
-    [InlineData("  batch_size: 128", "  batch_size: 128\n  eval: { sample: 4 }")]
-    [InlineData("  batch_size: 128", "  batch_size: 128\n  eval: 1000")]
+    [InlineData("  eval: { every: 1000, samples: 256, sampler: dpmpp-2m, steps: 20 }", "  eval: { samples: 1 }")]
+    [InlineData("  eval: { every: 1000, samples: 256, sampler: dpmpp-2m, steps: 20 }", "  eval: { every: -5 }")]
+    [InlineData("  eval: { every: 1000, samples: 256, sampler: dpmpp-2m, steps: 20 }", "  eval: { steps: 0 }")]
+    [InlineData("  eval: { every: 1000, samples: 256, sampler: dpmpp-2m, steps: 20 }", "  eval: { sampler: euler }")]
+    [InlineData("  eval: { every: 1000, samples: 256, sampler: dpmpp-2m, steps: 20 }", "  eval: { sample: 4 }")]
+    [InlineData("  eval: { every: 1000, samples: 256, sampler: dpmpp-2m, steps: 20 }", "  eval: 1000")]
     public void The_schema_rejects_what_the_reader_rejects(string line, string replacement)
     {
         string original = SpecFiles.Read("fashion-mnist.yaml");
@@ -78,8 +78,8 @@ public class SchemaTests
     {
         string yaml = SpecFiles.Read("fashion-mnist.yaml")
             .Replace("  beta_end: 0.02", "  beta_end: 0.02\n  objective: v\n  clip_x0: true\n  dynamic_threshold: 0")
-            .Replace("  batch_size: 128", "  batch_size: 128\n  min_snr_gamma: 5\n  ema_warmup: ratio\n  ema_power: 0.75\n  ema_inv_gamma: 1\n" +
-                                          "  eval: { every: 1000, samples: 256, sampler: dpmpp-2m, steps: 20 }");
+            .Replace("  batch_size: 128", "  batch_size: 128\n  min_snr_gamma: 5\n  ema_warmup: ratio\n  ema_power: 0.75\n  ema_inv_gamma: 1");
+        Assert.Contains("  eval: { every: 1000, samples: 256, sampler: dpmpp-2m, steps: 20 }", yaml);
         var results = Evaluate(yaml);
         Assert.True(results.IsValid, Errors(results));
         Assert.Empty(SpecYaml.Read(yaml).Errors);

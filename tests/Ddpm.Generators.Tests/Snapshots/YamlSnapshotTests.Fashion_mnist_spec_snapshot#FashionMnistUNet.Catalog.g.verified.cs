@@ -39,10 +39,10 @@ namespace Ddpm.Models
             CheckpointEvery = 500,
             Eval = new global::Ddpm.Specs.EvalSpec
             {
-                Every = 0,
+                Every = 1000,
                 Samples = 256,
-                Sampler = global::Ddpm.SamplerKind.Ddim,
-                Steps = 50,
+                Sampler = global::Ddpm.SamplerKind.DpmSolver2M,
+                Steps = 20,
             },
             Seed = 0L,
             Precision = "fp32",

@@ -1,6 +1,7 @@
-// Spec core: compiled into Ddpm.Runtime (public) and into the generator (internal). The rules of the training
-// settings, written once: the YAML reader reports them as DDPM106 at the value (at build time and at run time), and the
-// trainer checks settings made in code or on the command line against the same table.
+// Spec core: compiled into Ddpm.Runtime (public) and into the generator (internal). The rules of the settings, written
+// once. Training: the YAML reader reports them as DDPM106 at the value (at build time and at run time), and the trainer
+// checks settings made in code or on the command line against the same table. Schedule: the generator's diagnostics
+// (DDPM009-011, DDPM301) and ScheduleMath.Check, which guards schedules built at run time.
 using System;
 using System.Collections.Generic;
 using System.Globalization;
@@ -36,6 +37,7 @@ namespace Ddpm.Specs
         public static readonly NumberRange Positive = new NumberRange("> 0", v => v > 0);
         public static readonly NumberRange NonNegative = new NumberRange(">= 0", v => v >= 0);
         public static readonly NumberRange UnitOpenAbove = new NumberRange("in [0, 1)", v => v >= 0 && v < 1);
+        public static readonly NumberRange OpenUnit = new NumberRange("in (0, 1)", v => v > 0 && v < 1);
 
         /// <summary>Whole numbers from <paramref name="minimum"/> on.</summary>
         public static NumberRange AtLeast(int minimum) =>
@@ -115,5 +117,21 @@ namespace Ddpm.Specs
             ("eval.sampler", SpecYaml.Spelling(t.Eval.Sampler), SpecYaml.SamplerValues),
             ("precision", (t.Precision ?? "").ToLowerInvariant(), SpecYaml.PrecisionValues),
         };
+    }
+
+    /// <summary>The rules of the `schedule:` section that are not about names.</summary>
+#if DDPM_GENERATOR
+    internal static class ScheduleRules
+#else
+    public static class ScheduleRules
+#endif
+    {
+        public static readonly NumberRange Timesteps = NumberRange.AtLeast(1);
+        /// <summary>beta_start and beta_end: variances of a step, strictly between 0 and 1 (not used by the cosine schedule).</summary>
+        public static readonly NumberRange Beta = NumberRange.OpenUnit;
+        public static readonly NumberRange DynamicThreshold = NumberRange.UnitOpenAbove;
+
+        /// <summary>The variances of the forward process grow with t: beta_start may not exceed beta_end.</summary>
+        public static bool BetasGrow(double betaStart, double betaEnd) => betaStart <= betaEnd;
     }
 }
