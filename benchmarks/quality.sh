@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The sample-quality figures of docs/quality.md: one epoch of the tutorial's spec with the project's defaults, then
 # its EMA and raw weights scored with `ddpm eval` (n = 1000 against the 10,000 test images), then the sampler table.
-# Usage: benchmarks/quality.sh [run-folder] [out-folder]     (about 1.5 h on 2 cores; run it on a quiet machine)
+# Then the one-epoch ablation (benchmarks/ablation/*.yaml, compiled into this build only) and clipping on one checkpoint.
+# Usage: benchmarks/quality.sh [run-folder] [out-folder]     (about 4 h on 2 cores; run it on a quiet machine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run=${1:-runs/quality-1-epoch}
 out=${2:-benchmarks/results/quality}
 mkdir -p "$out"
 # A copy of the build, so that building again while this runs cannot change the program under it.
-dotnet build src/Ddpm.Cli -c Release -v q -nologo >/dev/null
+dotnet build src/Ddpm.Cli -c Release -v q -nologo -p:DdpmExtraSpecsDir="$PWD/benchmarks/ablation" >/dev/null
 bin="$out/ddpm-bin"
 rm -rf "$bin" && cp -r src/Ddpm.Cli/bin/Release/net10.0 "$bin"
 ddpm() { dotnet "$bin/ddpm.dll" "$@"; }
@@ -21,6 +22,18 @@ echo "== one epoch (468 steps at batch 128), no evaluation during training"
 echo "== EMA vs raw, DPM-Solver++(2M) 20 steps, n = 1000"
 for w in ema raw; do
   ddpm eval "$ckpt" --weights $w --samples 1000 --sampler dpmpp-2m --steps 20 --json "$out/1ep-$w-dpmpp20.json"
+done
+echo "== clipping the predicted x_0 on the raw weights, DPM-Solver++(2M) 20 steps"
+for limit in clip 0.995; do
+  ddpm eval "$ckpt" --weights raw --samples 1000 --sampler dpmpp-2m --steps 20 --x0-limit $limit --json "$out/1ep-raw-dpmpp20-x0$limit.json"
+done
+echo "== ablation at one epoch: schedule, objective, min-SNR (each spec trained like the tutorial's)"
+for spec in abl-cosine abl-cosine-v-snr abl-cosine-v; do
+  ablation="$(dirname "$run")/$spec"
+  [ -f "$ablation/checkpoints/last.ckpt" ] || ddpm train "benchmarks/ablation/$spec.yaml" --epochs 1 --out "$ablation" --eval-every 0 --sample-every 0 --final-samples 0
+  for w in ema raw; do
+    ddpm eval "$ablation/checkpoints/last.ckpt" --weights $w --samples 1000 --sampler dpmpp-2m --steps 20 --json "$out/$spec-$w-dpmpp20.json"
+  done
 done
 echo "== samplers on the EMA weights, n = 1000"
 for s in "ddim 10" "ddim 20" "ddim 50" "dpmpp-2m 10"; do
