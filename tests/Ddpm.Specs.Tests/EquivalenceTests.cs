@@ -66,9 +66,22 @@ public class EquivalenceTests
     {
         // The registrations' factories are generated code: the assembly they live in is the one that declared the model.
         var library = ModelCatalog.All.Where(e => e.CreateModel.Method.Module.Assembly == typeof(ModelLibrary).Assembly).ToList();
-        Assert.Equal(new[] { "Cifar10UNet", "FashionMnistUNet", "MnistCosineUNet", "TutorialUNet" }, library.Select(e => e.Name));
-        Assert.Equal(new[] { "cifar10.yaml", "fashion-mnist.yaml", "mnist-cosine.yaml", "Tutorial.cs" }, library.Select(e => e.SpecFile));
+        Assert.Equal(new[] { "Cifar10UNet", "FashionMnistTunedUNet", "FashionMnistUNet", "MnistCosineUNet", "TutorialUNet" }, library.Select(e => e.Name));
+        Assert.Equal(new[] { "cifar10.yaml", "fashion-mnist-tuned.yaml", "fashion-mnist.yaml", "mnist-cosine.yaml", "Tutorial.cs" }, library.Select(e => e.SpecFile));
         // This project compiles only its own specs: none of the library's models is declared twice.
         Assert.DoesNotContain(typeof(EquivalenceTests).Assembly.GetTypes(), t => library.Any(e => e.Name == t.Name));
+    }
+
+    [Fact]
+    public void The_tuned_spec_is_the_tutorials_U_Net_with_the_ablations_schedule_objective_and_weighting()
+    {
+        using var tuned = new FashionMnistTunedUNet();
+        using var tutorial = new FashionMnistUNet();
+        Assert.Equal(tutorial.state_dict().Select(p => (p.Key, string.Join("x", p.Value.shape))),
+                     tuned.state_dict().Select(p => (p.Key, string.Join("x", p.Value.shape))));
+        Assert.Equal((ScheduleKind.Cosine, 300, Objective.V),
+                     (FashionMnistTunedSchedule.Kind, FashionMnistTunedSchedule.Timesteps, FashionMnistTunedSchedule.Objective));
+        var training = ModelCatalog.Find("fashion-mnist-tuned.yaml")!.Training;
+        Assert.Equal((5.0, 128, LossKind.Huber, 1e-3), (training.MinSnrGamma, training.BatchSize, training.Loss, training.Optimizer.Lr));
     }
 }
