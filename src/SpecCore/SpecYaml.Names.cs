@@ -1,13 +1,7 @@
 // Spec core: compiled into Ddpm.Runtime (public) and into the generator (internal). Names: C# identifiers, and suggestions for misspelt keys and values.
 using System;
 using System.Collections.Generic;
-using System.Globalization;
-using System.IO;
 using System.Linq;
-using System.Text;
-using YamlDotNet.Core;
-using YamlDotNet.Core.Events;
-using YamlDotNet.RepresentationModel;
 
 #if DDPM_GENERATOR
 namespace Ddpm.Generators.SpecCore
