@@ -41,8 +41,10 @@ public class BundleTcmalloc : Microsoft.Build.Utilities.Task
 
     public override bool Execute()
     {
-        // Only outputs that carry libtorch's Linux natives run the ddpm runtime.
-        if (!File.Exists(Path.Combine(OutputDirectory, "runtimes", "linux-x64", "native", "libLibTorchSharp.so")))
+        // Only outputs that carry libtorch's Linux natives run the ddpm runtime (portable: under runtimes/linux-x64/native;
+        // RID-specific, as in tool packages: beside the program).
+        if (!File.Exists(Path.Combine(OutputDirectory, "runtimes", "linux-x64", "native", "libLibTorchSharp.so"))
+            && !File.Exists(Path.Combine(OutputDirectory, "libLibTorchSharp.so")))
             return true;
         if (!System.Runtime.InteropServices.RuntimeInformation.IsOSPlatform(System.Runtime.InteropServices.OSPlatform.Linux)
             || System.Runtime.InteropServices.RuntimeInformation.OSArchitecture != System.Runtime.InteropServices.Architecture.X64)

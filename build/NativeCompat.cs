@@ -23,7 +23,11 @@ public class PatchTorchSharpNativeCompat : Microsoft.Build.Utilities.Task
 
     public override bool Execute()
     {
+        // Portable outputs keep natives under runtimes/<rid>/native; RID-specific ones (dotnet publish -r, tool packages)
+        // put them beside the program.
         string library = Path.Combine(OutputDirectory, "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
+        if (!File.Exists(library))
+            library = Path.Combine(OutputDirectory, "libLibTorchSharp.so");
         if (!File.Exists(library))
             return true; // this project does not copy TorchSharp's natives
 

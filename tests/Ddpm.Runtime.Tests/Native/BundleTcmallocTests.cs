@@ -68,11 +68,13 @@ public sealed class BundleTcmallocTests : IDisposable
         return ($"http://127.0.0.1:{port}/pkg.deb", listener);
     }
 
-    private (BundleTcmalloc Task, RecordingEngine Log, string Output) NewTask(string url, string sha256)
+    /// <param name="ridSpecific">Natives beside the program (dotnet publish -r, tool packages), not under runtimes/linux-x64/native.</param>
+    private (BundleTcmalloc Task, RecordingEngine Log, string Output) NewTask(string url, string sha256, bool ridSpecific = false)
     {
         string output = Path.Combine(root, "out-" + Guid.NewGuid().ToString("N")[..6]);
-        Directory.CreateDirectory(Path.Combine(output, "runtimes", "linux-x64", "native"));
-        File.WriteAllText(Path.Combine(output, "runtimes", "linux-x64", "native", "libLibTorchSharp.so"), "");
+        string natives = ridSpecific ? output : Path.Combine(output, "runtimes", "linux-x64", "native");
+        Directory.CreateDirectory(natives);
+        File.WriteAllText(Path.Combine(natives, "libLibTorchSharp.so"), "");
         var engine = new RecordingEngine();
         var task = new BundleTcmalloc
         {
@@ -102,6 +104,21 @@ public sealed class BundleTcmallocTests : IDisposable
         Assert.True(offline.Execute());
         Assert.Equal("not really tcmalloc", File.ReadAllText(Path.Combine(offlineOutput, "libtcmalloc_minimal.so.4")));
         Assert.Empty(offlineLog.Errors);
+    }
+
+    [SkippableFact]
+    public void A_rid_specific_output_with_the_natives_beside_the_program_is_bundled_too()
+    {
+        SkipUnlessLinuxX64WithDpkg();
+        byte[] package = MakePackage("flat layout");
+        string sha = Convert.ToHexStringLower(SHA256.HashData(package));
+        var (url, server) = Serve(package);
+        using (server)
+        {
+            var (task, _, output) = NewTask(url, sha, ridSpecific: true);
+            Assert.True(task.Execute());
+            Assert.Equal("flat layout", File.ReadAllText(Path.Combine(output, "libtcmalloc_minimal.so.4")));
+        }
     }
 
     [SkippableFact]
