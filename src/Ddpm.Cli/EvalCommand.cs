@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using Ddpm.Data;
+using Ddpm.Diffusion;
 using Ddpm.Evaluation;
 using Ddpm.Imaging;
 using Ddpm.Training;
@@ -78,7 +79,7 @@ internal static class EvalCommand
                 }
                 else
                 {
-                    using var opened = CheckpointModel.Open(path, parse.GetValue(weights) ?? SamplingWeights.Unknown);
+                    using var opened = Options.OpenCheckpoint(path, parse.GetValue(weights) ?? SamplingWeights.Unknown);
                     datasetName = parse.GetValue(dataset) ?? opened.Dataset
                         ?? throw new UsageException($"{path} does not record its training data set; pass --dataset.");
                     quality = Open(datasetName, output);
@@ -90,14 +91,14 @@ internal static class EvalCommand
                     string how = Options.DescribeSampler(kind, modelCalls, timesteps, parse.GetValue(eta));
                     var diffusion = Options.WithX0Limit(opened.Entry.Diffusion, parse.GetValue(x0Limit));
                     string limit = Options.DescribeX0Limit(diffusion.Options);
-                    output.WriteLine($"drawing {n} images of {opened.Entry.Name} at step {opened.Step} ({how}, x0 limit {limit}, {opened.Weights} weights: {opened.WeightsReason})");
+                    output.WriteLine($"drawing {n} images of {opened.Entry.Name} at step {opened.Step} ({how}, x0 limit {limit}, {Options.WeightsName(opened.Weights)} weights: {opened.WeightsReason})");
                     var drawWatch = Stopwatch.StartNew();
-                    using var images = Sampling.Draw(opened.Model, diffusion, opened.Entry.BatchShape(1), n, kind, modelCalls, parse.GetValue(eta),
+                    using var images = Sampling.Draw(opened.Module, diffusion, opened.Entry.BatchShape(1), n, kind, modelCalls, parse.GetValue(eta),
                                                      parse.GetValue(seed), DrawBatch,
                                                      drawn => output.WriteLine($"  {drawn}/{n} drawn, {drawWatch.Elapsed.TotalSeconds:F0} s"));
                     double drawSeconds = drawWatch.Elapsed.TotalSeconds;
                     if (parse.GetValue(saveSamples) is { } npy) SaveLevels(images, npy, output);
-                    context.AddRange([new("model", opened.Entry.Name), new("step", opened.Step), new("weights", opened.Weights),
+                    context.AddRange([new("model", opened.Entry.Name), new("step", opened.Step), new("weights", Options.WeightsName(opened.Weights)),
                                       new("sampler", Ddpm.Specs.SpecYaml.SamplerValues[(int)kind]), new("model_calls", kind == SamplerKind.Ddpm ? timesteps : modelCalls),
                                       new("eta", parse.GetValue(eta)), new("x0_limit", limit), new("seed", parse.GetValue(seed)), new("sampling_seconds", Math.Round(drawSeconds, 1))]);
                     report = quality.Score(images, Seed(parse.GetValue(seed)));

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Ddpm.Training;
 using static TorchSharp.torch;
 
 namespace Ddpm.Cli;
@@ -76,6 +77,16 @@ internal static class Options
         "clip" => new(diffusion.Tables, diffusion.Options with { ClipX0 = true, DynamicThreshold = 0 }),
         _ => new(diffusion.Tables, diffusion.Options with { ClipX0 = false, DynamicThreshold = double.Parse(limit, CultureInfo.InvariantCulture) }),
     };
+
+    /// <summary>A checkpoint opened for sampling with the requested weights (shared by ddpm sample and ddpm eval).</summary>
+    public static DiffusionModel OpenCheckpoint(string path, SamplingWeights weights)
+    {
+        if (!File.Exists(path)) throw new UsageException($"Checkpoint '{path}' does not exist.");
+        return DiffusionModel.Load(path, weights);
+    }
+
+    /// <summary>"ema" or "raw", as the command line and the eval JSON spell them.</summary>
+    public static string WeightsName(SamplingWeights weights) => weights == SamplingWeights.Ema ? "ema" : "raw";
 
     /// <summary>How a diffusion's x_0 limit is described in messages and JSON: "none", "clip" or "dynamic 0.995".</summary>
     public static string DescribeX0Limit(Ddpm.Diffusion.DiffusionOptions options) =>

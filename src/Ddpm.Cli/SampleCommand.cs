@@ -45,9 +45,9 @@ internal static class SampleCommand
             string deviceName = Options.ResolveDevice(parse.GetValue(device));
             string computePrecision = parse.GetValue(precision) ?? "fp32";
             Options.CheckPrecisionOnDevice(computePrecision, deviceName);
-            using var opened = CheckpointModel.Open(path, parse.GetValue(noEma) ? SamplingWeights.Raw : parse.GetValue(weights) ?? SamplingWeights.Unknown);
+            using var opened = Options.OpenCheckpoint(path, parse.GetValue(noEma) ? SamplingWeights.Raw : parse.GetValue(weights) ?? SamplingWeights.Unknown);
             var entry = opened.Entry;
-            var model = opened.Model;
+            var model = opened.Module;
             model.to(new Device(deviceName)); // the checkpoint holds CPU tensors; sampling runs where the model is
             var sampled = PrecisionCast.Wrap(model, computePrecision);
             var kind = parse.GetValue(sampler);
@@ -60,7 +60,7 @@ internal static class SampleCommand
                                parse.GetValue(eta), parse.GetValue(seed), png, gif);
             string how = Options.DescribeSampler(kind, ddimSteps, entry.Schedule.Timesteps, parse.GetValue(eta));
             output.WriteLine($"wrote {png}{(gif is null ? "" : $" and {gif}")}: {parse.GetValue(count)} images of {entry.Name} at step {opened.Step} " +
-                             $"({how}, x0 limit {Options.DescribeX0Limit(diffusion.Options)}, {opened.Weights} weights: {opened.WeightsReason}; {computePrecision}, {watch.Elapsed.TotalSeconds:F1} s, peak RSS {Allocator.ResidentMemory().PeakRss >> 20} MiB)");
+                             $"({how}, x0 limit {Options.DescribeX0Limit(diffusion.Options)}, {Options.WeightsName(opened.Weights)} weights: {opened.WeightsReason}; {computePrecision}, {watch.Elapsed.TotalSeconds:F1} s, peak RSS {Allocator.ResidentMemory().PeakRss >> 20} MiB)");
             return DdpmCli.Ok;
         });
         return command;

@@ -152,7 +152,7 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         var loader = Trainer.CreateLoader(data, spec);
         using var trainer = new Trainer(model, diffusion, loader, spec, entry.CreateModel, new TrainingCallbacks
         {
-            Progress = new SynchronousProgress(p => onProgress?.Invoke(p)),
+            Progress = new SynchronousProgress<TrainingProgress>(p => onProgress?.Invoke(p)),
             SampleDue = request =>
             {
                 int count = request.IsFinal ? settings.FinalSamples : 64;
@@ -363,11 +363,5 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
             weight = 0.98 * weight + 0.02;
             return sum / weight;
         }
-    }
-
-    /// <summary>Calls back on the training thread (Progress&lt;T&gt; would post to the thread pool).</summary>
-    private sealed class SynchronousProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
     }
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Ddpm.Diffusion;
 using Ddpm.Evaluation;
 using Ddpm.Imaging;
 using Ddpm.Models;

@@ -42,3 +42,14 @@ public sealed class TrainingCallbacks
     /// <summary>Every <c>Eval.Every</c> steps and after the last step, when <c>Eval.Every</c> &gt; 0; after the checkpoint, before samples.</summary>
     public Action<EvaluationRequest>? EvaluationDue { get; init; }
 }
+
+/// <summary>
+/// An <see cref="IProgress{T}"/> that calls back on the reporting (training) thread, in order; <see cref="Progress{T}"/>
+/// would post each report to the thread pool.
+/// </summary>
+/// <param name="report">Called with every report.</param>
+public sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
+{
+    /// <inheritdoc/>
+    public void Report(T value) => report(value);
+}

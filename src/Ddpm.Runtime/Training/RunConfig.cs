@@ -3,14 +3,19 @@ using System.Text;
 using Ddpm.Models;
 using Ddpm.Specs;
 
-namespace Ddpm.Cli;
+namespace Ddpm.Training;
 
 /// <summary>
 /// The resolved settings of a run, written to runs/&lt;name&gt;/config.yaml and stored in every
 /// checkpoint, so `ddpm sample` knows which model a checkpoint belongs to.
 /// </summary>
-internal static class RunConfig
+public static class RunConfig
 {
+    /// <summary>The run config of a run of <paramref name="entry"/> with training settings <paramref name="t"/>, as YAML.</summary>
+    /// <param name="entry">The model trained.</param>
+    /// <param name="t">The resolved training settings (the spec's, with the command line's overrides).</param>
+    /// <param name="device">Where the run trains, e.g. cpu or cuda.</param>
+    /// <param name="allocator">The native allocator in use (<see cref="Ddpm.Native.Allocator.Status"/>), for the record.</param>
     public static string Write(ModelEntry entry, TrainingSpec t, string device, string allocator)
     {
         static string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
@@ -33,9 +38,14 @@ internal static class RunConfig
     /// What a checkpoint's run config records about its run: the model, the architecture hash and the training settings
     /// (null when absent or unreadable); the data set and batch size are the training settings'.
     /// </summary>
+    /// <param name="Model">The catalog name of the model (its `model:` key).</param>
+    /// <param name="ArchitectureHash">The hash of the model and schedule sections the run was built from.</param>
+    /// <param name="Training">The run's training settings.</param>
     public sealed record Recorded(string? Model, string? ArchitectureHash, TrainingSpec? Training)
     {
+        /// <summary>The data set the run trained on (its `training.dataset`).</summary>
         public string? Dataset => Training?.Dataset;
+        /// <summary>Images per optimiser step.</summary>
         public int? BatchSize => Training?.BatchSize;
     }
 

@@ -1,17 +1,23 @@
-using Ddpm.Diffusion;
 using Ddpm.Imaging;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Ddpm.Cli;
-
+namespace Ddpm.Diffusion;
 
 /// <summary>Draws a batch of images with a model and writes the grid (and optionally the denoising animation).</summary>
-internal static class Sampling
+public static class Sampling
 {
     /// <summary>Images drawn at once for a grid.</summary>
     public const int GridBatch = 64;
 
+    /// <summary>
+    /// Draws <c>shape[0]</c> images with <paramref name="sampler"/> from one generator seeded with <paramref name="seed"/> and
+    /// writes them as a PNG grid (square-ish, small images doubled in size); with <paramref name="framesPath"/>, also the
+    /// denoising sequence as an animated GIF. The model is put in eval mode while drawing and restored after.
+    /// </summary>
+    /// <param name="shape">[N, C, H, W] of the images to draw.</param>
+    /// <param name="steps">Model calls of DDIM and DPM-Solver++ (DDPM always runs every timestep).</param>
+    /// <param name="eta">DDIM's eta, 0 (deterministic) to 1 (DDPM-like noise).</param>
     public static void WriteGrid(nn.Module<Tensor, Tensor, Tensor> model, GaussianDiffusion diffusion, long[] shape,
                                  SamplerKind sampler, int steps, double eta, long seed, string path, string? framesPath = null)
     {
@@ -46,6 +52,8 @@ internal static class Sampling
     /// Draws <paramref name="count"/> images in batches of at most <paramref name="batchSize"/> (bounded memory for any count),
     /// all from one generator seeded with <paramref name="seed"/>; returns them on the CPU as [count, C, H, W] in the model's range.
     /// </summary>
+    /// <param name="imageShape">The shape of one image batch; only its last three sizes (C, H, W) are used.</param>
+    /// <param name="drawn">Called after each batch with the number of images drawn so far.</param>
     public static Tensor Draw(nn.Module<Tensor, Tensor, Tensor> model, GaussianDiffusion diffusion, long[] imageShape, int count,
                               SamplerKind sampler, int steps, double eta, long seed, int batchSize, Action<int>? drawn = null)
     {

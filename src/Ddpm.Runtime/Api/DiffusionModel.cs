@@ -1,0 +1,290 @@
+using System.Runtime.CompilerServices;
+using Ddpm.Data;
+using Ddpm.Diffusion;
+using Ddpm.Evaluation;
+using Ddpm.Models;
+using Ddpm.Native;
+using Ddpm.Specs;
+using Ddpm.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ddpm;
+
+/// <summary>
+/// A declared diffusion model with its weights: the generated U-Net, its noise schedule and training settings, ready to
+/// train, sample and evaluate. The uses of the tutorial, from code:
+/// <code>
+/// using var model = DiffusionModel.Create&lt;MyUNet&gt;();           // fresh weights, or DiffusionModel.Load("last.ckpt")
+/// var training = model.Training; training.Steps = 1000;           // the spec's training section, changed in code
+/// model.Train(Datasets.Load("fashion-mnist", 1, 28), training, p =&gt; Console.WriteLine(p.Loss));
+/// model.Save("model.ckpt");
+/// model.SampleGrid("samples.png", count: 64, SamplerKind.DpmSolver2M, steps: 20);
+/// QualityReport report = model.Evaluate(samples: 1000);
+/// </code>
+/// </summary>
+public sealed class DiffusionModel : IDisposable
+{
+    private readonly nn.Module<Tensor, Tensor, Tensor> raw;
+    private nn.Module<Tensor, Tensor, Tensor>? ema;
+    // The checkpoint of the last Train call (optimizer moments, EMA, step), so Save writes a resumable one.
+    private Checkpoint? trained;
+
+    private DiffusionModel(ModelEntry entry, nn.Module<Tensor, Tensor, Tensor> raw, nn.Module<Tensor, Tensor, Tensor>? ema,
+                           long step, SamplingWeights weights, string reason, string? dataset)
+    {
+        Entry = entry;
+        this.raw = raw;
+        this.ema = ema;
+        Step = step;
+        Weights = weights;
+        WeightsReason = reason;
+        Dataset = dataset;
+    }
+
+    /// <summary>The catalog entry: the model's name, spec, schedule, shapes and declared training settings.</summary>
+    public ModelEntry Entry { get; }
+
+    /// <summary>The model's name: its class name, e.g. FashionMnistUNet.</summary>
+    public string Name => Entry.Name;
+
+    /// <summary>The diffusion process the model was declared with: schedule tables, objective and sampling options.</summary>
+    public GaussianDiffusion Diffusion => Entry.Diffusion;
+
+    /// <summary>
+    /// The network that <see cref="Sample"/>, <see cref="SampleGrid"/> and <see cref="Evaluate"/> use: the EMA weights when
+    /// <see cref="Weights"/> is <see cref="SamplingWeights.Ema"/>, else the trained (raw) weights. It takes images
+    /// [B, C, H, W] in [-1, 1] and timesteps [B] (int64) and returns the prediction its objective names (eps, x0 or v).
+    /// </summary>
+    public nn.Module<Tensor, Tensor, Tensor> Module => Weights == SamplingWeights.Ema && ema is not null ? ema : raw;
+
+    /// <summary>The optimiser steps behind these weights (0 for fresh weights).</summary>
+    public long Step { get; private set; }
+
+    /// <summary>Which weights <see cref="Module"/> holds: <see cref="SamplingWeights.Ema"/> or <see cref="SamplingWeights.Raw"/>.</summary>
+    public SamplingWeights Weights { get; private set; }
+
+    /// <summary>Why those weights: what the checkpoint's evaluation found, or what was asked for.</summary>
+    public string WeightsReason { get; private set; }
+
+    /// <summary>The data set the weights were trained on (the run's `training.dataset`), if known.</summary>
+    public string? Dataset { get; private set; }
+
+    /// <summary>
+    /// The declared training settings (the spec's `training` section, or the defaults for an attributed model), as a copy
+    /// to change and pass to <see cref="Train"/>.
+    /// </summary>
+    public TrainingSpec Training => Entry.Training.Clone();
+
+    /// <summary>
+    /// A model declared as <typeparamref name="TModel"/> (an attributed <c>[UNet(..., Schedule = typeof(...))]</c> class or a
+    /// class generated from a YAML spec), with fresh weights drawn from <paramref name="seed"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">The type is not a registered Ddpm model (for example, an attributed U-Net that
+    /// names no schedule).</exception>
+    public static DiffusionModel Create<TModel>(long seed = 0) where TModel : nn.Module<Tensor, Tensor, Tensor>
+    {
+        // Models register from their assembly's module initializer; make sure it has run.
+        RuntimeHelpers.RunModuleConstructor(typeof(TModel).Module.ModuleHandle);
+        var entry = ModelCatalog.Find(typeof(TModel).Name)
+            ?? throw new ArgumentException($"{typeof(TModel).FullName} is not a registered Ddpm model: declare it in a spec, or give its " +
+                                           "[UNet] attribute a schedule (Schedule = typeof(MySchedule)).", nameof(TModel));
+        var model = Create(entry, seed);
+        if (model.raw is not TModel)
+        {
+            model.Dispose();
+            throw new ArgumentException($"The catalog's {entry.Name} is a {entry.SpecFile} model, not {typeof(TModel).FullName}: two models share the name.", nameof(TModel));
+        }
+        return model;
+    }
+
+    /// <summary>A model of the catalog by name (see <see cref="ModelCatalog.All"/>), with fresh weights drawn from <paramref name="seed"/>.</summary>
+    /// <exception cref="ArgumentException">No model of that name is compiled into the program.</exception>
+    public static DiffusionModel Create(string name, long seed = 0)
+    {
+        var entry = ModelCatalog.Find(name)
+            ?? throw new ArgumentException($"Unknown model '{name}'. Compiled models: {Known()}.", nameof(name));
+        return Create(entry, seed);
+    }
+
+    private static DiffusionModel Create(ModelEntry entry, long seed)
+    {
+        manual_seed(seed); // initial weights depend only on the seed, as in ddpm train
+        return new DiffusionModel(entry, entry.CreateModel(), null, 0, SamplingWeights.Raw, "fresh weights", null);
+    }
+
+    /// <summary>
+    /// The model a checkpoint (written by <c>ddpm train</c> or <see cref="Save"/>) holds, with the weights
+    /// <paramref name="weights"/> names: <see cref="SamplingWeights.Unknown"/> (the default) takes the ones the run's
+    /// evaluation scored better, else the EMA if the run keeps one.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="InvalidOperationException">The checkpoint holds a model this program does not compile, or its schedule
+    /// differs from the compiled one.</exception>
+    public static DiffusionModel Load(string checkpointPath, SamplingWeights weights = SamplingWeights.Unknown)
+    {
+        if (!File.Exists(checkpointPath)) throw new FileNotFoundException($"Checkpoint '{checkpointPath}' does not exist.", checkpointPath);
+        using var checkpoint = Checkpoint.Load(checkpointPath);
+        var recorded = RunConfig.Read(checkpoint.SpecText);
+        string name = recorded.Model
+            ?? throw new InvalidOperationException($"{checkpointPath}: the checkpoint does not say which model it holds (no 'model:' in its settings).");
+        var entry = ModelCatalog.Find(name)
+            ?? throw new InvalidOperationException($"{checkpointPath} holds a {name}, which is not compiled into this program. Compiled models: {Known()}.");
+        checkpoint.CheckSchedule(entry.Schedule.Fingerprint);
+        var model = entry.CreateModel();
+        try
+        {
+            var (state, chosen, why) = checkpoint.SamplingState(weights);
+            checkpoint.CopyInto(chosen, state, model);
+            var kind = chosen == "ema" ? SamplingWeights.Ema : SamplingWeights.Raw;
+            // The chosen weights are the sampling weights; the other set is not kept (train again from ddpm train --resume).
+            return kind == SamplingWeights.Ema
+                ? new DiffusionModel(entry, model, model, checkpoint.Step, kind, why, recorded.Dataset)
+                : new DiffusionModel(entry, model, null, checkpoint.Step, kind, why, recorded.Dataset);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Trains the model on <paramref name="data"/> with <paramref name="training"/> (default: <see cref="Training"/>; its
+    /// Steps, or else Epochs, say how long), continuing from the current weights with a fresh optimiser. Afterwards
+    /// <see cref="Module"/> holds the EMA weights when the settings keep an EMA (ema_decay &gt; 0), else the trained ones.
+    /// The data set name, evaluation and sample settings of <paramref name="training"/> are not used here (ddpm train uses them).
+    /// </summary>
+    /// <param name="data">Images of the model's shape, as bytes 0..255 ([N, C, H, W] order); see <see cref="Datasets"/>.</param>
+    /// <param name="training">The spec's training section, as a <see cref="TrainingSpec"/>.</param>
+    /// <param name="progress">Called on the training thread after every optimiser step.</param>
+    /// <param name="cancellationToken">Stops training after the current step; the weights are those of the last step.</param>
+    /// <exception cref="ArgumentException">The data's image shape is not the model's, or a setting is out of range.</exception>
+    /// <exception cref="TrainingDivergedException">The loss or the weights became NaN or infinite.</exception>
+    public void Train(ImageSet data, TrainingSpec? training = null, Action<TrainingProgress>? progress = null,
+                      CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (data.Channels != Entry.Channels || data.Height != Entry.ImageSize || data.Width != Entry.ImageSize)
+            throw new ArgumentException($"{Name} takes {Entry.Channels}x{Entry.ImageSize}x{Entry.ImageSize} images; the data holds " +
+                                        $"{data.Channels}x{data.Height}x{data.Width}.", nameof(data));
+        var spec = (training ?? Training).Clone();
+        spec.Eval.Every = 0;     // evaluation during training belongs to ddpm train's run folder
+        spec.SampleEvery = 0;
+        string device = Devices.Of(raw).ToString();
+        string config = RunConfig.Write(Entry, spec, device, Allocator.Status);
+        var loader = Trainer.CreateLoader(data, spec);
+        using var trainer = new Trainer(raw, Diffusion, loader, spec, Entry.CreateModel, new TrainingCallbacks
+        {
+            Progress = progress is null ? null : new SynchronousProgress<TrainingProgress>(progress),
+        }, config);
+        if (ema is not null) CopyWeights(ema, trainer.EmaModel); // continue the average where it was
+        trainer.Train(cancellationToken);
+        trained?.Dispose();
+        trained = trainer.Capture();
+        Step += trainer.Step;
+        Dataset = spec.Dataset;
+        if (trainer.EmaModel is { } averaged)
+        {
+            if (ema is null || ReferenceEquals(ema, raw)) ema = Entry.CreateModel();
+            ema.to(Devices.Of(raw));
+            CopyWeights(averaged, ema);
+            (Weights, WeightsReason) = (SamplingWeights.Ema, $"the EMA of {trainer.Step} training steps");
+        }
+        else
+        {
+            if (ema is not null && !ReferenceEquals(ema, raw)) ema.Dispose();
+            ema = null;
+            (Weights, WeightsReason) = (SamplingWeights.Raw, "trained without EMA");
+        }
+    }
+
+    /// <summary>
+    /// Writes a checkpoint of the last <see cref="Train"/> call (weights, EMA, optimiser state and settings), which
+    /// <see cref="Load"/>, <c>ddpm sample</c>, <c>ddpm eval</c> and <c>ddpm train --resume</c> read.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The model has not been trained by this object (a loaded checkpoint is
+    /// already on disk).</exception>
+    public void Save(string checkpointPath)
+    {
+        if (trained is null)
+            throw new InvalidOperationException($"{Name} has not been trained here: only Train's result can be saved (a loaded checkpoint is already a file).");
+        string? folder = Path.GetDirectoryName(Path.GetFullPath(checkpointPath));
+        if (folder is not null) Directory.CreateDirectory(folder);
+        trained.Save(checkpointPath);
+    }
+
+    /// <summary>
+    /// Draws <paramref name="count"/> images with <see cref="Module"/>: [count, C, H, W] float32 on the CPU in the model's
+    /// range [-1, 1]. The same seed gives the same images.
+    /// </summary>
+    /// <param name="sampler">DDPM (ancestral, Ho et al. 2020: every timestep), DDIM (Song et al. 2021) or DPM-Solver++(2M)
+    /// (Lu et al. 2022: about DDPM's quality in 15-25 model calls).</param>
+    /// <param name="steps">Model calls of DDIM and DPM-Solver++, at most the schedule's timesteps; DDPM ignores it.</param>
+    /// <param name="seed">Seeds the starting noise and every step's noise.</param>
+    /// <param name="eta">DDIM only: 0 is deterministic, 1 adds DDPM-like noise.</param>
+    public Tensor Sample(int count = 64, SamplerKind sampler = SamplerKind.DpmSolver2M, int steps = 20, long seed = 0, double eta = 0)
+    {
+        CheckSampling(count, sampler, steps);
+        return Sampling.Draw(Module, Diffusion, Entry.BatchShape(1), count, sampler, steps, eta, seed, Sampling.GridBatch);
+    }
+
+    /// <summary>Draws <paramref name="count"/> images as <see cref="Sample"/> does and writes them to <paramref name="pngPath"/> as a grid.</summary>
+    /// <param name="framesGifPath">Also writes the denoising sequence as an animated GIF there (at most 256 images).</param>
+    public void SampleGrid(string pngPath, int count = 64, SamplerKind sampler = SamplerKind.DpmSolver2M, int steps = 20, long seed = 0,
+                           double eta = 0, string? framesGifPath = null)
+    {
+        CheckSampling(count, sampler, steps);
+        Sampling.WriteGrid(Module, Diffusion, Entry.BatchShape(count), sampler, steps, eta, seed, pngPath, framesGifPath);
+    }
+
+    /// <summary>
+    /// Scores <paramref name="samples"/> images drawn with <see cref="Module"/> against the data set's test split (FID, KID,
+    /// precision, recall and class histogram in the data set's feature net, with the floor of real images at the same n):
+    /// what <c>ddpm eval</c> prints. The feature net is trained once per machine and data set on first use.
+    /// </summary>
+    /// <param name="dataset">The data set the images imitate; default: the one the weights were trained on.</param>
+    /// <param name="log">Progress messages (feature net training, data loading).</param>
+    /// <exception cref="InvalidOperationException">No data set given and none known for these weights.</exception>
+    public QualityReport Evaluate(int samples = 1000, SamplerKind sampler = SamplerKind.DpmSolver2M, int steps = 20, long seed = 0,
+                                  string? dataset = null, Action<string>? log = null)
+    {
+        CheckSampling(samples, sampler, steps);
+        string name = dataset ?? Dataset
+            ?? throw new InvalidOperationException($"{Name}: say which data set the samples imitate (dataset: \"fashion-mnist\"); these weights record none.");
+        using var quality = SampleQuality.Create(name, log);
+        using var images = Sample(samples, sampler, steps, seed);
+        return quality.Score(images, (int)(seed & int.MaxValue));
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        trained?.Dispose();
+        if (ema is not null && !ReferenceEquals(ema, raw)) ema.Dispose();
+        raw.Dispose();
+    }
+
+    private void CheckSampling(int count, SamplerKind sampler, int steps)
+    {
+        if (count < 1) throw new ArgumentOutOfRangeException(nameof(count), count, "Draw at least one image.");
+        int timesteps = Entry.Schedule.Timesteps;
+        if (sampler != SamplerKind.Ddpm && (steps < 1 || steps > timesteps))
+            throw new ArgumentOutOfRangeException(nameof(steps), steps, $"{sampler} takes 1 to {timesteps} model calls (the schedule's timesteps).");
+    }
+
+    private static void CopyWeights(nn.Module from, nn.Module? to)
+    {
+        if (to is null) return;
+        using var _ = no_grad();
+        var target = to.state_dict();
+        foreach (var (key, value) in from.state_dict())
+            target[key].copy_(value);
+    }
+
+    private static string Known()
+    {
+        var all = ModelCatalog.All;
+        return all.Count == 0 ? "none" : string.Join(", ", all.Select(e => e.Name));
+    }
+}
