@@ -18,6 +18,8 @@ namespace Ddpm.Schedules
     public sealed class ScheduleTables
 #endif
     {
+        /// <summary>Computes every table from the betas, in float64.</summary>
+        /// <param name="betas">beta_t for t = 0..T-1, each in (0, 1); kept, not copied.</param>
         public ScheduleTables(double[] betas)
         {
             int count = betas.Length;
@@ -64,16 +66,23 @@ namespace Ddpm.Schedules
             Fingerprint = fingerprint;
         }
 
+        /// <summary>The number of diffusion steps T (the length of every table).</summary>
         public int Timesteps => Betas.Length;
+        /// <summary>beta_t, the variance of the noise added at step t (q(x_t | x_{t-1}) = N(sqrt(1 - beta_t) x_{t-1}, beta_t I)).</summary>
         public double[] Betas { get; }
+        /// <summary>alpha_t = 1 - beta_t.</summary>
         public double[] Alphas { get; }
         /// <summary>alpha_bar_t = prod_{s &lt;= t} alpha_s.</summary>
         public double[] AlphasCumprod { get; }
         /// <summary>alpha_bar_{t-1}, with alpha_bar_{-1} = 1.</summary>
         public double[] AlphasCumprodPrev { get; }
+        /// <summary>1 / sqrt(alpha_t), the scale of the posterior mean (eq. 11 of Ho et al. 2020).</summary>
         public double[] SqrtRecipAlphas { get; }
+        /// <summary>sqrt(alpha_bar_t): the signal scale of x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps (eq. 4 of Ho et al. 2020).</summary>
         public double[] SqrtAlphasCumprod { get; }
+        /// <summary>sqrt(1 - alpha_bar_t): the noise scale of x_t (eq. 4 of Ho et al. 2020).</summary>
         public double[] SqrtOneMinusAlphasCumprod { get; }
+        /// <summary>beta~_t = beta_t (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t), the variance of q(x_{t-1} | x_t, x_0) (eq. 7 of Ho et al. 2020); 0 at t = 0.</summary>
         public double[] PosteriorVariance { get; }
         /// <summary>Stable hash of the betas; checkpoints record it so they are sampled under their own schedule.</summary>
         public string Fingerprint { get; }
@@ -86,8 +95,11 @@ namespace Ddpm.Schedules
     public static class ScheduleMath
 #endif
     {
+        /// <summary>The offset s of the cosine schedule (Nichol and Dhariwal 2021), which keeps beta from being tiny near t = 0.</summary>
         public const double CosineOffset = 0.008;
+        /// <summary>The smallest beta the cosine schedule produces (its betas are clipped to [MinBeta, MaxBeta]).</summary>
         public const double MinBeta = 0.0001;
+        /// <summary>The largest beta the cosine schedule produces; keeps alpha_t away from 0 near t = T - 1.</summary>
         public const double MaxBeta = 0.9999;
 
         /// <summary>Returns null when the arguments are valid, else what is wrong.</summary>
@@ -110,6 +122,13 @@ namespace Ddpm.Schedules
 
         private static string R(double value) => value.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
 
+        /// <summary>The betas of a schedule, as <see cref="ScheduleKind"/> describes each kind.</summary>
+        /// <param name="kind">How the betas grow.</param>
+        /// <param name="timesteps">The number of steps T (&gt;= 1).</param>
+        /// <param name="betaStart">The first beta, in (0, 1); not used by the cosine schedule.</param>
+        /// <param name="betaEnd">The last beta, in (0, 1) and not below <paramref name="betaStart"/>; not used by the cosine schedule.</param>
+        /// <returns>T betas, for t = 0..T-1.</returns>
+        /// <exception cref="ArgumentOutOfRangeException">The arguments break a rule (<see cref="Check"/> says which).</exception>
         public static double[] Betas(ScheduleKind kind, int timesteps, double betaStart = 1e-4, double betaEnd = 0.02)
         {
             string? problem = Check(kind, timesteps, betaStart, betaEnd);
@@ -146,6 +165,12 @@ namespace Ddpm.Schedules
             }
         }
 
+        /// <summary>The betas of <see cref="Betas"/> with all the tables derived from them.</summary>
+        /// <param name="kind">How the betas grow.</param>
+        /// <param name="timesteps">The number of steps T (&gt;= 1).</param>
+        /// <param name="betaStart">The first beta; not used by the cosine schedule.</param>
+        /// <param name="betaEnd">The last beta; not used by the cosine schedule.</param>
+        /// <exception cref="ArgumentOutOfRangeException">The arguments break a rule (<see cref="Check"/> says which).</exception>
         public static ScheduleTables Tables(ScheduleKind kind, int timesteps, double betaStart = 1e-4, double betaEnd = 0.02) =>
             new ScheduleTables(Betas(kind, timesteps, betaStart, betaEnd));
 

@@ -13,25 +13,40 @@ namespace Ddpm
     public static class SpecDefaults
 #endif
     {
+        /// <summary>Image channels: 3 (RGB).</summary>
         public const int Channels = 3;
+        /// <summary>Image height and width in pixels: 32.</summary>
         public const int ImageSize = 32;
+        /// <summary>Base channel count of the U-Net: 64.</summary>
         public const int Dim = 64;
+        /// <summary>Channel multipliers of the four stages: 1, 2, 4, 8 (one shared array: copy it, never change it).</summary>
         public static readonly int[] DimMults = { 1, 2, 4, 8 };
+        /// <summary>GroupNorm groups in every ResNet block: 4.</summary>
         public const int ResnetBlockGroups = 4;
+        /// <summary>ResNet blocks per down stage: 2.</summary>
         public const int StageBlocks = 2;
+        /// <summary>Attention of every down and up stage: linear.</summary>
         public const AttentionKind StageAttention = AttentionKind.Linear;
+        /// <summary>Attention of the bottleneck: full softmax attention.</summary>
         public const AttentionKind MidAttention = AttentionKind.Full;
+        /// <summary>Heads of every attention layer: 4.</summary>
         public const int Heads = 4;
+        /// <summary>Channels per attention head: 32.</summary>
         public const int DimHead = 32;
+        /// <summary>Diffusion steps T: 1000 (Ho et al. 2020).</summary>
         public const int Timesteps = 1000;
+        /// <summary>beta at t = 0 of the linear, quadratic and sigmoid schedules: 1e-4 (Ho et al. 2020).</summary>
         public const double BetaStart = 1e-4;
+        /// <summary>beta at t = T - 1 of the linear, quadratic and sigmoid schedules: 0.02 (Ho et al. 2020).</summary>
         public const double BetaEnd = 0.02;
+        /// <summary>The model predicts the noise eps.</summary>
         // The member's name hides the enum's inside this class; the namespace names the enum.
 #if DDPM_GENERATOR
         public const Objective Objective = Generators.SpecCore.Objective.Eps;
 #else
         public const Objective Objective = Ddpm.Objective.Eps;
 #endif
+        /// <summary>The predicted x_0 is not clipped while sampling.</summary>
         public const bool ClipX0 = false;
         /// <summary>0 = no dynamic thresholding.</summary>
         public const double DynamicThreshold = 0.0;

@@ -34,9 +34,13 @@ namespace Ddpm.Specs
         /// <summary>True for finite values inside the range (no setting takes NaN or an infinity).</summary>
         public bool Allows(double value) => !double.IsNaN(value) && !double.IsInfinity(value) && allows(value);
 
+        /// <summary>Strictly above zero ("&gt; 0").</summary>
         public static readonly NumberRange Positive = new NumberRange("> 0", v => v > 0);
+        /// <summary>Zero or above ("&gt;= 0").</summary>
         public static readonly NumberRange NonNegative = new NumberRange(">= 0", v => v >= 0);
+        /// <summary>From 0 inclusive to 1 exclusive ("in [0, 1)").</summary>
         public static readonly NumberRange UnitOpenAbove = new NumberRange("in [0, 1)", v => v >= 0 && v < 1);
+        /// <summary>Strictly between 0 and 1 ("in (0, 1)").</summary>
         public static readonly NumberRange OpenUnit = new NumberRange("in (0, 1)", v => v > 0 && v < 1);
 
         /// <summary>Whole numbers from <paramref name="minimum"/> on.</summary>
@@ -51,22 +55,39 @@ namespace Ddpm.Specs
     public static class TrainingRules
 #endif
     {
+        /// <summary>`batch_size`: &gt;= 1.</summary>
         public static readonly NumberRange BatchSize = NumberRange.AtLeast(1);
+        /// <summary>`epochs`: &gt;= 1.</summary>
         public static readonly NumberRange Epochs = NumberRange.AtLeast(1);
+        /// <summary>`steps`, when set: &gt;= 1.</summary>
         public static readonly NumberRange Steps = NumberRange.AtLeast(1);
+        /// <summary>`min_snr_gamma`: &gt;= 0 (0 = off).</summary>
         public static readonly NumberRange MinSnrGamma = NumberRange.NonNegative;
+        /// <summary>`optimizer.lr`: &gt; 0.</summary>
         public static readonly NumberRange Lr = NumberRange.Positive;
+        /// <summary>`optimizer.beta1` and `optimizer.beta2`, Adam's moment decays: in [0, 1).</summary>
         public static readonly NumberRange Beta = NumberRange.UnitOpenAbove;
+        /// <summary>`optimizer.weight_decay`: &gt;= 0.</summary>
         public static readonly NumberRange WeightDecay = NumberRange.NonNegative;
+        /// <summary>`warmup_steps`: &gt;= 0 (0 = no warm-up).</summary>
         public static readonly NumberRange WarmupSteps = NumberRange.AtLeast(0);
+        /// <summary>`grad_clip`: &gt;= 0 (0 = no clipping).</summary>
         public static readonly NumberRange GradClip = NumberRange.NonNegative;
+        /// <summary>`ema_decay`: in [0, 1) (0 = no EMA).</summary>
         public static readonly NumberRange EmaDecay = NumberRange.UnitOpenAbove;
+        /// <summary>`ema_power`: &gt; 0.</summary>
         public static readonly NumberRange EmaPower = NumberRange.Positive;
+        /// <summary>`ema_inv_gamma`: &gt; 0.</summary>
         public static readonly NumberRange EmaInvGamma = NumberRange.Positive;
+        /// <summary>`sample_every`: &gt;= 0 (0 = only at the end).</summary>
         public static readonly NumberRange SampleEvery = NumberRange.AtLeast(0);
+        /// <summary>`checkpoint_every`: &gt;= 0 (0 = none by steps).</summary>
         public static readonly NumberRange CheckpointEvery = NumberRange.AtLeast(0);
+        /// <summary>`eval.every`: &gt;= 0 (0 = never).</summary>
         public static readonly NumberRange EvalEvery = NumberRange.AtLeast(0);
+        /// <summary>`eval.samples`: &gt;= 2 (the statistics need at least two images).</summary>
         public static readonly NumberRange EvalSamples = NumberRange.AtLeast(2);
+        /// <summary>`eval.steps`: &gt;= 1.</summary>
         public static readonly NumberRange EvalSteps = NumberRange.AtLeast(1);
 
         /// <summary>Every numeric setting with its rule, as (key path, value, range); a null value (steps unset) is allowed.</summary>
@@ -126,9 +147,11 @@ namespace Ddpm.Specs
     public static class ScheduleRules
 #endif
     {
+        /// <summary>`schedule.timesteps`, the number of diffusion steps T: &gt;= 1.</summary>
         public static readonly NumberRange Timesteps = NumberRange.AtLeast(1);
         /// <summary>beta_start and beta_end: variances of a step, strictly between 0 and 1 (not used by the cosine schedule).</summary>
         public static readonly NumberRange Beta = NumberRange.OpenUnit;
+        /// <summary>`schedule.dynamic_threshold`: in [0, 1) (0 = off; a quantile p in (0, 1) otherwise).</summary>
         public static readonly NumberRange DynamicThreshold = NumberRange.UnitOpenAbove;
 
         /// <summary>The variances of the forward process grow with t: beta_start may not exceed beta_end.</summary>

@@ -13,6 +13,10 @@ namespace Ddpm.Generators.SpecCore
 namespace Ddpm.Specs
 #endif
 {
+    /// <summary>
+    /// Writes resolved training settings: as (key path, value) pairs and as the canonical `training:` YAML that
+    /// <see cref="SpecYaml"/> reads back to the same settings.
+    /// </summary>
 #if DDPM_GENERATOR
     internal static class SpecWriter
 #else

@@ -26,10 +26,15 @@ namespace Ddpm.Specs
     public static partial class SpecYaml
 #endif
     {
+        /// <summary>AttentionKind's members in order: None, Linear, Full.</summary>
         public static readonly string[] AttentionValues = { "none", "linear", "full" };
+        /// <summary>ScheduleKind's members in order: Linear, Cosine, Quadratic, Sigmoid.</summary>
         public static readonly string[] ScheduleKindValues = { "linear", "cosine", "quadratic", "sigmoid" };
+        /// <summary>LossKind's members in order: Huber, L2, L1.</summary>
         public static readonly string[] LossValues = { "huber", "l2", "l1" };
+        /// <summary>The values of `training.optimizer.kind`: only Adam.</summary>
         public static readonly string[] OptimizerValues = { "adam" };
+        /// <summary>The values of `training.precision`: float32, bfloat16 and float16 (with dynamic loss scaling, for CUDA).</summary>
         public static readonly string[] PrecisionValues = { "fp32", "bf16", "fp16" };
         /// <summary>Objective's members in order: Eps, X0, V.</summary>
         public static readonly string[] ObjectiveValues = { "eps", "x0", "v" };

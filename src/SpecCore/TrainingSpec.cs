@@ -15,11 +15,16 @@ namespace Ddpm.Specs
     {
         /// <summary>Only Adam is supported (`adam`).</summary>
         public string Kind { get; set; } = "adam";
+        /// <summary>The learning rate (`lr`); the linear warm-up climbs to it.</summary>
         public double Lr { get; set; } = 1e-3;
+        /// <summary>Adam's first-moment decay (`beta1`), in [0, 1).</summary>
         public double Beta1 { get; set; } = 0.9;
+        /// <summary>Adam's second-moment decay (`beta2`), in [0, 1).</summary>
         public double Beta2 { get; set; } = 0.999;
+        /// <summary>Adam's L2 weight decay (`weight_decay`, added to the gradient as in torch.optim.Adam); 0 = none.</summary>
         public double WeightDecay { get; set; } = 0.0;
 
+        /// <summary>A copy (every member is a value).</summary>
         public OptimizerSpec Clone() => (OptimizerSpec)MemberwiseClone();
     }
 
@@ -34,10 +39,12 @@ namespace Ddpm.Specs
         public int Every { get; set; }
         /// <summary>Images sampled per evaluation.</summary>
         public int Samples { get; set; } = 256;
+        /// <summary>The sampler of the evaluation images (`sampler`): DDIM by default.</summary>
         public SamplerKind Sampler { get; set; } = SamplerKind.Ddim;
         /// <summary>Sampler steps (DDIM and DPM-Solver++; DDPM always runs all T).</summary>
         public int Steps { get; set; } = 50;
 
+        /// <summary>A copy (every member is a value).</summary>
         public EvalSpec Clone() => (EvalSpec)MemberwiseClone();
     }
 
@@ -50,12 +57,15 @@ namespace Ddpm.Specs
     {
         /// <summary>`fashion-mnist`, `idx:&lt;folder&gt;` (MNIST-style IDX files; `mnist-idx:&lt;folder&gt;` is the same), `cifar10:&lt;folder&gt;`, `images:&lt;folder&gt;`, or `synthetic`.</summary>
         public string Dataset { get; set; } = "fashion-mnist";
+        /// <summary>Images per optimiser step (`batch_size`).</summary>
         public int BatchSize { get; set; } = 128;
         /// <summary>Number of passes over the data; ignored when Steps is set.</summary>
         public int Epochs { get; set; } = 6;
         /// <summary>Total optimiser steps; overrides Epochs when set.</summary>
         public int? Steps { get; set; }
+        /// <summary>Distance between the objective's target (eps, x_0 or v) and the model's prediction (`loss`).</summary>
         public LossKind Loss { get; set; } = LossKind.Huber;
+        /// <summary>The optimiser (`training.optimizer`).</summary>
         public OptimizerSpec Optimizer { get; set; } = new OptimizerSpec();
         /// <summary>Linear learning-rate warm-up over this many steps (0 = none).</summary>
         public int WarmupSteps { get; set; }
@@ -73,11 +83,13 @@ namespace Ddpm.Specs
         public double MinSnrGamma { get; set; }
         /// <summary>Sample-quality evaluation during training (`training.eval`).</summary>
         public EvalSpec Eval { get; set; } = new EvalSpec();
+        /// <summary>Flip training images horizontally at random (`random_flip`).</summary>
         public bool RandomFlip { get; set; } = true;
         /// <summary>Write an 8x8 sample grid every this many steps (0 = only at the end).</summary>
         public int SampleEvery { get; set; } = 1000;
         /// <summary>Write a checkpoint every this many steps (0 = none by steps; the front end may add time-based ones, and the last step always checkpoints).</summary>
         public int CheckpointEvery { get; set; } = 500;
+        /// <summary>Seed of the run's randomness (`seed`): the trainer's timesteps and noise, the data order and flips (and, in `ddpm train`, the initial weights).</summary>
         public long Seed { get; set; }
         /// <summary>`fp32`, `bf16` or `fp16` (CUDA only; with dynamic loss scaling).</summary>
         public string Precision { get; set; } = "fp32";

@@ -218,6 +218,7 @@ public sealed class DiffusionModel : IDisposable
     /// Draws <paramref name="count"/> images with <see cref="Module"/>: [count, C, H, W] float32 on the CPU in the model's
     /// range [-1, 1]. The same seed gives the same images.
     /// </summary>
+    /// <param name="count">Images to draw, at least 1 (drawn 64 at a time).</param>
     /// <param name="sampler">DDPM (ancestral, Ho et al. 2020: every timestep), DDIM (Song et al. 2021) or DPM-Solver++(2M)
     /// (Lu et al. 2022: about DDPM's quality in 15-25 model calls).</param>
     /// <param name="steps">Model calls of DDIM and DPM-Solver++, at most the schedule's timesteps; DDPM ignores it.</param>
@@ -230,6 +231,12 @@ public sealed class DiffusionModel : IDisposable
     }
 
     /// <summary>Draws <paramref name="count"/> images as <see cref="Sample"/> does and writes them to <paramref name="pngPath"/> as a grid.</summary>
+    /// <param name="pngPath">The PNG to write; its folder is created.</param>
+    /// <param name="count">Images in the grid (a square-ish layout; images of 32 pixels or less are shown at twice their size).</param>
+    /// <param name="sampler">DDPM, DDIM or DPM-Solver++(2M), as for <see cref="Sample"/>.</param>
+    /// <param name="steps">Model calls of DDIM and DPM-Solver++.</param>
+    /// <param name="seed">Seeds the starting noise and every step's noise.</param>
+    /// <param name="eta">DDIM only: 0 is deterministic, 1 adds DDPM-like noise.</param>
     /// <param name="framesGifPath">Also writes the denoising sequence as an animated GIF there (at most 256 images).</param>
     public void SampleGrid(string pngPath, int count = 64, SamplerKind sampler = SamplerKind.DpmSolver2M, int steps = 20, long seed = 0,
                            double eta = 0, string? framesGifPath = null)
@@ -243,6 +250,10 @@ public sealed class DiffusionModel : IDisposable
     /// precision, recall and class histogram in the data set's feature net, with the floor of real images at the same n):
     /// what <c>ddpm eval</c> prints. The feature net is trained once per machine and data set on first use.
     /// </summary>
+    /// <param name="samples">Images to draw and score; KID is the figure to read below about 1000.</param>
+    /// <param name="sampler">DDPM, DDIM or DPM-Solver++(2M), as for <see cref="Sample"/>.</param>
+    /// <param name="steps">Model calls of DDIM and DPM-Solver++.</param>
+    /// <param name="seed">Seeds the sampling and the metrics' subsets.</param>
     /// <param name="dataset">The data set the images imitate; default: the one the weights were trained on.</param>
     /// <param name="log">Progress messages (feature net training, data loading).</param>
     /// <exception cref="InvalidOperationException">No data set given and none known for these weights.</exception>

@@ -29,7 +29,10 @@ public sealed class UNetAttribute : Attribute
 [AttributeUsage(AttributeTargets.Class, AllowMultiple = true, Inherited = false)]
 public sealed class DownStageAttribute : Attribute
 {
+    /// <summary>Declares the overrides of stage <paramref name="index"/>.</summary>
+    /// <param name="index">0-based stage index, below the number of <see cref="UNetAttribute.DimMults"/> entries.</param>
     public DownStageAttribute(int index) => Index = index;
+    /// <summary>The 0-based stage this attribute overrides.</summary>
     public int Index { get; }
     /// <summary>ResNet blocks in the stage (default 2).</summary>
     public int Blocks { get; set; } = SpecDefaults.StageBlocks;
@@ -49,7 +52,9 @@ public sealed class MidStageAttribute : Attribute
 [AttributeUsage(AttributeTargets.Class, Inherited = false)]
 public sealed class AttentionAttribute : Attribute
 {
+    /// <summary>Attention heads (default 4).</summary>
     public int Heads { get; set; } = SpecDefaults.Heads;
+    /// <summary>Channels per attention head (default 32).</summary>
     public int DimHead { get; set; } = SpecDefaults.DimHead;
 }
 
@@ -62,10 +67,16 @@ public sealed class AttentionAttribute : Attribute
 [AttributeUsage(AttributeTargets.Class, Inherited = false)]
 public sealed class NoiseScheduleAttribute : Attribute
 {
+    /// <summary>Declares a schedule of the given kind.</summary>
+    /// <param name="kind">How the betas grow.</param>
     public NoiseScheduleAttribute(ScheduleKind kind) => Kind = kind;
+    /// <summary>How the betas grow over the steps.</summary>
     public ScheduleKind Kind { get; }
+    /// <summary>The number of diffusion steps T (default 1000).</summary>
     public int Timesteps { get; set; } = SpecDefaults.Timesteps;
+    /// <summary>beta at t = 0 (default 1e-4); not used by the cosine schedule.</summary>
     public double BetaStart { get; set; } = SpecDefaults.BetaStart;
+    /// <summary>beta at t = T - 1 (default 0.02); not used by the cosine schedule.</summary>
     public double BetaEnd { get; set; } = SpecDefaults.BetaEnd;
     /// <summary>What the model predicts: the noise eps (default), x_0 or the velocity v.</summary>
     public Objective Objective { get; set; } = SpecDefaults.Objective;

@@ -11,6 +11,11 @@ public sealed class Block : nn.Module<Tensor, Tensor>
     private readonly GroupNorm norm;
     private readonly SiLU act;
 
+    /// <summary>Creates a block mapping <paramref name="dim"/> channels to <paramref name="dimOut"/>.</summary>
+    /// <param name="dim">Input channels.</param>
+    /// <param name="dimOut">Output channels; must be divisible by <paramref name="groups"/>.</param>
+    /// <param name="groups">GroupNorm groups.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="dimOut"/> is not divisible by <paramref name="groups"/>.</exception>
     public Block(long dim, long dimOut, long groups = 8) : base(nameof(Block))
     {
         if (dimOut % groups != 0)
@@ -21,9 +26,14 @@ public sealed class Block : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Applies the block without FiLM modulation: [B, dim, H, W] to [B, dimOut, H, W].</summary>
     public override Tensor forward(Tensor x) => forward(x, null, null);
 
     /// <summary>Applies the block; scale and shift are [B, C, 1, 1] or both null.</summary>
+    /// <param name="x">Feature map [B, dim, H, W].</param>
+    /// <param name="scale">FiLM scale, applied as <c>scale + 1</c>; ignored unless <paramref name="shift"/> is given too.</param>
+    /// <param name="shift">FiLM shift added after the scaling; ignored unless <paramref name="scale"/> is given too.</param>
+    /// <returns>[B, dimOut, H, W].</returns>
     public Tensor forward(Tensor x, Tensor? scale, Tensor? shift)
     {
         using var scope = NewDisposeScope();

@@ -15,6 +15,9 @@ public sealed class Downsample : nn.Module<Tensor, Tensor>
 
     private readonly Conv2d conv;
 
+    /// <summary>Creates a downsampling layer that halves height and width.</summary>
+    /// <param name="dim">Input channels (the conv sees <c>4 * dim</c> after space-to-depth).</param>
+    /// <param name="dimOut">Output channels; <paramref name="dim"/> when null.</param>
     public Downsample(long dim, long? dimOut = null) : base(nameof(Downsample))
     {
         conv = nn.Conv2d(dim * 4, dimOut ?? dim, 1);
@@ -24,6 +27,8 @@ public sealed class Downsample : nn.Module<Tensor, Tensor>
     /// <summary>Registration is explicit (the conv is "1"); TorchSharp would otherwise add the field as "conv" too.</summary>
     protected override void RegisterComponents() { }
 
+    /// <summary>Maps [B, dim, H, W] to [B, dimOut, H/2, W/2].</summary>
+    /// <exception cref="ArgumentException">H or W is odd.</exception>
     public override Tensor forward(Tensor x)
     {
         if (x.shape[2] % 2 != 0 || x.shape[3] % 2 != 0)

@@ -20,6 +20,11 @@ public sealed class LinearAttention : nn.Module<Tensor, Tensor>
     private readonly long dimHead;
     private readonly double scale;
 
+    /// <summary>Creates the linear attention layer for a <paramref name="dim"/>-channel feature map.</summary>
+    /// <param name="dim">Channels of the input and of the output.</param>
+    /// <param name="heads">Number of attention heads.</param>
+    /// <param name="dimHead">Channels per head; queries are scaled by <c>dimHead^-0.5</c>.</param>
+    /// <exception cref="ArgumentOutOfRangeException">Any of the sizes is below 1.</exception>
     public LinearAttention(long dim, long heads = 4, long dimHead = 32) : base(nameof(LinearAttention))
     {
         AttentionChecks.Validate(dim, heads, dimHead);
@@ -31,6 +36,9 @@ public sealed class LinearAttention : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Applies linear attention; cost grows linearly with H*W.</summary>
+    /// <param name="x">Feature map [B, dim, H, W].</param>
+    /// <returns>A new tensor of the same shape as <paramref name="x"/>.</returns>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();

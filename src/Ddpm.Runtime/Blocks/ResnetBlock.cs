@@ -20,6 +20,12 @@ public sealed class ResnetBlock : nn.Module<Tensor, Tensor, Tensor>
     private readonly nn.Module<Tensor, Tensor> res_conv;
     private readonly long dimOut;
 
+    /// <summary>Creates a residual block mapping <paramref name="dim"/> channels to <paramref name="dimOut"/>.</summary>
+    /// <param name="dim">Input channels.</param>
+    /// <param name="dimOut">Output channels; must be divisible by <paramref name="groups"/>.</param>
+    /// <param name="timeEmbDim">Width of the time embedding; null for a block without time conditioning (no <c>mlp</c>).</param>
+    /// <param name="groups">GroupNorm groups of both blocks.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A channel count is below 1 or not divisible by <paramref name="groups"/>.</exception>
     public ResnetBlock(long dim, long dimOut, long? timeEmbDim = null, long groups = 8) : base(nameof(ResnetBlock))
     {
         if (dim < 1) throw new ArgumentOutOfRangeException(nameof(dim), dim, "Channels must be >= 1.");
@@ -32,6 +38,10 @@ public sealed class ResnetBlock : nn.Module<Tensor, Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Applies the block conditioned on the time embedding.</summary>
+    /// <param name="x">Feature map [B, dim, H, W].</param>
+    /// <param name="timeEmbedding">[B, timeEmbDim]; ignored when the block was built without <c>timeEmbDim</c>.</param>
+    /// <returns>[B, dimOut, H, W].</returns>
     public override Tensor forward(Tensor x, Tensor timeEmbedding)
     {
         using var scope = NewDisposeScope();

@@ -15,6 +15,9 @@ public sealed class SinusoidalPositionEmbeddings : nn.Module<Tensor, Tensor>
     // instead, so the embedding comes out in the dtype the layers after it use.
     private ScalarType outputType = ScalarType.Float32;
 
+    /// <summary>Creates the embedding with <paramref name="dim"/> outputs per timestep.</summary>
+    /// <param name="dim">Embedding width: even and at least 4 (half sines, half cosines).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="dim"/> is odd or below 4.</exception>
     public SinusoidalPositionEmbeddings(long dim) : base(nameof(SinusoidalPositionEmbeddings))
     {
         if (dim < 4 || dim % 2 != 0)
@@ -25,8 +28,13 @@ public sealed class SinusoidalPositionEmbeddings : nn.Module<Tensor, Tensor>
         frequencies = Enumerable.Range(0, (int)half).Select(i => Math.Exp(-i * step)).ToArray();
     }
 
+    /// <summary>Embedding width: the last dimension of the output.</summary>
     public long Dim => dim;
 
+    /// <summary>Embeds each timestep; the angles are computed in float32 and the result is cast to the module's dtype.</summary>
+    /// <param name="time">Timesteps, 1-D [B] (integer steps 0..T-1 or any real value).</param>
+    /// <returns>[B, dim] in the dtype the module was last converted to (float32 by default).</returns>
+    /// <exception cref="ArgumentException"><paramref name="time"/> is not 1-D.</exception>
     public override Tensor forward(Tensor time)
     {
         if (time.dim() != 1)
@@ -37,12 +45,14 @@ public sealed class SinusoidalPositionEmbeddings : nn.Module<Tensor, Tensor>
         return cat(new[] { angles.sin(), angles.cos() }, dim: -1).to(outputType).MoveToOuterDisposeScope();
     }
 
+    /// <summary>Records <paramref name="dtype"/> as the output dtype (the module has no tensors to convert).</summary>
     protected override nn.Module _to(ScalarType dtype, bool non_blocking)
     {
         outputType = dtype;
         return base._to(dtype, non_blocking);
     }
 
+    /// <summary>Records <paramref name="dtype"/> as the output dtype (the module has no tensors to convert).</summary>
     protected override nn.Module _to(Device device, ScalarType dtype, bool non_blocking)
     {
         outputType = dtype;

@@ -18,6 +18,12 @@ public sealed class WeightStandardizedConv2d : nn.Module<Tensor, Tensor>
     private readonly Parameter? bias;
     private readonly long[] padding;
 
+    /// <summary>Creates the convolution with nn.Conv2d's default (Kaiming uniform) initialisation.</summary>
+    /// <param name="inChannels">Input channels.</param>
+    /// <param name="outChannels">Output channels.</param>
+    /// <param name="kernelSize">Square kernel size.</param>
+    /// <param name="padding">Zero padding on each side, in pixels.</param>
+    /// <param name="bias">Whether to add a learned per-channel bias.</param>
     public WeightStandardizedConv2d(long inChannels, long outChannels, long kernelSize, long padding = 0, bool bias = true)
         : base(nameof(WeightStandardizedConv2d))
     {
@@ -29,12 +35,17 @@ public sealed class WeightStandardizedConv2d : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>The raw (unstandardised) kernel, [outChannels, inChannels, kernelSize, kernelSize].</summary>
     public Parameter Weight => weight;
+    /// <summary>The bias, [outChannels]; null when built with <c>bias: false</c>.</summary>
     public Parameter? Bias => bias;
 
     /// <summary>eps of the standardisation: 1e-5 for float32, 1e-3 for lower precision.</summary>
     public static double EpsFor(ScalarType dtype) => dtype == ScalarType.Float32 || dtype == ScalarType.Float64 ? 1e-5 : 1e-3;
 
+    /// <summary>Standardises the kernel (with <see cref="EpsFor"/> of the input's dtype) and convolves <paramref name="x"/> with it.</summary>
+    /// <param name="x">Input [B, inChannels, H, W].</param>
+    /// <returns>[B, outChannels, H', W'], the size given by the kernel and padding (stride 1).</returns>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();

@@ -18,6 +18,11 @@ public sealed class BatchLoader
     private readonly bool randomFlip;
     private readonly long seed;
 
+    /// <summary>Creates a loader over <paramref name="data"/>; it reads the images, it does not copy them.</summary>
+    /// <param name="data">The training images.</param>
+    /// <param name="batchSize">Images per batch (&gt;= 1); capped at the data set's size.</param>
+    /// <param name="randomFlip">Flip each image horizontally with probability 1/2, drawn anew each epoch.</param>
+    /// <param name="seed">Seed of the shuffles and flips of every epoch.</param>
     public BatchLoader(ImageSet data, int batchSize, bool randomFlip, long seed)
     {
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batch_size must be >= 1.");
@@ -28,8 +33,11 @@ public sealed class BatchLoader
         BatchesPerEpoch = data.Count / BatchSize; // the last partial batch is dropped: every batch has one shape
     }
 
+    /// <summary>Images per batch: the requested size, capped at the number of images.</summary>
     public int BatchSize { get; }
+    /// <summary>Full batches per epoch; the last partial batch is dropped, so every batch has the same shape.</summary>
     public int BatchesPerEpoch { get; }
+    /// <summary>The shape of every batch, [BatchSize, C, H, W].</summary>
     public long[] BatchShape => new long[] { BatchSize, data.Channels, data.Height, data.Width };
 
     /// <summary>

@@ -9,15 +9,21 @@ namespace Ddpm.Data;
 /// </summary>
 public static class Cifar10
 {
+    /// <summary>Image height and width in pixels: 32.</summary>
     public const int Side = 32;
+    /// <summary>Bytes per image: 3 channels of 32x32 (3072).</summary>
     public const int ImageBytes = 3 * Side * Side;
+    /// <summary>Bytes per record in a batch file: one label byte and the image (3073).</summary>
     public const int RecordBytes = 1 + ImageBytes;
 
+    /// <summary>The five training batch files (10,000 images each), in the order <see cref="Load"/> reads them.</summary>
     public static readonly IReadOnlyList<string> TrainFiles =
         ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"];
 
+    /// <summary>The test batch file (10,000 images).</summary>
     public const string TestFile = "test_batch.bin";
 
+    /// <summary>The names of labels 0..9.</summary>
     public static readonly IReadOnlyList<string> ClassNames =
         ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
 

@@ -3,6 +3,7 @@ namespace Ddpm.Data;
 /// <summary>Turns a spec's `dataset:` value into images of the model's shape.</summary>
 public static class Datasets
 {
+    /// <summary>The accepted `dataset:` values, worded to follow an error message.</summary>
     public const string Help = "use fashion-mnist, idx:<folder> (MNIST-style IDX files; mnist-idx:<folder> is the same), cifar10:<folder>, images:<folder> or synthetic";
 
     /// <summary>Loads the training images named by <paramref name="dataset"/> and checks they fit the model.</summary>

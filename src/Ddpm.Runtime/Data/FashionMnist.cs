@@ -3,6 +3,10 @@ using System.Security.Cryptography;
 namespace Ddpm.Data;
 
 /// <summary>Fashion-MNIST split into training and test sets (one-channel 28x28 images and class labels 0..9).</summary>
+/// <param name="TrainImages">The training images, [N, 1, 28, 28].</param>
+/// <param name="TrainLabels">The class (0..9, <see cref="FashionMnist.ClassNames"/>) of each training image.</param>
+/// <param name="TestImages">The test images, [N, 1, 28, 28].</param>
+/// <param name="TestLabels">The class of each test image.</param>
 public sealed record FashionMnistSplit(ImageSet TrainImages, byte[] TrainLabels, ImageSet TestImages, byte[] TestLabels);
 
 /// <summary>
@@ -22,22 +26,32 @@ public sealed record FashionMnistSplit(ImageSet TrainImages, byte[] TrainLabels,
 /// </summary>
 public static partial class FashionMnist
 {
+    /// <summary>IDX file of the 60,000 training images (in the cache: uncompressed, without .gz).</summary>
     public const string TrainImagesFile = "train-images-idx3-ubyte";
+    /// <summary>IDX file of the 60,000 training labels.</summary>
     public const string TrainLabelsFile = "train-labels-idx1-ubyte";
+    /// <summary>IDX file of the 10,000 test images.</summary>
     public const string TestImagesFile = "t10k-images-idx3-ubyte";
+    /// <summary>IDX file of the 10,000 test labels.</summary>
     public const string TestLabelsFile = "t10k-labels-idx1-ubyte";
+    /// <summary>The cache's checksum file: one "hash  name" line (SHA-256, as sha256sum prints) per IDX file, written last.</summary>
     public const string SumsFile = "SHA256SUMS";
+    /// <summary>The environment variable naming the cache root when no root is passed (<see cref="CacheFolder"/>).</summary>
     public const string DataEnvironmentVariable = "DDPM_DATA";
+    /// <summary>Image height and width in pixels: 28.</summary>
     public const int Side = 28;
 
+    /// <summary>The four IDX files of the cache: training images and labels, test images and labels.</summary>
     public static readonly IReadOnlyList<string> Files = [TrainImagesFile, TrainLabelsFile, TestImagesFile, TestLabelsFile];
 
+    /// <summary>The names of labels 0..9, as Zalando Research gives them.</summary>
     public static readonly IReadOnlyList<string> ClassNames =
         ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
     /// <summary>
     /// The training set (60,000 images) or the test set (10,000), fetching and caching the data first if needed.
     /// </summary>
+    /// <param name="train">True for the training set, false for the test set.</param>
     /// <param name="cacheRoot">The folder that holds <c>fashion-mnist/</c>; default <c>$DDPM_DATA</c>, else <c>~/.cache/ddpm</c>.</param>
     /// <param name="log">Receives one line per step taken (sources tried, files written).</param>
     public static (ImageSet Images, byte[] Labels) Load(bool train = true, string? cacheRoot = null, Action<string>? log = null)

@@ -16,7 +16,9 @@ namespace Ddpm.Data;
 /// </remarks>
 public static class Idx
 {
+    /// <summary>Magic number of an <c>idx3-ubyte</c> file: unsigned bytes, three dimensions.</summary>
     public const int ImagesMagic = 0x00000803;
+    /// <summary>Magic number of an <c>idx1-ubyte</c> file: unsigned bytes, one dimension.</summary>
     public const int LabelsMagic = 0x00000801;
 
     // Deflate cannot expand data by more than about 1032:1; a gzip file whose header promises more

@@ -28,7 +28,10 @@ public static class ImageFolder
     public const long MaxPixels = 4096L * 4096;
 
     /// <summary>Loads every image under <paramref name="folder"/> as <paramref name="channels"/> x size x size.</summary>
+    /// <param name="folder">The folder to search, subfolders included.</param>
+    /// <param name="size">Height and width of the loaded images in pixels (&gt;= 1).</param>
     /// <param name="channels">3 for RGB, 1 for grayscale (luminance).</param>
+    /// <param name="log">Receives a line saying how many images are being decoded.</param>
     public static ImageSet Load(string folder, int size, int channels = 3, Action<string>? log = null)
     {
         if (size < 1) throw new ArgumentOutOfRangeException(nameof(size), size, "size must be >= 1.");

@@ -6,6 +6,14 @@ namespace Ddpm.Data;
 /// </summary>
 public sealed class ImageSet
 {
+    /// <summary>Wraps <paramref name="pixels"/> (not copied) as <paramref name="count"/> images of the given shape.</summary>
+    /// <param name="pixels">count * channels * height * width bytes, image after image, each channel-major (C, H, W).</param>
+    /// <param name="count">Number of images (&gt;= 1).</param>
+    /// <param name="channels">Channels per image (1 grayscale, 3 RGB).</param>
+    /// <param name="height">Image height in pixels.</param>
+    /// <param name="width">Image width in pixels.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A size is below 1.</exception>
+    /// <exception cref="ArgumentException">The pixel count does not match the shape.</exception>
     public ImageSet(byte[] pixels, int count, int channels, int height, int width)
     {
         if (count < 1) throw new ArgumentOutOfRangeException(nameof(count), count, "An image set needs at least one image.");
@@ -20,12 +28,19 @@ public sealed class ImageSet
         Width = width;
     }
 
+    /// <summary>All images as bytes 0..255 in [N, C, H, W] order; shared, not a copy.</summary>
     public byte[] Pixels { get; }
+    /// <summary>Number of images N.</summary>
     public int Count { get; }
+    /// <summary>Channels per image C (1 grayscale, 3 RGB).</summary>
     public int Channels { get; }
+    /// <summary>Image height H in pixels.</summary>
     public int Height { get; }
+    /// <summary>Image width W in pixels.</summary>
     public int Width { get; }
+    /// <summary>Bytes per image: C * H * W.</summary>
     public int ImageBytes => Channels * Height * Width;
 
+    /// <summary>The bytes of image <paramref name="index"/> (0-based), [C, H, W], as a view into <see cref="Pixels"/>.</summary>
     public ReadOnlySpan<byte> Image(int index) => Pixels.AsSpan(index * ImageBytes, ImageBytes);
 }

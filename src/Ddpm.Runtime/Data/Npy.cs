@@ -15,8 +15,12 @@ public static partial class Npy
     private static readonly byte[] Magic = { 0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y' };
 
     /// <summary>An array as doubles (any supported dtype), with its dtype and shape.</summary>
+    /// <param name="DType">The stored dtype without its byte-order mark: "u1", "f4" or "f8".</param>
+    /// <param name="Shape">The array's shape, outermost dimension first (C order).</param>
+    /// <param name="Values">Every element in C order, converted to double.</param>
     public sealed record NpyArray(string DType, long[] Shape, double[] Values)
     {
+        /// <summary>Number of elements: the product of <see cref="Shape"/>.</summary>
         public long Count => Values.LongLength;
     }
 
@@ -29,6 +33,9 @@ public static partial class Npy
         catch (EndOfStreamException e) { throw new InvalidDataException($"{path}: the file ends before its array does.", e); }
     }
 
+    /// <summary>Reads one .npy array from the current position of <paramref name="stream"/>, which stays open.</summary>
+    /// <exception cref="InvalidDataException">The data is not a .npy array this reader supports.</exception>
+    /// <exception cref="EndOfStreamException">The stream ends inside the header.</exception>
     public static NpyArray Read(Stream stream)
     {
         using var reader = new BinaryReader(stream, Encoding.Latin1, leaveOpen: true);
@@ -86,6 +93,7 @@ public static partial class Npy
     /// <summary>Writes a C-order array (uint8 or float32) so tests and tools can make fixtures.</summary>
     public static void Write(string path, long[] shape, byte[] values) => Write(path, "|u1", shape, values);
 
+    /// <summary>Writes a C-order float32 array (little-endian) as a version 1.0 .npy file.</summary>
     public static void Write(string path, long[] shape, float[] values)
     {
         var bytes = new byte[values.Length * 4];

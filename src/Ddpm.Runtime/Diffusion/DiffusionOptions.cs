@@ -9,5 +9,6 @@ namespace Ddpm.Diffusion;
 /// <param name="DynamicThreshold">Dynamic thresholding (Saharia et al. 2022): the quantile p of |x_0| per image, in (0, 1); 0 = off.</param>
 public sealed record DiffusionOptions(Objective Objective = Objective.Eps, bool ClipX0 = false, double DynamicThreshold = 0)
 {
+    /// <summary>Eps prediction with no clipping and no thresholding (Ho et al. 2020; the tutorial's setting).</summary>
     public static DiffusionOptions Default { get; } = new();
 }

@@ -19,15 +19,20 @@ public sealed class GaussianDiffusion
     private readonly ConcurrentDictionary<(double[] Table, ScalarType Dtype, DeviceType Type, int Index), Tensor> deviceTables = new();
     private MinSnrTable? minSnr; // a reference, so a reader never sees one gamma with another's weights
 
+    /// <summary>Binds the diffusion to a schedule and an objective.</summary>
+    /// <param name="tables">The forward process's schedule (betas and derived tables, float64); never changed afterwards.</param>
+    /// <param name="options">Objective and x_0 treatment; <see cref="DiffusionOptions.Default"/> (eps, no clipping) when null.</param>
     public GaussianDiffusion(ScheduleTables tables, DiffusionOptions? options = null)
     {
         Tables = tables ?? throw new ArgumentNullException(nameof(tables));
         Options = options ?? DiffusionOptions.Default;
     }
 
+    /// <summary>The schedule: betas, alpha_bar and the other per-timestep tables, indexed 0..T-1.</summary>
     public ScheduleTables Tables { get; }
     /// <summary>The objective and the sampling treatment of the predicted x_0.</summary>
     public DiffusionOptions Options { get; }
+    /// <summary>The number of diffusion steps T; valid timesteps are 0..T-1.</summary>
     public int Timesteps => Tables.Timesteps;
 
     /// <summary>
@@ -151,6 +156,14 @@ public sealed class GaussianDiffusion
         return (perSample * weights).mean().MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// The unweighted mean distance between <paramref name="predicted"/> and the target: smooth L1 (delta 1), mean squared
+    /// or mean absolute error, as <paramref name="kind"/> says.
+    /// </summary>
+    /// <param name="noise">The target (named for the eps objective; any objective's target works).</param>
+    /// <param name="predicted">The model output, same shape as <paramref name="noise"/>.</param>
+    /// <param name="kind">The distance.</param>
+    /// <returns>A scalar tensor.</returns>
     public static Tensor NoiseLoss(Tensor noise, Tensor predicted, LossKind kind) => kind switch
     {
         LossKind.Huber => nn.functional.smooth_l1_loss(predicted, noise),

@@ -35,11 +35,16 @@ public sealed class PrecisionCast : nn.Module<Tensor, Tensor, Tensor>
         _ => throw new ArgumentException($"precision must be fp32, bf16 or fp16, got '{precision}'.", nameof(precision)),
     };
 
+    /// <summary>Runs the wrapped model in the low precision and returns its output in the dtype of <paramref name="x"/>.</summary>
+    /// <param name="x">Noisy images x_t [B, C, H, W], usually float32.</param>
+    /// <param name="timesteps">Timesteps [B], passed through unchanged.</param>
+    /// <returns>The model's prediction, shaped like <paramref name="x"/> and in its dtype.</returns>
     public override Tensor forward(Tensor x, Tensor timesteps)
     {
         using var scope = NewDisposeScope();
         return inner.forward(x.to(dtype), timesteps).to(x.dtype).MoveToOuterDisposeScope();
     }
 
+    /// <summary>Does nothing: the wrapped model is registered explicitly, as <c>inner</c>, in the constructor.</summary>
     protected override void RegisterComponents() { }
 }

@@ -15,9 +15,15 @@ public static class Sampling
     /// writes them as a PNG grid (square-ish, small images doubled in size); with <paramref name="framesPath"/>, also the
     /// denoising sequence as an animated GIF. The model is put in eval mode while drawing and restored after.
     /// </summary>
+    /// <param name="model">The network: images [B, C, H, W] and timesteps [B] to its objective's prediction.</param>
+    /// <param name="diffusion">The schedule and objective the model was trained with.</param>
     /// <param name="shape">[N, C, H, W] of the images to draw.</param>
+    /// <param name="sampler">DDPM, DDIM or DPM-Solver++(2M).</param>
     /// <param name="steps">Model calls of DDIM and DPM-Solver++ (DDPM always runs every timestep).</param>
     /// <param name="eta">DDIM's eta, 0 (deterministic) to 1 (DDPM-like noise).</param>
+    /// <param name="seed">Seeds the starting noise and every step's noise.</param>
+    /// <param name="path">The PNG to write; its folder is created.</param>
+    /// <param name="framesPath">Where to write the animated GIF, or null for none.</param>
     public static void WriteGrid(nn.Module<Tensor, Tensor, Tensor> model, GaussianDiffusion diffusion, long[] shape,
                                  SamplerKind sampler, int steps, double eta, long seed, string path, string? framesPath = null)
     {
@@ -52,7 +58,15 @@ public static class Sampling
     /// Draws <paramref name="count"/> images in batches of at most <paramref name="batchSize"/> (bounded memory for any count),
     /// all from one generator seeded with <paramref name="seed"/>; returns them on the CPU as [count, C, H, W] in the model's range.
     /// </summary>
+    /// <param name="model">The network: images [B, C, H, W] and timesteps [B] to its objective's prediction.</param>
+    /// <param name="diffusion">The schedule and objective the model was trained with.</param>
     /// <param name="imageShape">The shape of one image batch; only its last three sizes (C, H, W) are used.</param>
+    /// <param name="count">Images to draw, at least 1.</param>
+    /// <param name="sampler">DDPM, DDIM or DPM-Solver++(2M).</param>
+    /// <param name="steps">Model calls of DDIM and DPM-Solver++ (DDPM always runs every timestep).</param>
+    /// <param name="eta">DDIM's eta, 0 (deterministic) to 1 (DDPM-like noise).</param>
+    /// <param name="seed">Seeds the one generator all batches draw from, so a count gives the same images for any batch size up to it.</param>
+    /// <param name="batchSize">Images per model call, at least 1: bounds memory.</param>
     /// <param name="drawn">Called after each batch with the number of images drawn so far.</param>
     public static Tensor Draw(nn.Module<Tensor, Tensor, Tensor> model, GaussianDiffusion diffusion, long[] imageShape, int count,
                               SamplerKind sampler, int steps, double eta, long seed, int batchSize, Action<int>? drawn = null)

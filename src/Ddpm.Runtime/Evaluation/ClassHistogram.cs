@@ -5,8 +5,11 @@ namespace Ddpm.Evaluation;
 /// Shannon entropy of the shares in bits. A model that draws every class equally often scores log2(K)
 /// (3.32 bits for 10 classes); one that draws a single class scores 0. Mode collapse shows here first.
 /// </summary>
+/// <param name="ClassNames">The classifier's class names; entry i names label i.</param>
+/// <param name="Counts">How many images were labelled with each class, in the order of <paramref name="ClassNames"/>.</param>
 public sealed record ClassHistogram(IReadOnlyList<string> ClassNames, IReadOnlyList<int> Counts)
 {
+    /// <summary>Number of images counted: the sum of <see cref="Counts"/>.</summary>
     public int Total => Counts.Sum();
 
     /// <summary>Share of each class, in [0, 1]; all zero for an empty histogram.</summary>
@@ -44,8 +47,10 @@ public sealed record ClassHistogram(IReadOnlyList<string> ClassNames, IReadOnlyL
     }
 
     // Records compare lists by reference; compare the contents.
+    /// <summary>Equal when the class names and the counts are equal, element by element (not by list reference).</summary>
     public bool Equals(ClassHistogram? other) =>
         other is not null && ClassNames.SequenceEqual(other.ClassNames) && Counts.SequenceEqual(other.Counts);
 
+    /// <summary>A hash consistent with <see cref="Equals(ClassHistogram)"/>: of the class count and the total.</summary>
     public override int GetHashCode() => HashCode.Combine(ClassNames.Count, Total);
 }

@@ -15,6 +15,9 @@ public sealed class FeatureExtractor : IDisposable
     private readonly FeatureNet net;
     private readonly bool wasTraining;
 
+    /// <summary>Puts <paramref name="net"/> in eval mode until <see cref="Dispose"/>.</summary>
+    /// <param name="net">The trained feature net; stays the caller's.</param>
+    /// <param name="batchSize">Images per forward pass (&gt;= 1); bounds the memory used.</param>
     public FeatureExtractor(FeatureNet net, int batchSize = 250)
     {
         this.net = net ?? throw new ArgumentNullException(nameof(net));
@@ -24,6 +27,7 @@ public sealed class FeatureExtractor : IDisposable
         net.eval();
     }
 
+    /// <summary>Images per forward pass.</summary>
     public int BatchSize { get; }
 
     /// <summary>Features and predictions of float images [N, C, H, W] in [-1, 1] (any device; copied to the CPU batch by batch).</summary>

@@ -31,6 +31,9 @@ public sealed class FeatureNet : nn.Module<Tensor, Tensor>
     private readonly Sequential body;
     private readonly Linear classifier;
 
+    /// <summary>Creates an untrained net with TorchSharp's default initialisation.</summary>
+    /// <param name="channels">Image channels (&gt;= 1).</param>
+    /// <param name="classes">Number of classes (&gt;= 2).</param>
     public FeatureNet(int channels, int classes) : base(nameof(FeatureNet))
     {
         if (channels < 1) throw new ArgumentOutOfRangeException(nameof(channels), channels, "channels must be >= 1.");
@@ -50,7 +53,9 @@ public sealed class FeatureNet : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Image channels the net reads.</summary>
     public int Channels { get; }
+    /// <summary>Number of classes it predicts: the width of the logits.</summary>
     public int Classes { get; }
 
     /// <summary>Class logits [N, classes].</summary>

@@ -7,7 +7,13 @@ using static TorchSharp.torch;
 namespace Ddpm.Evaluation;
 
 /// <summary>What a cached feature net is: the data it was trained on, its shape, how it was trained and how well it classifies.</summary>
+/// <param name="Dataset">The data set's name as it was asked for (<see cref="LabelledDataset.Name"/>).</param>
 /// <param name="Fingerprint">SHA-256 of the data set's splits (<see cref="LabelledDataset.Fingerprint"/>).</param>
+/// <param name="ArchitectureVersion">The <see cref="FeatureNet.ArchitectureVersion"/> the net was built with.</param>
+/// <param name="Channels">Image channels the net reads.</param>
+/// <param name="ImageSize">Height and width of the images it was trained on.</param>
+/// <param name="ClassNames">The classes it predicts, in label order.</param>
+/// <param name="Options">How it was trained.</param>
 /// <param name="TestAccuracy">Share of the test split classified correctly, in [0, 1].</param>
 /// <param name="TrainSeconds">Wall-clock time the training took.</param>
 /// <param name="TorchThreads">torch's intra-op thread count during training (bit-reproducibility needs the same).</param>
@@ -24,8 +30,12 @@ public sealed record FeatureNetInfo(
     int TorchThreads);
 
 /// <summary>A trained feature net with its description; owns the net.</summary>
+/// <param name="Net">The trained net (disposed with this record).</param>
+/// <param name="Info">What the net is and how it was trained.</param>
+/// <param name="Path">The cache file it was loaded from or written to.</param>
 public sealed record CachedFeatureNet(FeatureNet Net, FeatureNetInfo Info, string Path) : IDisposable
 {
+    /// <summary>Disposes the net.</summary>
     public void Dispose() => Net.Dispose();
 }
 
@@ -43,6 +53,7 @@ public sealed record CachedFeatureNet(FeatureNet Net, FeatureNetInfo Info, strin
 /// </remarks>
 public static class FeatureNetCache
 {
+    /// <summary>The cache file format this build reads and writes; a file of another version is retrained.</summary>
     public const int FormatVersion = 1;
     private const int HashBytes = 32;
     private static ReadOnlySpan<byte> Magic => "DDPMFNET"u8;

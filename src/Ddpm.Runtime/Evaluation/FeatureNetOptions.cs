@@ -9,8 +9,11 @@ namespace Ddpm.Evaluation;
 /// <param name="Seed">Seeds the initial weights, the shuffles and the flips.</param>
 public sealed record FeatureNetOptions(int Epochs = 4, int BatchSize = 128, double LearningRate = 2e-3, long Seed = 0)
 {
+    /// <summary>4 epochs of batches of 128, learning rate 2e-3, seed 0.</summary>
     public static FeatureNetOptions Default { get; } = new();
 
+    /// <summary>Returns these options after checking their ranges.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Epochs or batch size below 1, or a learning rate that is not a positive finite number.</exception>
     public FeatureNetOptions Validated()
     {
         if (Epochs < 1) throw new ArgumentOutOfRangeException(nameof(Epochs), Epochs, "Epochs must be >= 1.");

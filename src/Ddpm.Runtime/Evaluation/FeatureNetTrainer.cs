@@ -20,6 +20,11 @@ public static class FeatureNetTrainer
     /// <summary>How often (at most) a progress line is written.</summary>
     private static readonly TimeSpan ProgressEvery = TimeSpan.FromSeconds(10);
 
+    /// <summary>Trains a new net on <paramref name="data"/>'s training split and measures it on the test split.</summary>
+    /// <param name="data">The labelled data set.</param>
+    /// <param name="options">Epochs, batch size, learning rate and seed; <see cref="FeatureNetOptions.Default"/> when null.</param>
+    /// <param name="log">Receives a line at the start, progress lines at most every 10 seconds, and each epoch's test accuracy.</param>
+    /// <returns>The trained net in eval mode (the caller owns it) and its test accuracy after the last epoch, in [0, 1].</returns>
     public static (FeatureNet Net, double TestAccuracy) Train(LabelledDataset data, FeatureNetOptions? options = null, Action<string>? log = null)
     {
         ArgumentNullException.ThrowIfNull(data);

@@ -9,6 +9,10 @@ namespace Ddpm.Evaluation;
 /// </summary>
 public sealed class FeatureSet
 {
+    /// <summary>Wraps <paramref name="values"/> (not copied) as <paramref name="count"/> vectors of <paramref name="dimension"/> values.</summary>
+    /// <param name="values">count * dimension values, row-major.</param>
+    /// <param name="count">Number of vectors (&gt;= 0).</param>
+    /// <param name="dimension">Values per vector (&gt;= 1).</param>
     public FeatureSet(double[] values, int count, int dimension)
     {
         ArgumentNullException.ThrowIfNull(values);
@@ -21,10 +25,14 @@ public sealed class FeatureSet
         Dimension = dimension;
     }
 
+    /// <summary>All vectors, row-major; shared, not a copy.</summary>
     public double[] Values { get; }
+    /// <summary>Number of vectors.</summary>
     public int Count { get; }
+    /// <summary>Values per vector (128 for the feature net's features).</summary>
     public int Dimension { get; }
 
+    /// <summary>Vector <paramref name="index"/> (0-based) as a view into <see cref="Values"/>.</summary>
     public ReadOnlySpan<double> Row(int index) => Values.AsSpan(index * Dimension, Dimension);
 
     /// <summary>A set from one array per vector (all of the same length).</summary>

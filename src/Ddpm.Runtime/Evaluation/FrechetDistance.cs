@@ -19,6 +19,9 @@ namespace Ddpm.Evaluation;
 /// </remarks>
 public static class FrechetDistance
 {
+    /// <summary>d^2 between two fitted Gaussians: the FID when they are fitted to generated and real features.</summary>
+    /// <returns>The squared Frechet distance, &gt;= 0.</returns>
+    /// <exception cref="ArithmeticException">The statistics hold NaN or infinite values.</exception>
     public static double Compute(GaussianFit a, GaussianFit b)
     {
         ArgumentNullException.ThrowIfNull(a);
@@ -26,6 +29,14 @@ public static class FrechetDistance
         return Compute(a.Mean, a.Covariance, b.Mean, b.Covariance);
     }
 
+    /// <summary>d^2 between N(<paramref name="mean1"/>, <paramref name="covariance1"/>) and N(<paramref name="mean2"/>, <paramref name="covariance2"/>).</summary>
+    /// <param name="mean1">Mean of the first Gaussian, length d.</param>
+    /// <param name="covariance1">Covariance of the first Gaussian, d x d, symmetric positive semi-definite.</param>
+    /// <param name="mean2">Mean of the second Gaussian, length d.</param>
+    /// <param name="covariance2">Covariance of the second Gaussian, d x d, symmetric positive semi-definite.</param>
+    /// <returns>The squared Frechet distance, &gt;= 0.</returns>
+    /// <exception cref="ArgumentException">The dimensions differ.</exception>
+    /// <exception cref="ArithmeticException">The statistics hold NaN or infinite values.</exception>
     public static double Compute(double[] mean1, double[,] covariance1, double[] mean2, double[,] covariance2)
     {
         ArgumentNullException.ThrowIfNull(mean1);

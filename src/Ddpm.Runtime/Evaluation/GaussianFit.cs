@@ -4,8 +4,12 @@ namespace Ddpm.Evaluation;
 /// The Gaussian fitted to a feature set: its mean and its unbiased covariance (divided by n - 1, as
 /// numpy's <c>np.cov</c>, which pytorch-fid uses). Float64 throughout.
 /// </summary>
+/// <param name="Mean">The mean feature vector, of length d.</param>
+/// <param name="Covariance">The unbiased d x d covariance.</param>
+/// <param name="Count">Number of vectors fitted.</param>
 public sealed record GaussianFit(double[] Mean, double[,] Covariance, int Count)
 {
+    /// <summary>The feature dimension d.</summary>
     public int Dimension => Mean.Length;
 
     /// <summary>Fits mean and covariance to <paramref name="features"/> (at least 2 vectors).</summary>

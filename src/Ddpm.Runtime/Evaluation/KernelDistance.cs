@@ -1,7 +1,10 @@
 namespace Ddpm.Evaluation;
 
 /// <summary>KID over subsets: the mean and the standard deviation of the subsets' unbiased MMD^2.</summary>
+/// <param name="Mean">KID: the unbiased MMD^2 averaged over the subsets (lower is better; can be slightly negative).</param>
 /// <param name="StandardDeviation">Population standard deviation over the subsets (ddof 0, as torch-fidelity and clean-fid report it).</param>
+/// <param name="Subsets">Number of subsets drawn.</param>
+/// <param name="SubsetSize">Vectors per subset, from each set.</param>
 public sealed record KidResult(double Mean, double StandardDeviation, int Subsets, int SubsetSize);
 
 /// <summary>
@@ -19,7 +22,9 @@ public sealed record KidResult(double Mean, double StandardDeviation, int Subset
 /// </remarks>
 public static class KernelDistance
 {
+    /// <summary>Subsets averaged over by default (torch-fidelity's 100).</summary>
     public const int DefaultSubsets = 100;
+    /// <summary>Default largest subset size (torch-fidelity's 1000).</summary>
     public const int DefaultSubsetSize = 1000;
 
     /// <summary>k(x, y) = (x . y / d + 1)^3.</summary>

@@ -9,6 +9,11 @@ namespace Ddpm.Evaluation;
 /// the class names, and the folder where the feature net trained on it is cached.
 /// </summary>
 /// <param name="Name">The name it was asked for, e.g. fashion-mnist or idx:data/mnist.</param>
+/// <param name="TrainImages">The training split's images.</param>
+/// <param name="TrainLabels">The class of each training image, a label in [0, number of classes).</param>
+/// <param name="TestImages">The test split's images, of the training images' shape; square.</param>
+/// <param name="TestLabels">The class of each test image.</param>
+/// <param name="ClassNames">The class names, entry i naming label i (at least 2).</param>
 /// <param name="FlipInvariant">True when a mirrored image is still of its class (clothes, CIFAR-10), so the
 /// feature net may train with random horizontal flips; false for digits and unknown data.</param>
 /// <param name="CacheFolder">Where <see cref="FeatureNetCache"/> keeps the trained feature net.</param>
@@ -22,7 +27,9 @@ public sealed record LabelledDataset(
     bool FlipInvariant,
     string CacheFolder)
 {
+    /// <summary>Channels per image (1 grayscale, 3 RGB).</summary>
     public int Channels => TestImages.Channels;
+    /// <summary>Height and width of the (square) images in pixels.</summary>
     public int ImageSize => TestImages.Height;
 
     /// <summary>Checks that the splits agree with each other and with the labels; throws <see cref="InvalidDataException"/> naming the problem.</summary>

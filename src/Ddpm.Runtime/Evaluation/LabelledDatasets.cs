@@ -5,6 +5,7 @@ namespace Ddpm.Evaluation;
 /// <summary>Turns a data set name into its labelled train and test splits, for evaluation.</summary>
 public static class LabelledDatasets
 {
+    /// <summary>The data sets evaluation accepts, worded to follow an error message.</summary>
     public const string Help = "use fashion-mnist, idx:<folder> (MNIST-style IDX files; mnist-idx:<folder> is the same) or cifar10:<folder>";
 
     /// <summary>File that may name an IDX data set's classes, one per line, in label order.</summary>

@@ -3,6 +3,7 @@ namespace Ddpm.Evaluation;
 /// <summary>Improved precision and recall (Kynkaanniemi et al. 2019) with the k of their neighbourhoods.</summary>
 /// <param name="Precision">Share of generated vectors inside the real manifold: how many samples look real.</param>
 /// <param name="Recall">Share of real vectors inside the generated manifold: how much of the data the samples cover.</param>
+/// <param name="K">The k whose nearest-neighbour distance sets each ball's radius.</param>
 public sealed record PrecisionRecallResult(double Precision, double Recall, int K);
 
 /// <summary>
@@ -14,8 +15,13 @@ public sealed record PrecisionRecallResult(double Precision, double Recall, int 
 /// </summary>
 public static class PrecisionRecall
 {
+    /// <summary>The paper's recommended k.</summary>
     public const int DefaultK = 3;
 
+    /// <summary>Precision and recall of <paramref name="generated"/> against <paramref name="real"/>.</summary>
+    /// <param name="real">Features of real images.</param>
+    /// <param name="generated">Features of generated images, of the same dimension.</param>
+    /// <param name="k">The neighbour whose distance is a ball's radius (&gt;= 1); each set needs more than k vectors.</param>
     public static PrecisionRecallResult Compute(FeatureSet real, FeatureSet generated, int k = DefaultK)
     {
         FeatureSet.CheckSameDimension(real, generated, "Precision and recall");

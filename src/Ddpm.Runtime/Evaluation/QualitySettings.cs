@@ -15,13 +15,17 @@ public sealed record QualitySettings(
     int FloorSeed = 0,
     FeatureNetOptions? FeatureNet = null)
 {
+    /// <summary>The defaults: 100 KID subsets of up to 1000, k = 3, batches of 250, floor seed 0, default feature net training.</summary>
     public static QualitySettings Default { get; } = new();
 
+    /// <summary><see cref="FeatureNet"/>, or <see cref="Evaluation.FeatureNetOptions.Default"/> when it is null.</summary>
     public FeatureNetOptions FeatureNetOptions => FeatureNet ?? FeatureNetOptions.Default;
 
     /// <summary>Fewest images a score can be computed on: FID and KID need 2, precision/recall k + 1.</summary>
     public int MinimumCount => Math.Max(2, NearestK + 1);
 
+    /// <summary>Returns these settings after checking their ranges.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A setting is out of its range (subsets or k below 1, subset size below 2, ...).</exception>
     public QualitySettings Validated()
     {
         if (KidSubsets < 1) throw new ArgumentOutOfRangeException(nameof(KidSubsets), KidSubsets, "KidSubsets must be >= 1.");

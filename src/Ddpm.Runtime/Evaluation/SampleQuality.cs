@@ -29,6 +29,10 @@ public sealed class SampleQuality : IDisposable
     public static SampleQuality Create(string dataset, Action<string>? log = null, QualitySettings? settings = null)
         => new(LabelledDatasets.Load(dataset, log), log, settings);
 
+    /// <summary>Prepares scoring against <paramref name="data"/>: loads or trains its feature net and featurises its test split.</summary>
+    /// <param name="data">The labelled data set; validated first.</param>
+    /// <param name="log">Receives the feature net's and the reference statistics' progress lines.</param>
+    /// <param name="settings">How to measure; <see cref="QualitySettings.Default"/> when null.</param>
     public SampleQuality(LabelledDataset data, Action<string>? log = null, QualitySettings? settings = null)
     {
         ArgumentNullException.ThrowIfNull(data);
@@ -49,11 +53,17 @@ public sealed class SampleQuality : IDisposable
         }
     }
 
+    /// <summary>The data set images are measured against.</summary>
     public LabelledDataset Data { get; }
+    /// <summary>The validated measurement settings.</summary>
     public QualitySettings Settings { get; }
+    /// <summary>The data set's name, e.g. fashion-mnist.</summary>
     public string Dataset => Data.Name;
+    /// <summary>Channels the scored images must have.</summary>
     public int Channels => Data.Channels;
+    /// <summary>Height and width the scored images must have.</summary>
     public int ImageSize => Data.ImageSize;
+    /// <summary>The data set's classes, in label order.</summary>
     public IReadOnlyList<string> ClassNames => Data.ClassNames;
 
     /// <summary>The feature net's accuracy on the test split, in [0, 1].</summary>
@@ -61,6 +71,7 @@ public sealed class SampleQuality : IDisposable
 
     /// <summary>What the feature net is and where it is cached.</summary>
     public FeatureNetInfo FeatureNet => featureNet.Info;
+    /// <summary>The cache file of the feature net.</summary>
     public string FeatureNetPath => featureNet.Path;
 
     /// <summary>Scores float images [N, C, H, W] in [-1, 1] (the model's output scale); <paramref name="seed"/> draws the KID subsets.</summary>
@@ -131,5 +142,6 @@ public sealed class SampleQuality : IDisposable
     private string TooFew(long count) => string.Create(CultureInfo.InvariantCulture,
         $"{count} image{(count == 1 ? "" : "s")} cannot be scored: FID and KID need at least 2, precision and recall (k = {Settings.NearestK}) at least {Settings.NearestK + 1}.");
 
+    /// <summary>Disposes the feature net.</summary>
     public void Dispose() => featureNet.Dispose();
 }

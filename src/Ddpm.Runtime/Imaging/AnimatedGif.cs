@@ -18,6 +18,10 @@ public static class AnimatedGif
     /// Writes a whole animation: every frame for <paramref name="frameDelayMs"/>, the last one for <paramref name="lastFrameDelayMs"/>
     /// (GIF counts hundredths of a second; at least 20 ms). Every frame must have the first one's size and channel count.
     /// </summary>
+    /// <param name="path">The .gif file to write; its folder is created if needed.</param>
+    /// <param name="frames">The frames in order (at least one).</param>
+    /// <param name="frameDelayMs">How long each frame but the last is shown, in milliseconds (rounded to 10 ms).</param>
+    /// <param name="lastFrameDelayMs">How long the last frame is shown, in milliseconds.</param>
     /// <param name="loop">Repeat forever or play once.</param>
     public static void Save(string path, IEnumerable<Raster> frames, int frameDelayMs = 100, int lastFrameDelayMs = 2000, bool loop = true)
     {

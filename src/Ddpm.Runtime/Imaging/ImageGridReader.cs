@@ -12,6 +12,11 @@ namespace Ddpm.Imaging;
 public static class ImageGridReader
 {
     /// <summary>The layout of a grid: tile side, padding and scale in source pixels, columns and rows.</summary>
+    /// <param name="Tile">Side of one image, in source pixels (before scaling).</param>
+    /// <param name="Padding">Border between and around the images, in source pixels.</param>
+    /// <param name="Scale">How many PNG pixels each source pixel was blown up to, per side.</param>
+    /// <param name="Columns">Images per row.</param>
+    /// <param name="Rows">Rows of images, the last one possibly partly empty.</param>
     public sealed record Layout(int Tile, int Padding, int Scale, int Columns, int Rows);
 
     /// <summary>Reads the tiles of <paramref name="path"/> as <paramref name="channels"/> x tile x tile images.</summary>

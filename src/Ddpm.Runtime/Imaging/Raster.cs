@@ -9,6 +9,11 @@ namespace Ddpm.Imaging;
 /// </summary>
 public sealed class Raster
 {
+    /// <summary>Creates a picture, black unless <paramref name="pixels"/> are given.</summary>
+    /// <param name="width">Width in pixels (&gt;= 1).</param>
+    /// <param name="height">Height in pixels (&gt;= 1).</param>
+    /// <param name="channels">1 (gray) or 3 (RGB).</param>
+    /// <param name="pixels">width * height * channels bytes, interleaved row by row (used, not copied); null for a new black picture.</param>
     public Raster(int width, int height, int channels, byte[]? pixels = null)
     {
         if (width < 1 || height < 1) throw new ArgumentOutOfRangeException(nameof(width), $"Raster size must be positive, got {width}x{height}.");
@@ -24,9 +29,13 @@ public sealed class Raster
         Pixels = pixels;
     }
 
+    /// <summary>Width in pixels.</summary>
     public int Width { get; }
+    /// <summary>Height in pixels.</summary>
     public int Height { get; }
+    /// <summary>1 (gray) or 3 (RGB).</summary>
     public int Channels { get; }
+    /// <summary>The pixel bytes, interleaved row by row: <c>Pixels[(y * Width + x) * Channels + c]</c>; writable, not a copy.</summary>
     public byte[] Pixels { get; }
 
     /// <summary>The same picture, each pixel repeated into a <paramref name="factor"/> x <paramref name="factor"/> block.</summary>

@@ -35,6 +35,7 @@ public sealed record ModelEntry(
     /// <summary>The schedule's tables.</summary>
     public ScheduleTables Schedule => Diffusion.Tables;
 
+    /// <summary>The shape of a batch of the model's images, [batch, Channels, ImageSize, ImageSize].</summary>
     public long[] BatchShape(long batch) => new long[] { batch, Channels, ImageSize, ImageSize };
 }
 
@@ -44,6 +45,7 @@ public static class ModelCatalog
     private static readonly object Gate = new();
     private static readonly List<ModelEntry> Entries = new();
 
+    /// <summary>Adds <paramref name="entry"/>, replacing an entry of the same name; called by the generated module initializers.</summary>
     public static void Register(ModelEntry entry)
     {
         lock (Gate)
@@ -53,6 +55,7 @@ public static class ModelCatalog
         }
     }
 
+    /// <summary>A snapshot of every registered model, ordered by name (ordinal).</summary>
     public static IReadOnlyList<ModelEntry> All
     {
         get { lock (Gate) return Entries.OrderBy(e => e.Name, StringComparer.Ordinal).ToList(); }

@@ -14,13 +14,26 @@ namespace Ddpm.Native;
 /// </summary>
 public static class AllocatorPreload
 {
+    /// <summary>The file name of the tcmalloc library that is bundled or looked for (gperftools' minimal build).</summary>
     public const string TcmallocLibrary = "libtcmalloc_minimal.so.4";
 
     /// <summary>Set in the restarted process: the restart happened, so never restart again.</summary>
     public const string RestartedVariable = "DDPM_MALLOC_RESTARTED";
 
     /// <summary>What DDPM_MALLOC asks for.</summary>
-    public enum Choice { Auto, Tcmalloc, TunedGlibc, Default, Library }
+    public enum Choice
+    {
+        /// <summary>Unset or <c>auto</c>: tcmalloc when a library is found, else tuned glibc malloc.</summary>
+        Auto,
+        /// <summary><c>tcmalloc</c>: tcmalloc is required; not finding it is reported.</summary>
+        Tcmalloc,
+        /// <summary><c>glibc</c>: no preload; glibc malloc tuned by <see cref="Allocator.Tune"/>.</summary>
+        TunedGlibc,
+        /// <summary><c>default</c> (or <c>off</c>): glibc malloc as it is, untuned.</summary>
+        Default,
+        /// <summary>A path (a value with a '/'): preload that allocator library.</summary>
+        Library,
+    }
 
     /// <summary>Reads DDPM_MALLOC; a value with a '/' is a library path.</summary>
     public static (Choice Choice, string? Library) ParseChoice(string? value) =>

@@ -35,9 +35,19 @@ namespace Ddpm.Native;
 /// </summary>
 public static class OneDnn
 {
+    /// <summary>The environment variable that chooses the remedy: <c>zero</c> (or unset), <c>off</c> or <c>unsafe</c>.</summary>
     public const string EnvironmentVariable = "DDPM_ONEDNN";
 
-    public enum Mode { ZeroFill, Off, AsShipped }
+    /// <summary>The remedies <see cref="Configure"/> can apply, as DDPM_ONEDNN names them.</summary>
+    public enum Mode
+    {
+        /// <summary><c>zero</c> (the default): keep oneDNN and zero every new CPU buffer, so its padding reads 0.</summary>
+        ZeroFill,
+        /// <summary><c>off</c>: no oneDNN for convolutions; libtorch's own kernels, slower.</summary>
+        Off,
+        /// <summary><c>unsafe</c>: libtorch as shipped, with no ISA cap; convolutions may return NaN.</summary>
+        AsShipped,
+    }
 
     /// <summary>The value <see cref="PrepareEnvironment"/> gives ONEDNN_MAX_CPU_ISA on CPUs with AVX-512.</summary>
     public const string CappedIsa = "AVX2";

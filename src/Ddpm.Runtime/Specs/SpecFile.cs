@@ -18,9 +18,11 @@ public sealed class SpecFile
         HasTraining = document.HasTraining;
     }
 
+    /// <summary>The path the spec was read from (as given to <see cref="Load"/> or <see cref="Parse"/>).</summary>
     public string Path { get; }
     /// <summary>The model's class name (`model.name`).</summary>
     public string ModelName { get; }
+    /// <summary>The namespace of the generated classes (`model.namespace`); "" when not written.</summary>
     public string Namespace { get; }
     /// <summary>`schedule.name` when written (else the generator derived it from the model's name).</summary>
     public string? ScheduleName { get; }
@@ -28,6 +30,7 @@ public sealed class SpecFile
     public string ArchitectureHash { get; }
     /// <summary>The training settings; the defaults when the spec has no training section.</summary>
     public TrainingSpec Training { get; }
+    /// <summary>Whether the spec has a `training:` section.</summary>
     public bool HasTraining { get; }
 
     /// <summary>Reads a spec file. Throws SpecFileException (every error as file:line:column) when it is not a valid spec.</summary>
@@ -51,6 +54,9 @@ public sealed class SpecFile
 /// <summary>A spec file with errors; the message lists each as `file:line:column: DDPM1xx: message`.</summary>
 public sealed class SpecFileException : Exception
 {
+    /// <summary>Creates the exception; the message has one line per error.</summary>
+    /// <param name="path">The spec file, as named in the messages.</param>
+    /// <param name="errors">The errors, at least one.</param>
     public SpecFileException(string path, IReadOnlyList<SpecError> errors)
         : base(string.Join(Environment.NewLine, errors.Select(e => $"{path}:{e.Span.Line}:{e.Span.Column}: {e.Id}: {e.Message}")))
     {
@@ -58,7 +64,9 @@ public sealed class SpecFileException : Exception
         Errors = errors;
     }
 
+    /// <summary>The spec file the errors are in.</summary>
     public string Path { get; }
+    /// <summary>Every error found, in reading order.</summary>
     public IReadOnlyList<SpecError> Errors { get; }
     /// <summary>Line of the first error (1-based).</summary>
     public int Line => Errors[0].Span.Line;

@@ -23,12 +23,24 @@ namespace Ddpm.Training;
 /// </remarks>
 public sealed class Checkpoint : IDisposable
 {
+    /// <summary>The format version this build writes (3: with the float16 loss scaler's state).</summary>
     public const int FormatVersion = 3;
     /// <summary>The oldest format this build reads.</summary>
     public const int OldestFormatVersion = 1;
     private const int HashBytes = 32;
     private static ReadOnlySpan<byte> Magic => "DDPMCKPT"u8;
 
+    /// <summary>Wraps a training state; the checkpoint takes ownership of every tensor passed in.</summary>
+    /// <param name="step">Optimiser steps completed (&gt;= 0).</param>
+    /// <param name="epoch">Epoch of the next batch.</param>
+    /// <param name="batch">Index of the next batch within <paramref name="epoch"/>.</param>
+    /// <param name="scheduleFingerprint">The training schedule's <see cref="Ddpm.Schedules.ScheduleTables.Fingerprint"/>.</param>
+    /// <param name="specText">The resolved spec as YAML; null is stored as "".</param>
+    /// <param name="model">The model's state dict: name and tensor, in the module's order.</param>
+    /// <param name="ema">The EMA model's state dict, or null when the run keeps no EMA.</param>
+    /// <param name="optimizerState">The optimiser's <c>save_state_dict</c> bytes.</param>
+    /// <param name="rngState">The training noise generator's state.</param>
+    /// <param name="torchThreads">torch.get_num_threads() of the run.</param>
     public Checkpoint(long step, int epoch, int batch, string scheduleFingerprint, string specText,
                       IReadOnlyList<(string Name, Tensor Value)> model, IReadOnlyList<(string Name, Tensor Value)>? ema,
                       byte[] optimizerState, Tensor rngState, int torchThreads)
@@ -50,10 +62,13 @@ public sealed class Checkpoint : IDisposable
     public long Step { get; }
     /// <summary>The data loader's position: the next batch is batch <see cref="Batch"/> of epoch <see cref="Epoch"/>.</summary>
     public int Epoch { get; }
+    /// <summary>Index, within <see cref="Epoch"/>, of the next batch the run trains on (0-based).</summary>
     public int Batch { get; }
+    /// <summary>Fingerprint of the noise schedule the run trained under (<see cref="Ddpm.Schedules.ScheduleTables.Fingerprint"/>); checked by <see cref="CheckSchedule"/>.</summary>
     public string ScheduleFingerprint { get; }
     /// <summary>The resolved spec (YAML) the run was started with, for the record.</summary>
     public string SpecText { get; }
+    /// <summary>The trained (raw) weights and buffers as a state dict: name and tensor, in the module's order (CPU tensors when captured or loaded).</summary>
     public IReadOnlyList<(string Name, Tensor Value)> Model { get; }
     /// <summary>Null when the run has no EMA (decay 0).</summary>
     public IReadOnlyList<(string Name, Tensor Value)>? Ema { get; }
@@ -208,6 +223,7 @@ public sealed class Checkpoint : IDisposable
             expected[name].copy_(value);
     }
 
+    /// <summary>Disposes the tensors the checkpoint owns: model and EMA state and the generator state.</summary>
     public void Dispose()
     {
         foreach (var (_, value) in Model) value.Dispose();

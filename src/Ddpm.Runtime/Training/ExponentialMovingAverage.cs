@@ -14,6 +14,8 @@ public sealed class ExponentialMovingAverage
     private readonly (Tensor Ema, Tensor Source)[] buffers;
 
     /// <summary>Pairs the two models' tensors by name and copies the source's weights into the average.</summary>
+    /// <param name="source">The model being trained.</param>
+    /// <param name="average">A separate instance of the same architecture that holds the average; its parameters stop requiring gradients.</param>
     /// <param name="decay">The largest decay; the warm-up grows towards it.</param>
     /// <param name="warmup">How the decay grows (<see cref="DecayAt"/>).</param>
     /// <param name="power">Exponent of the power warm-up.</param>
@@ -46,9 +48,13 @@ public sealed class ExponentialMovingAverage
         CopyFromSource();
     }
 
+    /// <summary>The maximum decay, in [0, 1); <see cref="DecayAt"/> never exceeds it.</summary>
     public double Decay { get; }
+    /// <summary>How the decay grows towards <see cref="Decay"/> over the first steps.</summary>
     public EmaWarmup Warmup { get; }
+    /// <summary>Exponent of the <see cref="EmaWarmup.Power"/> warm-up (default 2/3).</summary>
     public double Power { get; }
+    /// <summary>Step scale (inv_gamma) of the <see cref="EmaWarmup.Power"/> warm-up (default 1).</summary>
     public double InvGamma { get; }
 
     /// <summary>

@@ -18,8 +18,14 @@ public sealed class LossScaler
 {
     /// <summary>GradScaler's defaults: 2^16, x2 after 2000 good steps, x0.5 after an overflow.</summary>
     public const double DefaultInitialScale = 65536.0;
+    /// <summary>Good steps in a row before the scale grows (GradScaler's 2000).</summary>
     public const int DefaultGrowthInterval = 2000;
 
+    /// <summary>Creates a scaler starting at <paramref name="initialScale"/>.</summary>
+    /// <param name="initialScale">The first loss scale; positive and finite.</param>
+    /// <param name="growthFactor">Factor applied after <paramref name="growthInterval"/> good steps; finite and &gt; 1.</param>
+    /// <param name="backoffFactor">Factor applied after an overflow; in (0, 1).</param>
+    /// <param name="growthInterval">Good steps in a row before the scale grows; &gt;= 1.</param>
     public LossScaler(double initialScale = DefaultInitialScale, double growthFactor = 2.0, double backoffFactor = 0.5,
                       int growthInterval = DefaultGrowthInterval)
     {
@@ -41,8 +47,11 @@ public sealed class LossScaler
     public double Scale { get; private set; }
     /// <summary>Good steps since the last overflow or growth.</summary>
     public int GoodSteps { get; private set; }
+    /// <summary>Factor the scale is multiplied by after <see cref="GrowthInterval"/> good steps (default 2).</summary>
     public double GrowthFactor { get; }
+    /// <summary>Factor the scale is multiplied by after a step whose gradients overflowed (default 0.5).</summary>
     public double BackoffFactor { get; }
+    /// <summary>Good steps in a row before the scale grows (default <see cref="DefaultGrowthInterval"/>).</summary>
     public int GrowthInterval { get; }
 
     /// <summary>loss * <see cref="Scale"/>, the tensor to call backward on.</summary>
@@ -90,6 +99,7 @@ public sealed class LossScaler
         GoodSteps = goodSteps;
     }
 
+    /// <summary>The scale and the good-step count, e.g. "loss scale 65536 (12/2000 good steps)".</summary>
     public override string ToString() =>
         string.Create(CultureInfo.InvariantCulture, $"loss scale {Scale:G6} ({GoodSteps}/{GrowthInterval} good steps)");
 }

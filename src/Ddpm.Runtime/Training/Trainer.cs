@@ -55,10 +55,17 @@ public sealed class Trainer : IDisposable
     private string? unusable;
     private readonly System.Diagnostics.Stopwatch sinceCheckpoint = System.Diagnostics.Stopwatch.StartNew();
 
+    /// <summary>
+    /// Sets up a run: checks <paramref name="spec"/> against the spec format's rules, makes the optimiser, the seeded noise
+    /// generator and, when the spec asks for them, the EMA model and the low-precision working copy; puts the model in training mode.
+    /// </summary>
     /// <param name="model">The model to train; stays the caller's.</param>
+    /// <param name="diffusion">Schedule and objective: the forward process, the target and the loss.</param>
     /// <param name="loader">Carries batch size, random flip and data seed; see <see cref="CreateLoader"/>.</param>
+    /// <param name="spec">The training settings (loss, optimiser, warm-up, clipping, EMA, precision, seed, intervals).</param>
     /// <param name="emaFactory">Builds another instance of the model's architecture: for the EMA (EmaDecay &gt; 0) and for the
     /// bfloat16 working copy (precision bf16).</param>
+    /// <param name="callbacks">Progress, sample, evaluation and checkpoint hooks; none when null.</param>
     /// <param name="specText">The resolved spec as YAML, stored verbatim in checkpoints.</param>
     public Trainer(nn.Module<Tensor, Tensor, Tensor> model, GaussianDiffusion diffusion, BatchLoader loader, TrainingSpec spec,
                    Func<nn.Module<Tensor, Tensor, Tensor>>? emaFactory = null, TrainingCallbacks? callbacks = null, string specText = "")
@@ -111,6 +118,7 @@ public sealed class Trainer : IDisposable
         model.train();
     }
 
+    /// <summary>The model being trained (the raw, float32 master weights); owned by the caller.</summary>
     public nn.Module<Tensor, Tensor, Tensor> Model => model;
     /// <summary>Where training runs: the device of the model.</summary>
     public Device Device => device;
@@ -136,6 +144,7 @@ public sealed class Trainer : IDisposable
         PreferredWeights = weights;
         PreferenceReason = reason ?? "";
     }
+    /// <summary>The schedule and objective the model is trained under.</summary>
     public GaussianDiffusion Diffusion => diffusion;
     /// <summary>Optimiser steps completed.</summary>
     public long Step { get; private set; }
@@ -143,6 +152,7 @@ public sealed class Trainer : IDisposable
     public long TotalSteps { get; }
     /// <summary>Position of the next batch: batch <see cref="Batch"/> of epoch <see cref="Epoch"/>.</summary>
     public int Epoch { get; private set; }
+    /// <summary>Index, within <see cref="Epoch"/>, of the next batch (0-based).</summary>
     public int Batch { get; private set; }
 
     /// <summary>The loader the spec describes: its batch size, random flip and seed.</summary>
@@ -381,6 +391,7 @@ public sealed class Trainer : IDisposable
         return diffusion.ObjectiveLoss(predicted, diffusion.Target(x0, t, noise), t, spec.Loss, spec.MinSnrGamma);
     }
 
+    /// <summary>Releases what the trainer owns (optimiser, generator, EMA model, low-precision copy); the trainer is unusable afterwards.</summary>
     public void Dispose()
     {
         CloseBatches();
