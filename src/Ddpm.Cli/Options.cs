@@ -85,8 +85,8 @@ internal static class Options
         return DiffusionModel.Load(path, weights);
     }
 
-    /// <summary>"ema" or "raw", as the command line and the eval JSON spell them.</summary>
-    public static string WeightsName(SamplingWeights weights) => weights == SamplingWeights.Ema ? "ema" : "raw";
+    /// <summary>"EMA" or "raw", as the command's messages and the eval JSON spell them.</summary>
+    public static string WeightsName(SamplingWeights weights) => weights == SamplingWeights.Ema ? "EMA" : "raw";
 
     /// <summary>How a diffusion's x_0 limit is described in messages and JSON: "none", "clip" or "dynamic 0.995".</summary>
     public static string DescribeX0Limit(Ddpm.Diffusion.DiffusionOptions options) =>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Ddpm.Training;
 using SkiaSharp;
 
 namespace Ddpm.Cli.Tests;

@@ -1,5 +1,6 @@
 using Ddpm.Models;
 using Ddpm.Specs;
+using Ddpm.Training;
 
 namespace Ddpm.Cli.Tests;
 

@@ -136,7 +136,7 @@ public sealed class DiffusionModel : IDisposable
         {
             var (state, chosen, why) = checkpoint.SamplingState(weights);
             checkpoint.CopyInto(chosen, state, model);
-            var kind = chosen == "ema" ? SamplingWeights.Ema : SamplingWeights.Raw;
+            var kind = string.Equals(chosen, "ema", StringComparison.OrdinalIgnoreCase) ? SamplingWeights.Ema : SamplingWeights.Raw;
             // The chosen weights are the sampling weights; the other set is not kept (train again from ddpm train --resume).
             return kind == SamplingWeights.Ema
                 ? new DiffusionModel(entry, model, model, checkpoint.Step, kind, why, recorded.Dataset)
