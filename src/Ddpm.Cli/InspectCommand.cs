@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
 using Ddpm.Imaging;
+using Ddpm.Schedules;
+using Ddpm.Specs;
 using static TorchSharp.torch;
 
 namespace Ddpm.Cli;
@@ -18,6 +20,13 @@ internal static class InspectCommand
             if (parse.GetValue(target) is not { } name)
             {
                 ListCommand.Write(output);
+                return DdpmCli.Ok;
+            }
+            if (ModelResolver.Uncompiled(name) is { Model: { } declared, Schedule: { } declaredSchedule } document)
+            {
+                WriteUncompiled(name, declared, declaredSchedule, document, output);
+                WriteSchedule(ScheduleMath.Tables(declaredSchedule.Kind, declaredSchedule.Timesteps, declaredSchedule.BetaStart, declaredSchedule.BetaEnd),
+                              declared.Name, parse.GetResult(plot) is null ? null : parse.GetValue(plot) ?? $"{declared.Name}-schedule.png", output);
                 return DdpmCli.Ok;
             }
             var resolved = ModelResolver.Resolve(name);
@@ -42,30 +51,55 @@ internal static class InspectCommand
             foreach (var (key, value) in model.state_dict())
                 output.WriteLine($"  {key} {Shape(value.shape)}");
 
-            var s = entry.Schedule;
-            int last = s.Timesteps - 1;
-            output.WriteLine();
-            output.WriteLine($"schedule: T = {s.Timesteps}, fingerprint {s.Fingerprint}");
-            output.WriteLine("  t      beta        alpha_bar   sqrt(1-alpha_bar)  posterior_var");
-            foreach (int t in new[] { 0, 1, s.Timesteps / 4, s.Timesteps / 2, 3 * s.Timesteps / 4, last }.Distinct())
-                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  {t,-6} {s.Betas[t],-11:G4} {s.AlphasCumprod[t],-11:G4} {s.SqrtOneMinusAlphasCumprod[t],-18:G4} {s.PosteriorVariance[t]:G4}"));
-
-            if (parse.GetResult(plot) is not null)
-            {
-                string path = parse.GetValue(plot) ?? $"{entry.Name}-schedule.png";
-                var steps = Enumerable.Range(0, s.Timesteps).Select(t => (double)t).ToArray();
-                LinePlot.SavePng(path, $"{entry.Name}: noise schedule", new[]
-                {
-                    ("beta_t", steps, s.Betas),
-                    ("alpha_bar_t", steps, s.AlphasCumprod),
-                    ("sqrt(1 - alpha_bar_t)", steps, s.SqrtOneMinusAlphasCumprod),
-                }, xLabel: "t");
-                output.WriteLine($"wrote {path}");
-            }
+            WriteSchedule(entry.Schedule, entry.Name, parse.GetResult(plot) is null ? null : parse.GetValue(plot) ?? $"{entry.Name}-schedule.png", output);
             return DdpmCli.Ok;
         });
         return command;
+    }
+
+    /// <summary>
+    /// A spec whose model is not compiled into this ddpm (a spec of the user's own project): what the declaration says;
+    /// the parameter count, stage shapes and state-dict keys come from building the project that holds it.
+    /// </summary>
+    private static void WriteUncompiled(string path, ModelSection m, ScheduleSection schedule, SpecDocument document, TextWriter output)
+    {
+        output.WriteLine($"{m.Name} (spec {Path.GetFileName(path)}, not compiled into this ddpm): declared in {(m.Namespace.Length > 0 ? m.Namespace : "the project's namespace")}; " +
+                         "build the project that holds the spec for its parameter count, stage shapes and state-dict keys");
+        output.WriteLine($"input: [B, {m.Channels}, {m.ImageSize}, {m.ImageSize}] images and [B] timesteps -> {Prediction(schedule.Objective)} of the same shape");
+        output.WriteLine();
+        output.WriteLine("declared:");
+        output.WriteLine($"  dim {m.Dim}, dim_mults [{string.Join(", ", m.DimMults)}], resnet_block_groups {m.ResnetBlockGroups}, attention heads {m.Heads} x {m.DimHead}");
+        for (int i = 0; i < m.Stages.Count; i++)
+            output.WriteLine($"  stage {i}: {m.Stages[i].Blocks} ResNet blocks, {SpecYaml.Spelling(m.Stages[i].Attention)} attention");
+        output.WriteLine($"  mid: {SpecYaml.Spelling(m.MidAttention)} attention");
+        output.WriteLine($"  schedule: {SpecYaml.Spelling(schedule.Kind)}, objective {SpecYaml.Spelling(schedule.Objective)}");
+        output.WriteLine($"  architecture hash {document.ArchitectureHash}");
+        if (document.HasTraining)
+        {
+            output.WriteLine();
+            output.Write(SpecWriter.TrainingYaml(document.Training));
+        }
+    }
+
+    /// <summary>The schedule's key values at a few timesteps, and its curves as a PNG when asked.</summary>
+    private static void WriteSchedule(ScheduleTables s, string modelName, string? plotPath, TextWriter output)
+    {
+        int last = s.Timesteps - 1;
+        output.WriteLine();
+        output.WriteLine($"schedule: T = {s.Timesteps}, fingerprint {s.Fingerprint}");
+        output.WriteLine("  t      beta        alpha_bar   sqrt(1-alpha_bar)  posterior_var");
+        foreach (int t in new[] { 0, 1, s.Timesteps / 4, s.Timesteps / 2, 3 * s.Timesteps / 4, last }.Distinct())
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {t,-6} {s.Betas[t],-11:G4} {s.AlphasCumprod[t],-11:G4} {s.SqrtOneMinusAlphasCumprod[t],-18:G4} {s.PosteriorVariance[t]:G4}"));
+        if (plotPath is null) return;
+        var steps = Enumerable.Range(0, s.Timesteps).Select(t => (double)t).ToArray();
+        LinePlot.SavePng(plotPath, $"{modelName}: noise schedule", new[]
+        {
+            ("beta_t", steps, s.Betas),
+            ("alpha_bar_t", steps, s.AlphasCumprod),
+            ("sqrt(1 - alpha_bar_t)", steps, s.SqrtOneMinusAlphasCumprod),
+        }, xLabel: "t");
+        output.WriteLine($"wrote {plotPath}");
     }
 
     /// <summary>What the network's output is, by the schedule's objective.</summary>

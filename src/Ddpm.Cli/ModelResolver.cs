@@ -11,7 +11,7 @@ internal static class ModelResolver
     /// <summary>Finds the compiled model for a spec path (reading its training section) or a model name.</summary>
     public static ResolvedModel Resolve(string target)
     {
-        if (target.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || target.EndsWith(".yml", StringComparison.OrdinalIgnoreCase))
+        if (IsSpecPath(target))
         {
             if (!File.Exists(target))
                 throw new UsageException($"Spec file '{target}' does not exist.");
@@ -29,6 +29,20 @@ internal static class ModelResolver
             ?? throw new UsageException($"Unknown model or spec '{target}'. Compiled models: {Known()}.");
         return new ResolvedModel(byName, byName.Training.Clone(), Path.GetFileNameWithoutExtension(byName.SpecFile));
     }
+
+    /// <summary>
+    /// The declaration of a spec file that reads without errors but whose model is not compiled into this ddpm (a spec of
+    /// the user's own project); null for anything else, which <see cref="Resolve"/> then resolves or reports.
+    /// </summary>
+    public static SpecDocument? Uncompiled(string target)
+    {
+        if (!IsSpecPath(target) || !File.Exists(target)) return null;
+        var document = SpecYaml.Read(File.ReadAllText(target));
+        return document.Errors.Count == 0 && document.Model is { } model && ModelCatalog.Find(model.Name) is null ? document : null;
+    }
+
+    private static bool IsSpecPath(string target) =>
+        target.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || target.EndsWith(".yml", StringComparison.OrdinalIgnoreCase);
 
     public static string Known()
     {

@@ -43,6 +43,10 @@ namespace Ddpm.Specs
         /// <summary>SamplerKind's members in order: Ddpm, Ddim, DpmSolver2M (the CLI's --sampler spellings).</summary>
         public static readonly string[] SamplerValues = { "ddpm", "ddim", "dpmpp-2m" };
 
+        /// <summary>The YAML spelling of an attention kind.</summary>
+        public static string Spelling(AttentionKind value) => Spelling(AttentionValues, (int)value);
+        /// <summary>The YAML spelling of a schedule kind.</summary>
+        public static string Spelling(ScheduleKind value) => Spelling(ScheduleKindValues, (int)value);
         /// <summary>The YAML spelling of an objective.</summary>
         public static string Spelling(Objective value) => Spelling(ObjectiveValues, (int)value);
         /// <summary>The YAML spelling of an EMA warm-up.</summary>

@@ -81,6 +81,30 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void Inspect_reads_a_spec_of_another_project_without_its_compiled_model()
+    {
+        string spec = Path.Combine(root, "theirs.yaml");
+        File.WriteAllText(spec, "model:\n  name: TheirUNet\n  namespace: Theirs\n  channels: 3\n  image_size: 16\n  dim: 8\n  dim_mults: [1, 2]\n" +
+                                "  stages:\n    - { attention: none }\n    - { attention: linear, blocks: 1 }\n  mid: { attention: full }\n" +
+                                "schedule:\n  kind: linear\n  timesteps: 10\n  objective: x0\n");
+        var (code, output, error) = Ddpm("inspect", spec);
+        Assert.True(code == 0, error);
+        Assert.StartsWith("TheirUNet (spec theirs.yaml, not compiled into this ddpm): declared in Theirs;", output);
+        Assert.Contains("input: [B, 3, 16, 16] images and [B] timesteps -> the predicted clean image x_0 of the same shape", output);
+        Assert.Contains("  stage 1: 1 ResNet blocks, linear attention\n", output.ReplaceLineEndings("\n"));
+        // The schedule's tables are computed, not compiled: the linear schedule's first beta is beta_start.
+        var tables = global::Ddpm.Schedules.ScheduleMath.Tables(ScheduleKind.Linear, 10);
+        Assert.Contains($"schedule: T = 10, fingerprint {tables.Fingerprint}", output);
+        Assert.Matches(@"\n  0 +0\.0001 ", output.ReplaceLineEndings("\n"));
+
+        // A broken spec of another project is reported at its line, as before.
+        File.WriteAllText(spec, "model:\n  name: TheirUNet\n  dim_mults: [1, 0]\n");
+        var (badCode, _, badError) = Ddpm("inspect", spec);
+        Assert.Equal(2, badCode);
+        Assert.Contains("theirs.yaml", badError);
+    }
+
+    [Fact]
     public void List_shows_the_model_library_with_each_model_once_and_where_it_is_declared()
     {
         var (code, output, error) = Ddpm("list");
