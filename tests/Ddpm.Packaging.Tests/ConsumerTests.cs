@@ -16,7 +16,8 @@ namespace Ddpm.Packaging.Tests;
 public sealed class ConsumerTests : IDisposable
 {
     private static readonly string[] PackedProjects =
-        ["src/Ddpm.Runtime", "src/Ddpm.Generators", "src/Ddpm", "src/Ddpm.Templates", "src/Ddpm.Cli"];
+        ["src/Ddpm.Runtime/Ddpm.Runtime.csproj", "src/Ddpm.Generators/Ddpm.Generators.csproj", "src/Ddpm/Ddpm.csproj",
+         "src/Ddpm.Templates/Ddpm.Templates.csproj", "src/Ddpm.Cli/Ddpm.Cli.csproj"];
 
     private readonly string root = Directory.CreateTempSubdirectory("ddpm-consumer-").FullName;
     private readonly string repository = FindRepository();
@@ -41,9 +42,14 @@ public sealed class ConsumerTests : IDisposable
         Assert.Matches(@"^\d+\.\d+\.\d+$", versionPrefix);
         string version = $"{versionPrefix}-e2e.{DateTime.UtcNow:yyyyMMddHHmmss}";
         string feed = Path.Combine(root, "feed");
-        foreach (string packed in PackedProjects)
-            Dotnet(repository, TimeSpan.FromMinutes(4), "pack", Path.Combine(repository, packed), "-c", "Release", "-o", feed,
-                   $"-p:PackageVersion={version}", "-nodeReuse:false", "-v", "q", "-nologo");
+        // One MSBuild run for the five projects: a solution filter of the repository's solution.
+        string filter = Path.Combine(root, "packages.slnf");
+        File.WriteAllText(filter, System.Text.Json.JsonSerializer.Serialize(new
+        {
+            solution = new { path = Path.Combine(repository, "Ddpm.sln"), projects = PackedProjects.Select(p => p.Replace('/', '\\')).ToArray() },
+        }));
+        Dotnet(repository, TimeSpan.FromMinutes(4), "pack", filter, "-c", "Release", "-o", feed,
+               $"-p:PackageVersion={version}", "-nodeReuse:false", "-v", "q", "-nologo");
         CheckPackages(feed, version);
 
         // 2. The template, installed from its package into a home of this test's own.
