@@ -29,7 +29,7 @@ public sealed class DiffusionModelTests : IDisposable
     {
         using var a = DiffusionModel.Create<TinyUNet>(seed: 1);
         using var b = DiffusionModel.Create<TinyUNet>(seed: 1);
-        using var c = DiffusionModel.Create("TinyUNet", seed: 2);
+        using var c = DiffusionModel.CreateByName("TinyUNet", seed: 2);
         Assert.Equal(("TinyUNet", 0L, SamplingWeights.Raw), (a.Name, a.Step, a.Weights));
         Assert.IsType<TinyUNet>(a.Module);
         Assert.Equal(Weights(a.Module), Weights(b.Module));
@@ -44,7 +44,7 @@ public sealed class DiffusionModelTests : IDisposable
     {
         var byType = Assert.Throws<ArgumentException>(() => DiffusionModel.Create<NotAModel>());
         Assert.Contains("is not a registered Ddpm model", byType.Message);
-        var byName = Assert.Throws<ArgumentException>(() => DiffusionModel.Create("NoSuchUNet"));
+        var byName = Assert.Throws<ArgumentException>(() => DiffusionModel.CreateByName("NoSuchUNet"));
         Assert.Contains("Unknown model 'NoSuchUNet'. Compiled models:", byName.Message);
         Assert.Contains("TinyUNet", byName.Message);
     }

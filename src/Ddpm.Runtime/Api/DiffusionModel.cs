@@ -100,7 +100,7 @@ public sealed class DiffusionModel : IDisposable
 
     /// <summary>A model of the catalog by name (see <see cref="ModelCatalog.All"/>), with fresh weights drawn from <paramref name="seed"/>.</summary>
     /// <exception cref="ArgumentException">No model of that name is compiled into the program.</exception>
-    public static DiffusionModel Create(string name, long seed = 0)
+    public static DiffusionModel CreateByName(string name, long seed = 0)
     {
         var entry = ModelCatalog.Find(name)
             ?? throw new ArgumentException($"Unknown model '{name}'. Compiled models: {Known()}.", nameof(name));

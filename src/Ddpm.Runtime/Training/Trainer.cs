@@ -167,10 +167,10 @@ public sealed class Trainer : IDisposable
     public double LearningRateAt(long step) => WarmupLearningRate(spec.Optimizer.Lr, spec.WarmupSteps, step);
 
     /// <summary>Trains until <see cref="TotalSteps"/>.</summary>
-    public void Train(CancellationToken cancellationToken = default) => Train(TotalSteps, cancellationToken);
+    public void Train(CancellationToken cancellationToken = default) => TrainUntil(TotalSteps, cancellationToken);
 
     /// <summary>Trains until <see cref="Step"/> reaches <paramref name="untilStep"/> (cancellation is checked between steps).</summary>
-    public void Train(long untilStep, CancellationToken cancellationToken = default)
+    public void TrainUntil(long untilStep, CancellationToken cancellationToken = default)
     {
         sinceCheckpoint.Restart();
         try

@@ -24,7 +24,7 @@ public sealed class CheckpointTests(Xunit.Abstractions.ITestOutputHelper output)
         var firstPart = new List<double>();
         using (var interrupted = UNetTrainer(spec, firstPart))
         {
-            interrupted.Train(untilStep: split);
+            interrupted.TrainUntil(untilStep: split);
             interrupted.SaveCheckpoint(path);
             interrupted.Model.Dispose();
         }

@@ -112,7 +112,7 @@ public sealed class LossScalerTests
         using (var first = UNetTrainer(spec, resumed))
         {
             first.Scaler!.Restore(Math.Pow(2, 30), 0);
-            first.Train(3);
+            first.TrainUntil(3);
             scaleAtCheckpoint = first.Scaler.Scale;
             first.SaveCheckpoint(checkpoint.File("last.ckpt"));
             first.Model.Dispose();
