@@ -12,7 +12,7 @@ internal static class Options
         OneOf("--device", "cpu or cuda (default: cuda when available, else cpu).", "cpu", "cuda");
 
     public static Option<string?> Precision() =>
-        OneOf("--precision", "fp32, bf16 (bfloat16 compute with float32 weights; fast on CPUs with AMX or AVX-512-BF16 and on GPUs), " +
+        OneOf("--precision", "fp32, bf16 (bfloat16 compute with float32 weights; faster than fp32 on CPUs with AMX and on GPUs; slower on CPUs without AMX), " +
               "or fp16 (float16 compute with dynamic loss scaling; CUDA only).", "fp32", "bf16", "fp16");
 
     /// <summary>`--weights auto|ema|raw`: auto takes the weights the run's evaluation scored better (EMA when not evaluated).
