@@ -95,7 +95,11 @@ namespace Ddpm.Generators
                 catalog = new CatalogSpec(target, unetSpec.Target.ClassName, unetSpec.Target.Qualified, scheduleSpec.Target.Qualified,
                                           file, CatalogSpec.HashOf(unetSpec, scheduleSpec), new TrainingSettings(document.Training));
             }
-            return new YamlSpecResult(unet, scheduleResult, catalog, fileErrors.ToEquatableArray());
+            // Where the generated names come from, for DDPM020 (a name another declaration also generates): the schedule's
+            // own name, or the model's name it was derived from.
+            LocationInfo? modelNameAt = document.Values.TryGetValue("model.name", out SpecSpan? modelSpan) ? Location(path, modelSpan) : null;
+            LocationInfo? scheduleNameAt = document.Values.TryGetValue("schedule.name", out SpecSpan? scheduleSpan) ? Location(path, scheduleSpan) : modelNameAt;
+            return new YamlSpecResult(unet, scheduleResult, catalog, fileErrors.ToEquatableArray(), modelNameAt, scheduleNameAt);
         }
 
         /// <summary>

@@ -40,6 +40,19 @@ namespace Ddpm.Generators
                 .Select(static (file, ct) => GuardYaml(file.Path, () => YamlParser.Parse(file.Path, file.GetText(ct)?.ToString(), ct)))
                 .WithTrackingName(TrackingNames.YamlSpecs);
 
+            // A spec whose class an attributed class or another spec also generates gets DDPM020 instead of code.
+            IncrementalValueProvider<System.Collections.Immutable.ImmutableArray<string>> attributedNames = context.SyntaxProvider
+                .ForAttributeWithMetadataName(AttributeParser.UNetAttribute, static (node, _) => node is ClassDeclarationSyntax, static (ctx, _) => FullName(ctx.TargetSymbol))
+                .Collect()
+                .Combine(context.SyntaxProvider
+                    .ForAttributeWithMetadataName(AttributeParser.NoiseScheduleAttribute, static (node, _) => node is ClassDeclarationSyntax, static (ctx, _) => FullName(ctx.TargetSymbol))
+                    .Collect())
+                .Select(static (names, _) => names.Left.AddRange(names.Right));
+            yamlSpecs = yamlSpecs.Collect()
+                .Combine(attributedNames)
+                .SelectMany(static (x, _) => GeneratedNames.Check(x.Left, x.Right))
+                .WithTrackingName(TrackingNames.GeneratedNameChecks);
+
             // Both front ends feed the same outputs and emitters; a spec's files are grouped under its name.
             var (attributedUNets, attributedSchedules) = RegisterOutputs(context, unets, schedules, AttributedHintName);
             RegisterOutputs(context,
@@ -65,6 +78,10 @@ namespace Ddpm.Generators
             context.RegisterSourceOutput(attributedCatalogs, static (spc, spec) =>
                 AddSource(spc, AttributedHintName(spec.Target), () => CatalogEmitter.Emit(spec)));
         }
+
+        /// <summary>Namespace.Class, as <see cref="TypeTarget.FullName"/> spells it.</summary>
+        private static string FullName(ISymbol type) =>
+            type.ContainingNamespace == null || type.ContainingNamespace.IsGlobalNamespace ? type.Name : type.ContainingNamespace.ToDisplayString() + "." + type.Name;
 
         /// <summary>Attributed types: one folder per namespace, so equal class names in two namespaces never collide.</summary>
         private static string AttributedHintName(TypeTarget target) =>
@@ -196,5 +213,6 @@ namespace Ddpm.Generators
         public const string CatalogSpecs = nameof(CatalogSpecs);
         public const string CatalogLinks = nameof(CatalogLinks);
         public const string AttributedCatalogSpecs = nameof(AttributedCatalogSpecs);
+        public const string GeneratedNameChecks = nameof(GeneratedNameChecks);
     }
 }

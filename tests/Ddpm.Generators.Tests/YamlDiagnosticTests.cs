@@ -577,3 +577,56 @@ public class YamlDiagnosticTests
         Assert.Equal(3, result.GeneratedSources.Length);
     }
 }
+
+/// <summary>DDPM020: a spec's class that an attributed class or another spec also generates.</summary>
+public class GeneratedNameClashTests
+{
+    const string Spec = """
+        model:
+          name: TinyUNet
+          namespace: App
+          channels: 1
+          image_size: 8
+          dim: 8
+          dim_mults: [1, 2]
+        schedule:
+          kind: linear
+          timesteps: 10
+        """;
+
+    [Fact]
+    public void A_spec_schedule_named_like_an_attributed_schedule_reports_DDPM020_at_the_model_name_and_generates_nothing()
+    {
+        const string attributed = """
+            using Ddpm;
+            namespace App;
+            [NoiseSchedule(ScheduleKind.Cosine, Timesteps = 20)]
+            public static partial class TinySchedule;
+            """;
+        var (result, output) = GeneratorHarness.Run(new[] { attributed }, ("specs/tiny.yaml", Spec));
+        var clash = Assert.Single(result.Diagnostics);
+        Assert.Equal("DDPM020", clash.Id);
+        Assert.Equal("tiny.yaml generates App.TinySchedule, which an attributed class also declares; rename one of them " +
+                     "(a spec's schedule is named after its model unless schedule.name says otherwise)", clash.GetMessage());
+        var at = clash.Location.GetLineSpan();
+        Assert.Equal(("specs/tiny.yaml", 2, 9), (at.Path, at.StartLinePosition.Line + 1, at.StartLinePosition.Character + 1));
+        // The spec generates nothing; the attributed schedule keeps its code and compiles.
+        Assert.Equal(["App/TinySchedule.g.cs"], result.GeneratedSources.Select(s => s.HintName));
+        Assert.Empty(GeneratorHarness.CompileErrors(output));
+    }
+
+    [Fact]
+    public void Two_specs_of_one_model_name_report_DDPM020_each_and_a_distinct_schedule_name_resolves_it()
+    {
+        var (result, _) = GeneratorHarness.Run(Array.Empty<string>(), ("specs/a.yaml", Spec), ("specs/b.yaml", Spec));
+        Assert.Equal(["DDPM020", "DDPM020", "DDPM020", "DDPM020"], result.Diagnostics.Select(d => d.Id)); // model and schedule, in each
+        Assert.Contains(result.Diagnostics, d => d.GetMessage().StartsWith("a.yaml generates App.TinyUNet, which spec b.yaml also declares", StringComparison.Ordinal));
+        Assert.Empty(result.GeneratedSources);
+
+        var renamed = Spec.Replace("name: TinyUNet", "name: OtherUNet");
+        var (fixedResult, output) = GeneratorHarness.Run(Array.Empty<string>(), ("specs/a.yaml", Spec), ("specs/b.yaml", renamed));
+        Assert.Empty(fixedResult.Diagnostics);
+        Assert.Equal(6, fixedResult.GeneratedSources.Length);
+        Assert.Empty(GeneratorHarness.CompileErrors(output));
+    }
+}

@@ -110,6 +110,11 @@ namespace Ddpm.Generators.Diagnostics
             "Schedule is not a noise schedule",
             "{0}'s Schedule must be a class declared with [NoiseSchedule], got '{1}'");
 
+        /// <summary>{0}: the spec file, {1}: the type, {2}: the other declaration. At the spec's name that gives the type.</summary>
+        public static readonly DiagnosticDescriptor GeneratedTypeDeclaredTwice = Error("DDPM020",
+            "Two declarations generate the same type",
+            "{0} generates {1}, which {2} also declares; rename one of them (a spec's schedule is named after its model unless schedule.name says otherwise)");
+
         // DDPM3xx: how the samplers treat the model's prediction (SpecValidator, both front ends).
 
         /// <summary>{0}: setting name, {1}: value. At the value.</summary>

@@ -13,7 +13,9 @@ namespace Ddpm.Generators.Model
         SpecResult<UNetSpec>? UNet,
         SpecResult<ScheduleSpec>? Schedule,
         CatalogSpec? Catalog,
-        EquatableArray<DiagnosticInfo> Diagnostics)
+        EquatableArray<DiagnosticInfo> Diagnostics,
+        LocationInfo? ModelNameAt = null,
+        LocationInfo? ScheduleNameAt = null)
     {
         /// <summary>A YAML file that is not a Ddpm spec: nothing to generate or report.</summary>
         public static readonly YamlSpecResult None = new YamlSpecResult(null, null, null, EquatableArray<DiagnosticInfo>.Empty);
