@@ -14,7 +14,7 @@ public class YamlDiagnosticTests
     const string Path = "specs/test.yaml";
 
     /// <summary>A small valid spec; tests replace one line of it.</summary>
-    const string Tiny = """
+    internal const string Tiny = """
         model:
           name: TinyUNet
           channels: 1
@@ -581,18 +581,8 @@ public class YamlDiagnosticTests
 /// <summary>DDPM020: a spec's class that an attributed class or another spec also generates.</summary>
 public class GeneratedNameClashTests
 {
-    const string Spec = """
-        model:
-          name: TinyUNet
-          namespace: App
-          channels: 1
-          image_size: 8
-          dim: 8
-          dim_mults: [1, 2]
-        schedule:
-          kind: linear
-          timesteps: 10
-        """;
+    /// <summary>The tiny spec in namespace App.</summary>
+    static readonly string Spec = YamlDiagnosticTests.Tiny.Replace("  name: TinyUNet\n", "  name: TinyUNet\n  namespace: App\n");
 
     [Fact]
     public void A_spec_schedule_named_like_an_attributed_schedule_reports_DDPM020_at_the_model_name_and_generates_nothing()
@@ -604,6 +594,7 @@ public class GeneratedNameClashTests
             public static partial class TinySchedule;
             """;
         var (result, output) = GeneratorHarness.Run(new[] { attributed }, ("specs/tiny.yaml", Spec));
+        Assert.Contains("namespace: App", Spec);
         var clash = Assert.Single(result.Diagnostics);
         Assert.Equal("DDPM020", clash.Id);
         Assert.Equal("tiny.yaml generates App.TinySchedule, which an attributed class also declares; rename one of them " +
