@@ -39,7 +39,7 @@ internal static class Options
     public static Option<SamplerKind> Sampler(SamplerKind defaultKind) => new("--sampler")
     {
         HelpName = string.Join('|', Ddpm.Specs.SpecYaml.SamplerValues),
-        Description = "ddpm (ancestral, all T steps), ddim, or dpmpp-2m (DPM-Solver++(2M): about DDPM's quality in 15-25 steps).",
+        Description = "ddpm (ancestral, all T steps), ddim, or dpmpp-2m (DPM-Solver++(2M): 15-25 steps instead of T; at one epoch its FID measured 1.2x DDPM's).",
         DefaultValueFactory = _ => defaultKind,
         CustomParser = result =>
         {
