@@ -14,7 +14,7 @@ namespace Ddpm.Cli.Tests;
 
 /// <summary>`ddpm export` and `ddpm import`: weights that travel to PyTorch and back, checked value for value.</summary>
 [Collection("cli")] // training changes torch's thread count and seed; keep apart from the CLI's runs
-public sealed class InteropTests : IDisposable
+public sealed class InteropTests(Xunit.Abstractions.ITestOutputHelper log) : IDisposable
 {
     private readonly string root = Directory.CreateTempSubdirectory("ddpm-interop-").FullName;
 
@@ -273,6 +273,7 @@ public sealed class InteropTests : IDisposable
         double[] expected = Npy.Read(Path.Combine(Fixtures(), "out.npy")).Values;
         Assert.Equal(expected.Length, actual.Length);
         double maxAbs = expected.Zip(actual, (e, a) => Math.Abs(e - a)).Max();
+        log.WriteLine($"{fixture}: max abs difference {maxAbs:E3} from PyTorch's output");
         Assert.True(maxAbs <= 1e-5, $"max abs difference {maxAbs:E3} from PyTorch's output");
     }
 
