@@ -3,7 +3,7 @@ using Ddpm.Native;
 
 namespace Ddpm.Cli;
 
-/// <summary>The `ddpm` command: train, sample, inspect, data, bench.</summary>
+/// <summary>The `ddpm` command: train, sample, eval, export, import, inspect, list, data, bench.</summary>
 public static class DdpmCli
 {
     public const int Ok = 0;
@@ -22,6 +22,8 @@ public static class DdpmCli
             TrainCommand.Create(output),
             SampleCommand.Create(output),
             EvalCommand.Create(output),
+            ExportCommand.Create(output),
+            ImportCommand.Create(output),
             InspectCommand.Create(output),
             ListCommand.Create(output),
             DataCommand.Create(output),

@@ -9,6 +9,15 @@ namespace Ddpm.Cli.Tests;
 [Attention(Heads = 2, DimHead = 8)]
 public partial class TinyUNet;
 
+/// <summary>
+/// TinyUNet's shape with the tutorial's attention of 4 heads x 32 channels: the reference PyTorch Unet fixes those (it takes
+/// no heads argument), so this is the tiny model whose state dict equals ddpm_ref.Unet(dim=4, dim_mults=(1, 2), channels=1)'s
+/// key for key and shape for shape (Fixtures/interop/make_fixtures.py). Dim 4 keeps the fixtures near 100 KB each.
+/// </summary>
+[UNet(Channels = 1, ImageSize = 8, Dim = 4, DimMults = new[] { 1, 2 }, ResnetBlockGroups = 4)]
+[Attention(Heads = 4, DimHead = 32)]
+public partial class TinyTutorialUNet;
+
 [NoiseSchedule(ScheduleKind.Linear, Timesteps = 20, BetaStart = 1e-3, BetaEnd = 0.2)]
 public static partial class TinySchedule;
 
@@ -23,4 +32,10 @@ internal static class TinyModelRegistration
     internal static void Register() =>
         ModelCatalog.Register(new ModelEntry("TinyUNet", "tiny.yaml", () => new TinyUNet(), TinySchedule.Diffusion, TinyUNet.Channels,
                                              TinyUNet.ImageSize, TinyUNet.ParameterCount, "tiny-test-hash", Training, TinyUNet.Stages));
+
+    [ModuleInitializer]
+    internal static void RegisterTutorialShaped() =>
+        ModelCatalog.Register(new ModelEntry("TinyTutorialUNet", "tiny-tutorial.yaml", () => new TinyTutorialUNet(), TinySchedule.Diffusion,
+                                             TinyTutorialUNet.Channels, TinyTutorialUNet.ImageSize, TinyTutorialUNet.ParameterCount,
+                                             "tiny-tutorial-test-hash", Training, TinyTutorialUNet.Stages));
 }
