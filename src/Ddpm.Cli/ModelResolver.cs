@@ -20,13 +20,13 @@ internal static class ModelResolver
             catch (SpecFileException e) { throw new UsageException(e.Message); }
             var entry = ModelCatalog.Find(spec.ModelName)
                 ?? throw new UsageException($"'{target}' declares model '{spec.ModelName}', which is not compiled into this ddpm; " +
-                                            $"put the spec in specs/ and rebuild. Compiled models: {Known()}.");
+                                            $"put the spec in specs/ and rebuild. Compiled models: {ModelCatalog.Describe()}.");
             if (spec.ArchitectureHash != entry.ArchitectureHash)
                 throw new UsageException($"'{target}' changed its model or schedule since ddpm was built; rebuild (dotnet build) to regenerate {entry.Name}.");
             return new ResolvedModel(entry, spec.Training.Clone(), Path.GetFileNameWithoutExtension(target));
         }
         var byName = ModelCatalog.Find(target)
-            ?? throw new UsageException($"Unknown model or spec '{target}'. Compiled models: {Known()}.");
+            ?? throw new UsageException($"Unknown model or spec '{target}'. Compiled models: {ModelCatalog.Describe()}.");
         return new ResolvedModel(byName, byName.Training.Clone(), Path.GetFileNameWithoutExtension(byName.SpecFile));
     }
 
@@ -43,10 +43,4 @@ internal static class ModelResolver
 
     private static bool IsSpecPath(string target) =>
         target.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || target.EndsWith(".yml", StringComparison.OrdinalIgnoreCase);
-
-    public static string Known()
-    {
-        var all = ModelCatalog.All;
-        return all.Count == 0 ? "none" : string.Join(", ", all.Select(e => $"{e.Name} ({e.SpecFile})"));
-    }
 }

@@ -103,7 +103,7 @@ public sealed class DiffusionModel : IDisposable
     public static DiffusionModel CreateByName(string name, long seed = 0)
     {
         var entry = ModelCatalog.Find(name)
-            ?? throw new ArgumentException($"Unknown model '{name}'. Compiled models: {Known()}.", nameof(name));
+            ?? throw new ArgumentException($"Unknown model '{name}'. Compiled models: {ModelCatalog.Describe()}.", nameof(name));
         return Create(entry, seed);
     }
 
@@ -129,7 +129,7 @@ public sealed class DiffusionModel : IDisposable
         string name = recorded.Model
             ?? throw new InvalidOperationException($"{checkpointPath}: the checkpoint does not say which model it holds (no 'model:' in its settings).");
         var entry = ModelCatalog.Find(name)
-            ?? throw new InvalidOperationException($"{checkpointPath} holds a {name}, which is not compiled into this program. Compiled models: {Known()}.");
+            ?? throw new InvalidOperationException($"{checkpointPath} holds a {name}, which is not compiled into this program. Compiled models: {ModelCatalog.Describe()}.");
         checkpoint.CheckSchedule(entry.Schedule.Fingerprint);
         var model = entry.CreateModel();
         try
@@ -291,11 +291,5 @@ public sealed class DiffusionModel : IDisposable
         var target = to.state_dict();
         foreach (var (key, value) in from.state_dict())
             target[key].copy_(value);
-    }
-
-    private static string Known()
-    {
-        var all = ModelCatalog.All;
-        return all.Count == 0 ? "none" : string.Join(", ", all.Select(e => e.Name));
     }
 }

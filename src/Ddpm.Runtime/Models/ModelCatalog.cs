@@ -61,6 +61,13 @@ public static class ModelCatalog
         get { lock (Gate) return Entries.OrderBy(e => e.Name, StringComparer.Ordinal).ToList(); }
     }
 
+    /// <summary>The compiled models for an error message: "FashionMnistUNet (fashion-mnist.yaml), ..." or "none".</summary>
+    public static string Describe()
+    {
+        var all = All;
+        return all.Count == 0 ? "none" : string.Join(", ", all.Select(e => $"{e.Name} ({e.SpecFile})"));
+    }
+
     /// <summary>Finds a model by class name or by spec file name (with or without .yaml), ignoring case.</summary>
     public static ModelEntry? Find(string nameOrSpec)
     {
