@@ -21,6 +21,8 @@ public sealed class ConsumerTests : IDisposable
 
     private readonly string root = Directory.CreateTempSubdirectory("ddpm-consumer-").FullName;
     private readonly string repository = FindRepository();
+    // The machine's NuGet package folder, for commands run in the repository.
+    private string? machinePackages;
 
     public void Dispose()
     {
@@ -48,6 +50,9 @@ public sealed class ConsumerTests : IDisposable
         {
             solution = new { path = Path.Combine(repository, "Ddpm.sln"), projects = PackedProjects.Select(p => p.Replace('/', '\\')).ToArray() },
         }));
+        // The pack restores the repository's own projects: with the machine's package folder, as their builds did, or
+        // their obj/project.assets.json would point into this test's temporary home once it is deleted.
+        machinePackages = globalPackages;
         Dotnet(repository, Generous(4), "pack", filter, "-c", "Release", "-o", feed,
                $"-p:PackageVersion={version}", "-nodeReuse:false", "-v", "q", "-nologo");
         CheckPackages(feed, version);
@@ -197,6 +202,8 @@ public sealed class ConsumerTests : IDisposable
         var start = new ProcessStartInfo(program) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (string arg in args) start.ArgumentList.Add(arg);
         start.Environment["DOTNET_CLI_HOME"] = Path.Combine(root, "home"); // dotnet new's template registry
+        if (directory == repository && machinePackages is not null)
+            start.Environment["NUGET_PACKAGES"] = machinePackages;
         start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         start.Environment["DOTNET_NOLOGO"] = "1";
         start.Environment["DOTNET_SKIP_FIRST_TIME_EXPERIENCE"] = "1";
