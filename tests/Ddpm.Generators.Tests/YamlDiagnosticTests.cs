@@ -130,7 +130,7 @@ public class YamlDiagnosticTests
         var d = Single(yaml, "DDPM102");
         AssertAt(d, yaml, 3, 3, "chanels");
         Assert.Equal("Unknown key 'chanels' in 'model' (did you mean 'channels'?); allowed keys: name, namespace, channels, image_size, dim, " +
-                     "dim_mults, resnet_block_groups, stages, mid, attention", d.GetMessage());
+                     "dim_mults, resnet_block_groups, stages, mid, attention, classes, class_dropout, guidance", d.GetMessage());
     }
 
     [Fact]
