@@ -27,10 +27,10 @@ public sealed class ConditionalCliTests : IDisposable
         string checkpoint = Train();
         using (var saved = Checkpoint.Load(checkpoint))
             Assert.Equal(new[] { "vertical bar", "horizontal bar", "box" }, saved.ClassNames);
-        // The final grid of a conditional run has one row per class: 6 images -> 3 rows of 2 (8x8 images shown at 2x, 2 px padding).
+        // The final grid of a conditional run has one row per class: 6 images -> 3 rows of 2.
         string grid = Path.Combine(root, "run", "samples", "step-000006.png");
         using (var bitmap = SKBitmap.Decode(grid))
-            Assert.Equal((2 * 18 + 2, 3 * 18 + 2), (bitmap.Width, bitmap.Height));
+            Assert.Equal((2 * 20 + 4, 3 * 20 + 4), (bitmap.Width, bitmap.Height)); // tiles of 8 px and 2 px padding, both doubled
 
         string png = Path.Combine(root, "box.png");
         var (code, output, error) = Ddpm("sample", checkpoint, "--class", "box", "--count", "4", "--sampler", "ddim", "--steps", "3", "--out", png);
@@ -45,7 +45,7 @@ public sealed class ConditionalCliTests : IDisposable
         Assert.True(code == 0, output + error);
         Assert.Contains("6 images of TinyConditionalUNet, 3 classes, guidance 2", output); // 4 rounds up to 2 per class
         using (var bitmap = SKBitmap.Decode(png))
-            Assert.Equal((2 * 18 + 2, 3 * 18 + 2), (bitmap.Width, bitmap.Height));
+            Assert.Equal((2 * 20 + 4, 3 * 20 + 4), (bitmap.Width, bitmap.Height)); // tiles of 8 px and 2 px padding, both doubled
 
         (code, output, error) = Ddpm("sample", checkpoint, "--class", "none", "--count", "2", "--sampler", "ddim", "--steps", "2", "--out", png);
         Assert.True(code == 0, output + error);
@@ -74,6 +74,18 @@ public sealed class ConditionalCliTests : IDisposable
         (code, _, error) = Ddpm("sample", checkpoint, "--class", "box", "--guidance", "-1", "--out", png);
         Assert.Equal(2, code);
         Assert.Contains("--guidance must be a finite number >= 0, got -1", error);
+    }
+
+    [Fact]
+    public void A_conditional_run_resumes_exactly_label_dropout_included()
+    {
+        string straight = Path.Combine(root, "straight"), resumed = Path.Combine(root, "resumed");
+        Assert.Equal(0, Ddpm("train", "TinyConditionalUNet", "--out", straight, "--steps", "12", "--sample-every", "0", "--final-samples", "0").Code);
+        Assert.Equal(0, Ddpm("train", "TinyConditionalUNet", "--out", resumed, "--steps", "5", "--sample-every", "0", "--final-samples", "0").Code);
+        var (code, output, error) = Ddpm("train", "TinyConditionalUNet", "--out", resumed, "--steps", "12", "--sample-every", "0", "--final-samples", "0", "--resume");
+        Assert.True(code == 0, output + error);
+        Assert.Contains("resumed from", output);
+        Assert.Equal(File.ReadAllLines(Path.Combine(straight, "loss.csv")), File.ReadAllLines(Path.Combine(resumed, "loss.csv")));
     }
 
     [Fact]
