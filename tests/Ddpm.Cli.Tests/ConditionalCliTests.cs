@@ -43,7 +43,7 @@ public sealed class ConditionalCliTests : IDisposable
 
         (code, output, error) = Ddpm("sample", checkpoint, "--class", "all", "--count", "4", "--sampler", "ddim", "--steps", "2", "--out", png);
         Assert.True(code == 0, output + error);
-        Assert.Contains("6 images of TinyConditionalUNet, 3 classes, guidance 2", output); // 4 rounds up to 2 per class
+        Assert.Contains("6 images of TinyConditionalUNet, 3 classes, guidance 2; rows: vertical bar, horizontal bar, box", output); // 4 rounds up to 2 per class
         using (var bitmap = SKBitmap.Decode(png))
             Assert.Equal((2 * 20 + 4, 3 * 20 + 4), (bitmap.Width, bitmap.Height)); // tiles of 8 px and 2 px padding, both doubled
 
