@@ -44,12 +44,17 @@ internal static class Options
                       "all (every class: one grid row per class, or a balanced draw for eval); none (the null class: unconditional).",
     };
 
-    /// <summary>`--guidance S`: the classifier-free guidance scale; null means the model's declared one.</summary>
-    public static Option<double?> Guidance() => new("--guidance")
+    /// <summary>`--guidance S`: the classifier-free guidance scale, checked by the spec's rule (ClassRules.Guidance); null means the model's declared one.</summary>
+    public static Option<double?> Guidance()
     {
-        Description = "For a class-conditional model: the classifier-free guidance scale (default: the model's declared one; " +
-                      "1 = no guidance, 3 is typical; each step then costs one model call on a doubled batch).",
-    };
+        var option = new Option<double?>("--guidance")
+        {
+            Description = "For a class-conditional model: the classifier-free guidance scale, 0 to 100 (default: the model's declared one; " +
+                          "1 = no guidance, 3 is typical; each step then costs one model call on a doubled batch).",
+        };
+        FiniteBetween(option, 0, 100);
+        return option;
+    }
 
     /// <summary>
     /// The class condition --class and --guidance ask for (null for an unconditional model), checked against the model: a
@@ -68,8 +73,6 @@ internal static class Options
             throw new UsageException($"{model.Name} is class-conditional: pass --class with a class name or index " +
                                      $"({string.Join(", ", model.ClassNames.Select((n, i) => $"{i} {n}"))}), --class all for every class, " +
                                      "or --class none for the unconditional model.");
-        if (guidance is { } g && (!double.IsFinite(g) || g < 0))
-            throw new UsageException($"--guidance must be a finite number >= 0, got {g.ToString(CultureInfo.InvariantCulture)}.");
         try
         {
             if (balanced && which.Trim().Equals("all", StringComparison.OrdinalIgnoreCase))

@@ -43,6 +43,11 @@ namespace Ddpm.Specs
         /// <summary>Strictly between 0 and 1 ("in (0, 1)").</summary>
         public static readonly NumberRange OpenUnit = new NumberRange("in (0, 1)", v => v > 0 && v < 1);
 
+        /// <summary>From <paramref name="minimum"/> to <paramref name="maximum"/>, both included ("in [a, b]").</summary>
+        public static NumberRange Between(double minimum, double maximum) =>
+            new NumberRange("in [" + minimum.ToString("R", CultureInfo.InvariantCulture) + ", " + maximum.ToString("R", CultureInfo.InvariantCulture) + "]",
+                            v => v >= minimum && v <= maximum);
+
         /// <summary>Whole numbers from <paramref name="minimum"/> on.</summary>
         public static NumberRange AtLeast(int minimum) =>
             new NumberRange(">= " + minimum.ToString(CultureInfo.InvariantCulture), v => v >= minimum);
@@ -151,8 +156,9 @@ namespace Ddpm.Specs
         public static readonly NumberRange Classes = NumberRange.AtLeast(2);
         /// <summary>`model.class_dropout`: the share of labels replaced by the null class while training, in [0, 1).</summary>
         public static readonly NumberRange ClassDropout = NumberRange.UnitOpenAbove;
-        /// <summary>`model.guidance`: the guidance scale, &gt;= 0 (0 = the null class alone, 1 = no guidance).</summary>
-        public static readonly NumberRange Guidance = NumberRange.NonNegative;
+        /// <summary>`model.guidance`, `--guidance`: the guidance scale, in [0, 100] (0 = the null class alone, 1 = no guidance;
+        /// usual values are 1-10, and far beyond that the samples only saturate).</summary>
+        public static readonly NumberRange Guidance = NumberRange.Between(0, 100);
 
         /// <summary>
         /// Guidance other than 1 extrapolates from the unconditional prediction, which only a model trained with some

@@ -73,7 +73,8 @@ public sealed class ConditionalCliTests : IDisposable
 
         (code, _, error) = Ddpm("sample", checkpoint, "--class", "box", "--guidance", "-1", "--out", png);
         Assert.Equal(2, code);
-        Assert.Contains("--guidance must be a finite number >= 0, got -1", error);
+        Assert.Contains("--guidance", error);
+        Assert.Contains("-1", error);
     }
 
     [Fact]

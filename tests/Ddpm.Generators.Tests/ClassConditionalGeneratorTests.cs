@@ -137,7 +137,7 @@ public class ClassConditionalGeneratorTests
     {
         var d = SingleAttribute(", Classes = 3, Guidance = -1.0", "DDPM023", out string source);
         Assert.Equal("Guidance = -1.0", PointedAt(d, source));
-        Assert.Equal("Guidance must be at least 0 (1 = no guidance, 3 is typical), got -1", d.GetMessage());
+        Assert.Equal("Guidance must be in [0, 100] (1 = no guidance, 3 is typical), got -1", d.GetMessage());
     }
 
     [Fact]

@@ -129,8 +129,8 @@ namespace Ddpm.Generators.Diagnostics
 
         /// <summary>{0}: the guidance setting's name, {1}: value. At the value.</summary>
         public static readonly DiagnosticDescriptor GuidanceOutOfRange = Error("DDPM023",
-            "Guidance scale below 0",
-            "{0} must be at least 0 (1 = no guidance, 3 is typical), got {1}");
+            "Guidance scale outside [0, 100]",
+            "{0} must be in [0, 100] (1 = no guidance, 3 is typical), got {1}");
 
         /// <summary>{0}: the guidance setting's name, {1}: its value, {2}: the dropout setting's name. At the guidance.</summary>
         public static readonly DiagnosticDescriptor GuidanceWithoutDropout = Error("DDPM024",

@@ -1,3 +1,5 @@
+using Ddpm.Specs;
+
 namespace Ddpm.Conditioning;
 
 /// <summary>
@@ -33,8 +35,8 @@ public sealed record ClassCondition(IReadOnlyList<int> Labels, double Guidance)
         if (Labels.Any(l => l < 0 || l > conditioning.NullClass))
             throw new ArgumentException($"Class label {Labels.First(l => l < 0 || l > conditioning.NullClass)} is outside 0 .. {conditioning.NullClass} " +
                                         $"({conditioning.Classes} classes, {conditioning.NullClass} = the null class).");
-        if (!(Guidance >= 0) || double.IsInfinity(Guidance))
-            throw new ArgumentException($"The guidance scale must be a finite number >= 0, got {Guidance}.");
+        if (!ClassRules.Guidance.Allows(Guidance))
+            throw new ArgumentException($"The guidance scale must be {ClassRules.Guidance.Text}, got {Guidance}.");
         if (!conditioning.CanGuide(Guidance))
             throw new ArgumentException($"Guidance {Guidance} needs the unconditional (null-class) prediction, which this model never learned " +
                                         "(it was trained with class_dropout 0); use guidance 1.");

@@ -88,7 +88,7 @@ public sealed class TrainerQualityTests
     }
 
     [Fact]
-    public void Preferred_weights_survive_a_checkpoint_and_version_1_and_2_files_still_load()
+    public void Preferred_weights_survive_a_checkpoint_and_version_1_2_and_3_files_still_load()
     {
         using var dir = new TempDir();
         var spec = Spec(steps: 2);
@@ -108,12 +108,14 @@ public sealed class TrainerQualityTests
             fresh.Model.Dispose();
         }
 
-        // Older files are today's payload without the fields added since: version 2 lacks the loss scaler (double, int32),
-        // version 1 also the preferred weights (enum byte, 7-bit length prefix, UTF-8 text).
+        // Older files are today's payload without the fields added since: version 3 lacks the class names (an int32 count,
+        // 0 here), version 2 also the loss scaler (double, int32), version 1 also the preferred weights (enum byte, 7-bit
+        // length prefix, UTF-8 text).
         byte[] current = File.ReadAllBytes(path);
         int header = 8 + 4 + 8;
         long length = BitConverter.ToInt64(current, 12);
-        int scalerTail = sizeof(double) + sizeof(int);
+        int classTail = sizeof(int);
+        int scalerTail = classTail + sizeof(double) + sizeof(int);
         int preferenceTail = 1 + 1 + "FID 10 (raw) vs 12 (EMA) at step 2".Length;
         string Older(int version, int tail)
         {
@@ -127,6 +129,11 @@ public sealed class TrainerQualityTests
             string file = dir.File($"v{version}.ckpt");
             File.WriteAllBytes(file, stream.ToArray());
             return file;
+        }
+        using (var v3 = Checkpoint.Load(Older(3, classTail)))
+        {
+            Assert.Equal(SamplingWeights.Raw, v3.PreferredWeights);
+            Assert.Empty(v3.ClassNames);
         }
         using (var v2 = Checkpoint.Load(Older(2, scalerTail)))
         {
