@@ -51,6 +51,8 @@ public sealed class DataParallel : IDisposable
     public TimeSpan AllReduceTime { get; private set; }
     /// <summary>Gradient allreduces done (one per step).</summary>
     public long AllReduceCount { get; private set; }
+    /// <summary>The checksum of the last comparison (<see cref="CheckReplicas"/>) that found every rank equal; 0 before one.</summary>
+    public ulong LastChecksum { get; private set; }
 
     /// <summary>Replaces every tensor's values with rank 0's, in buckets (float32 tensors only; others are left as they are).</summary>
     public void Broadcast(IEnumerable<Tensor> tensors)
@@ -118,7 +120,7 @@ public sealed class DataParallel : IDisposable
     public ulong CheckReplicas(long step, IEnumerable<Tensor> tensors)
     {
         ulong mine = Checksum(tensors);
-        if (!IsDistributed) return mine;
+        if (!IsDistributed) return LastChecksum = mine;
         var primary = BitConverter.GetBytes(mine);
         Group.Broadcast(primary);
         ulong expected = BitConverter.ToUInt64(primary);
@@ -126,7 +128,7 @@ public sealed class DataParallel : IDisposable
         Group.AllReduceSum(differing);
         if (differing[0] > 0)
             throw new ReplicasDivergedException(step, (int)differing[0], Group.Size, Group.Rank, mine, expected);
-        return mine;
+        return LastChecksum = mine;
     }
 
     /// <summary>
