@@ -38,7 +38,8 @@ internal static class DataParallelRun
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             code = e is UsageException ? DdpmCli.BadUsage : DdpmCli.Failure;
-            error.WriteLine($"ddpm: rank {group.Rank} of {group.Size}: {DdpmCli.Describe(e)}");
+            // Rank 0 reports as one process would; the others say which rank they are.
+            error.WriteLine(group.Rank == 0 ? $"ddpm: {DdpmCli.Describe(e)}" : $"ddpm: rank {group.Rank} of {group.Size}: {DdpmCli.Describe(e)}");
             error.Flush();
             group.Abort(code); // ends every rank; does not return
         }

@@ -126,6 +126,9 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
     {
         var entry = resolved.Entry;
         var spec = resolved.Training;
+        // Checked on every rank before anything is written (an --overwrite must not delete the old run for it).
+        if (spec.BatchSize % group.Size != 0)
+            throw new UsageException($"batch size {spec.BatchSize} does not split evenly over {group.Size} ranks; use a multiple of {group.Size} (--batch-size).");
         if (!Primary) return TrainReplica();
         if (File.Exists(folder))
             throw new UsageException($"--out {folder} is a file; give a folder for the run.");

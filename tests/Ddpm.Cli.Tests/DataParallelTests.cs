@@ -137,6 +137,19 @@ public sealed class DataParallelTests(DataParallelTests.Runs runs) : IClassFixtu
         }
     }
 
+    [SkippableFact]
+    public void A_batch_that_does_not_split_over_the_ranks_is_refused_before_anything_is_written()
+    {
+        Launch.SkipWithoutMpi();
+        string run = Path.Combine(runs.Root, "odd-batch");
+        var args = Train(run, 5);
+        args[Array.IndexOf(args, "--batch-size") + 1] = "7";
+        var (code, output, error) = Launch.Mpi(2, args);
+        Assert.True(code != 0, output);
+        Assert.Contains("ddpm: batch size 7 does not split evenly over 2 ranks; use a multiple of 2 (--batch-size).", error);
+        Assert.False(Directory.Exists(run));
+    }
+
     private static string ChecksumLine(string output, int rank)
     {
         string prefix = $"rank {rank} of 2: step 20, weights checksum ";
