@@ -106,7 +106,8 @@ public sealed class DataParallelTests(DataParallelTests.Runs runs) : IClassFixtu
         Launch.SkipWithoutMpi();
         string run = Path.Combine(runs.Root, "killed");
         string tag = Guid.NewGuid().ToString("N");
-        using var mpirun = Launch.StartMpi(2, tag, Train(run, 1000, "--checkpoint-every", "2"));
+        var messages = new System.Text.StringBuilder();
+        using var mpirun = Launch.StartMpi(2, tag, Train(run, 1000, "--checkpoint-every", "2"), messages);
         var watch = Stopwatch.StartNew();
         try
         {
@@ -126,6 +127,8 @@ public sealed class DataParallelTests(DataParallelTests.Runs runs) : IClassFixtu
             if (!mpirun.HasExited) mpirun.Kill(entireProcessTree: true);
         }
         Assert.NotEqual(0, mpirun.ExitCode);
+        mpirun.WaitForExit(); // the output is complete
+        lock (messages) Assert.Contains("process rank 1 with PID", messages.ToString()); // mpirun's own message names the dead rank
         Assert.Null(Launch.RankPid(tag, 0)); // rank 0 did not outlive the job
         using (var last = Checkpoint.Load(LastCheckpoint(run)))
         {
@@ -204,10 +207,10 @@ public sealed class DataParallelTests(DataParallelTests.Runs runs) : IClassFixtu
             return Wait(Process.Start(start)!);
         }
 
-        public static (int Code, string Out, string Err) Mpi(int ranks, string[] args) => Wait(StartMpi(ranks, null, args));
+        public static (int Code, string Out, string Err) Mpi(int ranks, string[] args) => Wait(StartMpi(ranks, null, args, null));
 
         /// <summary>mpirun -np <paramref name="ranks"/> dotnet ddpm.dll ...; <paramref name="tag"/> marks the ranks' environment.</summary>
-        public static Process StartMpi(int ranks, string? tag, string[] args)
+        public static Process StartMpi(int ranks, string? tag, string[] args, System.Text.StringBuilder? messages)
         {
             var start = new ProcessStartInfo(MpiRun.Value!) { RedirectStandardOutput = true, RedirectStandardError = true };
             // As root (CI) mpirun refuses to start without --allow-run-as-root; 2 ranks may exceed the machine's free slots.
@@ -216,10 +219,11 @@ public sealed class DataParallelTests(DataParallelTests.Runs runs) : IClassFixtu
                 start.ArgumentList.Add(arg);
             foreach (string arg in args) start.ArgumentList.Add(arg);
             var process = Process.Start(start)!;
-            if (tag is not null)
+            if (messages is not null)
             {
-                process.OutputDataReceived += (_, _) => { };
-                process.ErrorDataReceived += (_, _) => { };
+                void Add(string? line) { lock (messages) messages.AppendLine(line); }
+                process.OutputDataReceived += (_, e) => Add(e.Data);
+                process.ErrorDataReceived += (_, e) => Add(e.Data);
                 process.BeginOutputReadLine();
                 process.BeginErrorReadLine();
             }
