@@ -42,9 +42,11 @@ internal static class EvalCommand
         };
         var json = new Option<string?>("--json") { Description = "Also write the scores as JSON to this file." };
         var saveSamples = new Option<string?>("--save-samples") { Description = "Also write the drawn images as a uint8 .npy [N, C, H, W] (checkpoint input only)." };
+        var classOption = Options.Class();
+        var guidance = Options.Guidance();
         var command = new Command("eval", "Score sample quality against a data set: FID, KID, precision, recall and class shares.")
         {
-            input, dataset, samples, sampler, steps, eta, seed, weights, x0Limit, count, range, json, saveSamples,
+            input, dataset, samples, sampler, steps, eta, seed, weights, x0Limit, count, range, json, saveSamples, classOption, guidance,
         };
         Options.AtLeast(samples, 2);
         Options.AtLeast(steps, 1);
@@ -92,16 +94,24 @@ internal static class EvalCommand
                     var diffusion = Options.WithX0Limit(opened.Entry.Diffusion, parse.GetValue(x0Limit));
                     string limit = Options.DescribeX0Limit(diffusion.Options);
                     output.WriteLine($"drawing {n} images of {opened.Entry.Name} at step {opened.Step} ({how}, x0 limit {limit}, {Options.WeightsName(opened.Weights)} weights: {opened.WeightsReason})");
+                    var condition = Options.ResolveClass(opened, parse.GetValue(classOption), parse.GetValue(guidance), n, balanced: true);
+                    if (condition is not null)
+                    {
+                        output.WriteLine($"  by class: {Options.DescribeClass(condition, opened.ClassNames)}");
+                        context.AddRange([new("class", parse.GetValue(classOption)), new("guidance", condition.Guidance)]);
+                    }
                     var drawWatch = Stopwatch.StartNew();
                     using var images = Sampling.Draw(opened.Module, diffusion, opened.Entry.BatchShape(1), n, kind, modelCalls, parse.GetValue(eta),
                                                      parse.GetValue(seed), DrawBatch,
-                                                     drawn => output.WriteLine($"  {drawn}/{n} drawn, {drawWatch.Elapsed.TotalSeconds:F0} s"));
+                                                     drawn => output.WriteLine($"  {drawn}/{n} drawn, {drawWatch.Elapsed.TotalSeconds:F0} s"), condition);
                     double drawSeconds = drawWatch.Elapsed.TotalSeconds;
                     if (parse.GetValue(saveSamples) is { } npy) SaveLevels(images, npy, output);
                     context.AddRange([new("model", opened.Entry.Name), new("step", opened.Step), new("weights", Options.WeightsName(opened.Weights)),
                                       new("sampler", Ddpm.Specs.SpecYaml.SamplerValues[(int)kind]), new("model_calls", kind == SamplerKind.Ddpm ? timesteps : modelCalls),
                                       new("eta", parse.GetValue(eta)), new("x0_limit", limit), new("seed", parse.GetValue(seed)), new("sampling_seconds", Math.Round(drawSeconds, 1))]);
-                    report = quality.Score(images, Seed(parse.GetValue(seed)));
+                    // Only real classes are asked of the feature net: the null class asks for none.
+                    var requested = condition is not null && condition.Labels.Any(l => l < opened.Conditioning!.Classes) ? condition.Labels : null;
+                    report = quality.Score(images, Seed(parse.GetValue(seed)), requested);
                 }
                 output.Write(QualityTable.Render(report));
                 output.WriteLine($"feature net: {quality.FeatureNetPath}");

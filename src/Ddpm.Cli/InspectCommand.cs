@@ -34,7 +34,10 @@ internal static class InspectCommand
             using var model = entry.CreateModel();
             long live = model.parameters().Sum(p => p.numel());
             output.WriteLine($"{entry.Name} ({ListCommand.Source(entry)}): {live:N0} parameters (generator: {entry.ParameterCount:N0})");
-            output.WriteLine($"input: [B, {entry.Channels}, {entry.ImageSize}, {entry.ImageSize}] images and [B] timesteps -> {Prediction(entry.Diffusion.Options.Objective)} of the same shape");
+            string labels = entry.Conditioning is null ? "" : " (and [B] class labels)";
+            output.WriteLine($"input: [B, {entry.Channels}, {entry.ImageSize}, {entry.ImageSize}] images and [B] timesteps{labels} -> {Prediction(entry.Diffusion.Options.Objective)} of the same shape");
+            if (entry.Conditioning is { } conditioning)
+                output.WriteLine(Classes(conditioning, Ddpm.Data.Datasets.KnownClassNames(entry.Training.Dataset)));
 
             output.WriteLine();
             output.WriteLine("stages:");
@@ -57,6 +60,14 @@ internal static class InspectCommand
         return command;
     }
 
+    /// <summary>"class-conditional: 10 classes (0 t-shirt/top, ...) and the null class 10; label dropout 0.1, guidance 3 by default".</summary>
+    private static string Classes(Ddpm.Conditioning.ClassConditioning c, IReadOnlyList<string>? names)
+    {
+        string list = names is not null && names.Count == c.Classes ? " (" + string.Join(", ", names.Select((n, i) => $"{i} {n}")) + ")" : "";
+        return string.Create(CultureInfo.InvariantCulture,
+            $"class-conditional: {c.Classes} classes{list} and the null class {c.NullClass}; label dropout {c.Dropout}, guidance {c.Guidance} by default");
+    }
+
     /// <summary>
     /// A spec whose model is not compiled into this ddpm (a spec of the user's own project): what the declaration says;
     /// the parameter count, stage shapes and state-dict keys come from building the project that holds it.
@@ -72,6 +83,9 @@ internal static class InspectCommand
         for (int i = 0; i < m.Stages.Count; i++)
             output.WriteLine($"  stage {i}: {m.Stages[i].Blocks} ResNet blocks, {SpecYaml.Spelling(m.Stages[i].Attention)} attention");
         output.WriteLine($"  mid: {SpecYaml.Spelling(m.MidAttention)} attention");
+        if (m.Classes > 0)
+            output.WriteLine("  " + Classes(new Ddpm.Conditioning.ClassConditioning(m.Classes, m.ClassDropout ?? SpecDefaults.ClassDropout, m.Guidance ?? SpecDefaults.Guidance),
+                                                Ddpm.Data.Datasets.KnownClassNames(document.Training.Dataset)));
         output.WriteLine($"  schedule: {SpecYaml.Spelling(schedule.Kind)}, objective {SpecYaml.Spelling(schedule.Objective)}");
         output.WriteLine($"  architecture hash {document.ArchitectureHash}");
         if (document.HasTraining)

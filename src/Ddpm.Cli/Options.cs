@@ -36,6 +36,66 @@ internal static class Options
         },
     };
 
+    /// <summary>`--class NAME|INDEX|all|none`: what a class-conditional model draws.</summary>
+    public static Option<string?> Class() => new("--class")
+    {
+        HelpName = "name|index|all|none",
+        Description = "For a class-conditional model: the class to draw, by name (sneaker; a unique prefix will do) or index; " +
+                      "all (every class: one grid row per class, or a balanced draw for eval); none (the null class: unconditional).",
+    };
+
+    /// <summary>`--guidance S`: the classifier-free guidance scale; null means the model's declared one.</summary>
+    public static Option<double?> Guidance() => new("--guidance")
+    {
+        Description = "For a class-conditional model: the classifier-free guidance scale (default: the model's declared one; " +
+                      "1 = no guidance, 3 is typical; each step then costs one model call on a doubled batch).",
+    };
+
+    /// <summary>
+    /// The class condition --class and --guidance ask for (null for an unconditional model), checked against the model: a
+    /// conditional model needs --class, an unconditional one takes neither. <paramref name="balanced"/>: 'all' spreads
+    /// <paramref name="count"/> images evenly over the classes instead of one run per class.
+    /// </summary>
+    public static Ddpm.Conditioning.ClassCondition? ResolveClass(DiffusionModel model, string? which, double? guidance, int count, bool balanced = false)
+    {
+        if (model.Conditioning is not { } conditioning)
+        {
+            if (which is not null || guidance is not null)
+                throw new UsageException($"{model.Name} is not class-conditional: --class and --guidance do not apply to it.");
+            return null;
+        }
+        if (which is null)
+            throw new UsageException($"{model.Name} is class-conditional: pass --class with a class name or index " +
+                                     $"({string.Join(", ", model.ClassNames.Select((n, i) => $"{i} {n}"))}), --class all for every class, " +
+                                     "or --class none for the unconditional model.");
+        if (guidance is { } g && (!double.IsFinite(g) || g < 0))
+            throw new UsageException($"--guidance must be a finite number >= 0, got {g.ToString(CultureInfo.InvariantCulture)}.");
+        try
+        {
+            if (balanced && which.Trim().Equals("all", StringComparison.OrdinalIgnoreCase))
+            {
+                var even = Ddpm.Conditioning.ClassCondition.Balanced(conditioning.Classes, count, guidance ?? conditioning.Guidance);
+                even.Check(conditioning, count);
+                return even;
+            }
+            return model.Classes(which, count, guidance);
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException($"--class {which}: {DdpmCli.Describe(e)}");
+        }
+    }
+
+    /// <summary>"class sneaker, guidance 3" / "one row per class, guidance 3" / "the null class", for messages.</summary>
+    public static string DescribeClass(Ddpm.Conditioning.ClassCondition condition, IReadOnlyList<string> names)
+    {
+        var distinct = condition.Labels.Distinct().ToArray();
+        string guidance = $"guidance {condition.Guidance.ToString(CultureInfo.InvariantCulture)}";
+        if (distinct.Length == 1)
+            return distinct[0] >= names.Count ? "the null class (unconditional)" : $"class {names[distinct[0]]}, {guidance}";
+        return $"{distinct.Length} classes, {guidance}";
+    }
+
     public static Option<SamplerKind> Sampler(SamplerKind defaultKind) => new("--sampler")
     {
         HelpName = string.Join('|', Ddpm.Specs.SpecYaml.SamplerValues),

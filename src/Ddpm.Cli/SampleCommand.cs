@@ -27,7 +27,9 @@ internal static class SampleCommand
         var precision = Options.Precision();
         var x0Limit = Options.X0Limit();
         var device = Options.Device();
-        var command = new Command("sample", "Draw images from a checkpoint.") { checkpointPath, count, sampler, steps, eta, seed, outFile, frames, weights, noEma, precision, x0Limit, device };
+        var classOption = Options.Class();
+        var guidance = Options.Guidance();
+        var command = new Command("sample", "Draw images from a checkpoint.") { checkpointPath, count, sampler, steps, eta, seed, outFile, frames, weights, noEma, precision, x0Limit, device, classOption, guidance };
         Options.Between(count, 1, MaxCount);
         Options.AtLeast(steps, 1);
         Options.FiniteBetween(eta, 0, 1);
@@ -47,6 +49,8 @@ internal static class SampleCommand
             Options.CheckPrecisionOnDevice(computePrecision, deviceName);
             using var opened = Options.OpenCheckpoint(path, parse.GetValue(noEma) ? SamplingWeights.Raw : parse.GetValue(weights) ?? SamplingWeights.Unknown);
             var entry = opened.Entry;
+            var condition = Options.ResolveClass(opened, parse.GetValue(classOption), parse.GetValue(guidance), parse.GetValue(count));
+            int images = condition?.Labels.Count ?? parse.GetValue(count); // --class all rounds up to whole rows
             var model = opened.Module;
             model.to(new Device(deviceName)); // the checkpoint holds CPU tensors; sampling runs where the model is
             var sampled = PrecisionCast.Wrap(model, computePrecision);
@@ -56,10 +60,11 @@ internal static class SampleCommand
                 throw new UsageException($"--steps {ddimSteps} exceeds the schedule's {entry.Schedule.Timesteps} timesteps.");
             var diffusion = Options.WithX0Limit(entry.Diffusion, parse.GetValue(x0Limit));
             var watch = Stopwatch.StartNew();
-            Sampling.WriteGrid(sampled, diffusion, entry.BatchShape(parse.GetValue(count)), kind, ddimSteps,
-                               parse.GetValue(eta), parse.GetValue(seed), png, gif);
+            Sampling.WriteGrid(sampled, diffusion, entry.BatchShape(images), kind, ddimSteps,
+                               parse.GetValue(eta), parse.GetValue(seed), png, gif, condition);
             string how = Options.DescribeSampler(kind, ddimSteps, entry.Schedule.Timesteps, parse.GetValue(eta));
-            output.WriteLine($"wrote {png}{(gif is null ? "" : $" and {gif}")}: {parse.GetValue(count)} images of {entry.Name} at step {opened.Step} " +
+            string what = condition is null ? "" : $", {Options.DescribeClass(condition, opened.ClassNames)}";
+            output.WriteLine($"wrote {png}{(gif is null ? "" : $" and {gif}")}: {images} images of {entry.Name}{what} at step {opened.Step} " +
                              $"({how}, x0 limit {Options.DescribeX0Limit(diffusion.Options)}, {Options.WeightsName(opened.Weights)} weights: {opened.WeightsReason}; {computePrecision}, {watch.Elapsed.TotalSeconds:F1} s, peak RSS {Allocator.ResidentMemory().PeakRss >> 20} MiB)");
             return DdpmCli.Ok;
         });

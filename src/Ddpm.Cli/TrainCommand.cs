@@ -169,10 +169,13 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
             {
                 int count = request.IsFinal ? settings.FinalSamples : 64;
                 if (count == 0) return;
-                var shape = entry.BatchShape(count);
+                // A conditional model's grid has one row per class, at its declared guidance.
+                var condition = entry.Conditioning is { } c
+                    ? Ddpm.Conditioning.ClassCondition.EachClass(c.Classes, (count + c.Classes - 1) / c.Classes, c.Guidance) : null;
+                var shape = entry.BatchShape(condition?.Labels.Count ?? count);
                 string path = Path.Combine(folder, "samples", $"step-{request.Step:D6}.png");
                 var sampleWatch = Stopwatch.StartNew();
-                Sampling.WriteGrid(request.Model, request.Diffusion, shape, SamplerKind.Ddpm, 0, 0, spec.Seed, path);
+                Sampling.WriteGrid(request.Model, request.Diffusion, shape, SamplerKind.Ddpm, 0, 0, spec.Seed, path, condition: condition);
                 Say($"step {request.Step}: wrote {path} ({sampleWatch.Elapsed.TotalSeconds:F0} s)");
             },
             CheckpointDue = request => request.Trainer.SaveCheckpoint(CheckpointPath),

@@ -70,9 +70,11 @@ internal sealed class TrainingEvaluation : IDisposable
         var scored = new List<(string Name, SamplingWeights Weights, QualityReport Report)>();
         foreach (var (name, weights, model) in candidates)
         {
+            // A conditional model is scored on a balanced draw of its classes at its declared guidance.
+            var condition = entry.Conditioning is { } c ? Ddpm.Conditioning.ClassCondition.Balanced(c.Classes, settings.Samples, c.Guidance) : null;
             using var images = Sampling.Draw(model, trainer.Diffusion, entry.BatchShape(1), settings.Samples, settings.Sampler, settings.Steps,
-                                             eta: 0, seed, BatchSize);
-            var report = quality.Score(images, seed: (int)(seed & int.MaxValue));
+                                             eta: 0, seed, BatchSize, condition: condition);
+            var report = quality.Score(images, seed: (int)(seed & int.MaxValue), condition?.Labels);
             scored.Add((name, weights, report));
             history.Add((request.Step, name, report));
             AppendRow(request.Step, name, report);

@@ -27,6 +27,7 @@ namespace Ddpm.Generators
             ["resnet_block_groups"] = "ResnetBlockGroups", ["attention.heads"] = "Heads", ["attention.dim_head"] = "DimHead",
             ["mid.attention"] = "Attention", ["kind"] = "Kind", ["timesteps"] = "Timesteps", ["beta_start"] = "BetaStart", ["beta_end"] = "BetaEnd",
             ["objective"] = "Objective", ["clip_x0"] = "ClipX0", ["dynamic_threshold"] = "DynamicThreshold",
+            ["classes"] = "Classes", ["class_dropout"] = "ClassDropout", ["guidance"] = "Guidance",
         };
 
         private static string Display(string key)
@@ -54,6 +55,9 @@ namespace Ddpm.Generators
             int dim = args.Int("Dim", "dim", SpecDefaults.Dim);
             int[] dimMults = args.IntArray("DimMults", "dim_mults", SpecDefaults.DimMults);
             int groups = args.Int("ResnetBlockGroups", "resnet_block_groups", SpecDefaults.ResnetBlockGroups);
+            int classes = args.Int("Classes", "classes", SpecDefaults.Classes);
+            double? classDropout = args.Has("ClassDropout") ? args.Double("ClassDropout", "class_dropout", SpecDefaults.ClassDropout) : (double?)null;
+            double? guidance = args.Has("Guidance") ? args.Double("Guidance", "guidance", SpecDefaults.Guidance) : (double?)null;
 
             var stages = new List<StageDeclaration>();
             int midAttention = (int)SpecDefaults.MidAttention, heads = SpecDefaults.Heads, dimHead = SpecDefaults.DimHead;
@@ -82,7 +86,7 @@ namespace Ddpm.Generators
             }
 
             var declaration = new UNetDeclaration(Target(type, syntax, isStatic: false), channels, imageSize, dim, dimMults.ToEquatableArray(), groups,
-                                                  stages.ToEquatableArray(), midAttention, heads, dimHead);
+                                                  stages.ToEquatableArray(), midAttention, heads, dimHead, classes, classDropout, guidance);
             return SpecValidator.Validate(declaration, source, diagnostics);
         }
 
@@ -207,6 +211,9 @@ namespace Ddpm.Generators
                 source.Add(key, LocationInfo.From(positional));
                 return attribute.ConstructorArguments.Length > index ? ToInt(attribute.ConstructorArguments[index].Value, fallback) : fallback;
             }
+
+            /// <summary>Whether the attribute sets <paramref name="name"/> (for settings whose default depends on others).</summary>
+            public bool Has(string name) => attribute.NamedArguments.Any(a => a.Key == name);
 
             private TypedConstant Named(string name)
             {

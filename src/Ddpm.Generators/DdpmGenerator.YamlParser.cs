@@ -73,7 +73,7 @@ namespace Ddpm.Generators
                 var target = new TypeTarget(model.Namespace, model.Name, "public ", file);
                 var declaration = new UNetDeclaration(target, model.Channels, model.ImageSize, model.Dim, model.DimMults.ToEquatableArray(),
                     model.ResnetBlockGroups, model.Stages.Select((s, i) => new StageDeclaration(i, s.Blocks, (int)s.Attention)).ToEquatableArray(),
-                    (int)model.MidAttention, model.Heads, model.DimHead);
+                    (int)model.MidAttention, model.Heads, model.DimHead, model.Classes, model.ClassDropout, model.Guidance);
                 unet = SpecValidator.Validate(declaration, Source(path, document, "model"), modelErrors);
             }
 
@@ -93,7 +93,8 @@ namespace Ddpm.Generators
             {
                 var target = new TypeTarget(unetSpec.Target.Namespace, unetSpec.Target.ClassName + "CatalogRegistration", "internal static ", file);
                 catalog = new CatalogSpec(target, unetSpec.Target.ClassName, unetSpec.Target.Qualified, scheduleSpec.Target.Qualified,
-                                          file, CatalogSpec.HashOf(unetSpec, scheduleSpec), new TrainingSettings(document.Training));
+                                          file, CatalogSpec.HashOf(unetSpec, scheduleSpec), new TrainingSettings(document.Training),
+                                          unetSpec.IsConditional);
             }
             // Where the generated names come from, for DDPM020 (a name another declaration also generates): the schedule's
             // own name, or the model's name it was derived from.

@@ -103,7 +103,7 @@ namespace Ddpm.Generators
             if (unet == null || schedule == null) return null;
             var target = new TypeTarget(unet.Target.Namespace, unet.Target.ClassName + "CatalogRegistration", "internal static ", link.Model.Origin);
             return new CatalogSpec(target, unet.Target.ClassName, unet.Target.Qualified, schedule.Target.Qualified, link.SourceFile,
-                                   CatalogSpec.HashOf(unet, schedule), new TrainingSettings(new TrainingSpec()));
+                                   CatalogSpec.HashOf(unet, schedule), new TrainingSettings(new TrainingSpec()), unet.IsConditional);
         }
 
         /// <summary>Diagnostics from every result; sources from the valid specs only, which it returns.</summary>

@@ -91,10 +91,34 @@ namespace Ddpm.Generators
                 }
             }
 
+            // Class conditioning: the number of classes, then dropout and guidance, which mean something only with classes.
+            double classDropout = 0, guidance = SpecDefaults.Guidance;
+            if (declaration.Classes == SpecDefaults.Classes)
+            {
+                if (declaration.ClassDropout != null)
+                    Report(DiagnosticDescriptors.ClassSettingWithoutClasses, "class_dropout", source.Name("class_dropout"), source.Name("classes"));
+                if (declaration.Guidance != null)
+                    Report(DiagnosticDescriptors.ClassSettingWithoutClasses, "guidance", source.Name("guidance"), source.Name("classes"));
+            }
+            else
+            {
+                if (!ClassRules.Classes.Allows(declaration.Classes))
+                    Report(DiagnosticDescriptors.ClassesOutOfRange, "classes", source.Name("classes"), declaration.Classes);
+                classDropout = declaration.ClassDropout ?? SpecDefaults.ClassDropout;
+                guidance = declaration.Guidance ?? SpecDefaults.Guidance;
+                bool dropoutOk = ClassRules.ClassDropout.Allows(classDropout), guidanceOk = ClassRules.Guidance.Allows(guidance);
+                if (!dropoutOk)
+                    Report(DiagnosticDescriptors.ClassDropoutOutOfRange, "class_dropout", source.Name("class_dropout"), Format(classDropout));
+                if (!guidanceOk)
+                    Report(DiagnosticDescriptors.GuidanceOutOfRange, "guidance", source.Name("guidance"), Format(guidance));
+                if (dropoutOk && guidanceOk && ClassRules.GuidanceNeedsDropout(guidance, classDropout))
+                    Report(DiagnosticDescriptors.GuidanceWithoutDropout, "guidance", source.Name("guidance"), Format(guidance), source.Name("class_dropout"));
+            }
+
             var result = diagnostics.Count == 0
                 ? new UNetSpec(declaration.Target, declaration.Channels, declaration.ImageSize, declaration.Dim, declaration.DimMults,
                                declaration.ResnetBlockGroups, stages.ToEquatableArray(), (AttentionKind)declaration.MidAttention,
-                               declaration.Heads, declaration.DimHead)
+                               declaration.Heads, declaration.DimHead, declaration.Classes, classDropout, guidance)
                 : null;
             return new SpecResult<UNetSpec>(result, diagnostics.ToEquatableArray());
 

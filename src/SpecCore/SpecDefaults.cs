@@ -50,5 +50,12 @@ namespace Ddpm
         public const bool ClipX0 = false;
         /// <summary>0 = no dynamic thresholding.</summary>
         public const double DynamicThreshold = 0.0;
+        /// <summary>0 classes: the model is unconditional.</summary>
+        public const int Classes = 0;
+        /// <summary>Share of training labels replaced by the null class, so one model also learns the unconditional
+        /// prediction that classifier-free guidance needs: 0.1 (Ho and Salimans 2022 found 0.1-0.2 best).</summary>
+        public const double ClassDropout = 0.1;
+        /// <summary>Guidance scale of sampling: 1 = the conditional model alone, no guidance.</summary>
+        public const double Guidance = 1.0;
     }
 }

@@ -238,6 +238,12 @@ namespace Ddpm.Specs
         public int Heads { get; set; } = SpecDefaults.Heads;
         /// <summary>Channels per attention head (`model.attention.dim_head`).</summary>
         public int DimHead { get; set; } = SpecDefaults.DimHead;
+        /// <summary>Classes of a class-conditional model (`model.classes`); 0 = unconditional. Read as written: the generator checks its range.</summary>
+        public int Classes { get; set; } = SpecDefaults.Classes;
+        /// <summary>Share of training labels dropped to the null class (`model.class_dropout`); null when not written.</summary>
+        public double? ClassDropout { get; set; }
+        /// <summary>The default guidance scale of sampling (`model.guidance`); null when not written.</summary>
+        public double? Guidance { get; set; }
     }
 
     /// <summary>One entry of `model.stages`.</summary>

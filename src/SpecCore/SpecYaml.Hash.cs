@@ -43,6 +43,13 @@ namespace Ddpm.Specs
                 }
                 text.Append("model.mid.attention=").Append(AttentionValues[Index(model.MidAttention)]).Append('\n');
                 text.Append("model.attention=").Append(I(model.Heads)).Append(',').Append(I(model.DimHead)).Append('\n');
+                // Only a conditional model has these lines, so unconditional specs keep their hashes. The guidance scale is a
+                // sampling default, not part of what the model learns, and stays out.
+                if (model.Classes != SpecDefaults.Classes)
+                {
+                    text.Append("model.classes=").Append(I(model.Classes)).Append('\n');
+                    text.Append("model.class_dropout=").Append(R(model.ClassDropout ?? SpecDefaults.ClassDropout)).Append('\n');
+                }
             }
             if (schedule == null) text.Append("schedule: none\n");
             else

@@ -88,6 +88,9 @@ namespace Ddpm.Specs
 
             public string Path { get; }
 
+            /// <summary>Whether the section writes <paramref name="key"/> (for settings whose default depends on others).</summary>
+            public bool Contains(string key) => entries.ContainsKey(key);
+
             public Section? Mapping(string key)
             {
                 if (!entries.TryGetValue(key, out var pair)) return null;

@@ -153,6 +153,12 @@ namespace Ddpm.Specs
                 model.Heads = attention.Int("heads", model.Heads);
                 model.DimHead = attention.Int("dim_head", model.DimHead);
             }
+            // Any integer and any finite numbers: the ranges, and how the three go together, are SpecValidator's (DDPM021-025),
+            // as for the attributes.
+            // A value already in error (not a number) counts as not written, so it is reported once, not again as DDPM025.
+            model.Classes = s.Int("classes", model.Classes);
+            model.ClassDropout = s.Contains("class_dropout") && s.Double("class_dropout", double.NaN) is var dropout && !double.IsNaN(dropout) ? dropout : null;
+            model.Guidance = s.Contains("guidance") && s.Double("guidance", double.NaN) is var guidance && !double.IsNaN(guidance) ? guidance : null;
             return model;
         }
 

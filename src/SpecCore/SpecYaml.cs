@@ -84,6 +84,9 @@ namespace Ddpm.Specs
                 new SpecKey("stages", SpecValueType.List, "the down stages in order: entry i is stage i"),
                 new SpecKey("mid", SpecValueType.Mapping, "the middle of the U-Net"),
                 new SpecKey("attention", SpecValueType.Mapping, "the attention layers' heads"),
+                new SpecKey("classes", SpecValueType.Integer, "number of classes of a class-conditional model (at least 2; leave out for an unconditional one)"),
+                new SpecKey("class_dropout", SpecValueType.Number, "share of training labels replaced by the null class, in [0, 1) (default 0.1)"),
+                new SpecKey("guidance", SpecValueType.Number, "classifier-free guidance scale of sampling, >= 0 (1 = none, the default)"),
             },
             ["model.stages[]"] = new[]
             {

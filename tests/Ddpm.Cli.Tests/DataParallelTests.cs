@@ -32,8 +32,16 @@ public sealed class DataParallelTests(DataParallelTests.Runs runs) : IClassFixtu
         public string Single => Path.Combine(Root, "one-process");
         private readonly Lazy<(int Code, string Out, string Err)> distributed, single;
 
+        /// <summary>A 32-image Fashion-MNIST cache with labels (DDPM_DATA) for the class-conditional spec.</summary>
+        public string Data => Path.Combine(Root, "data");
+
         public Runs()
         {
+            var pixels = new byte[32 * 28 * 28];
+            new Random(7).NextBytes(pixels);
+            var images = new Ddpm.Data.ImageSet(pixels, 32, 1, 28, 28);
+            var labels = Enumerable.Range(0, 32).Select(i => (byte)(i % 10)).ToArray();
+            Ddpm.Data.FashionMnist.WriteCache(Ddpm.Data.FashionMnist.CacheFolder(Data), new Ddpm.Data.FashionMnistSplit(images, labels, images, labels));
             distributed = new(() => Launch.Mpi(2, Train(Distributed, 20)));
             single = new(() => Launch.Ddpm(Train(Single, 20)));
         }
@@ -48,8 +56,12 @@ public sealed class DataParallelTests(DataParallelTests.Runs runs) : IClassFixtu
         ["train", Spec(), "--dataset", "synthetic", "--out", folder, "--steps", steps.ToString(CultureInfo.InvariantCulture), "--batch-size", "8",
          "--sample-every", "0", "--final-samples", "0", "--eval-every", "0", .. more];
 
-    private static string Spec([System.Runtime.CompilerServices.CallerFilePath] string testFile = "") =>
-        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(testFile)!, "..", "..", "specs", "fashion-mnist.yaml"));
+    private static string[] TrainConditional(string folder) =>
+        ["train", Spec("fashion-mnist-conditional.yaml"), "--dataset", "fashion-mnist", "--out", folder, "--steps", "10", "--batch-size", "8",
+         "--sample-every", "0", "--final-samples", "0", "--eval-every", "0"];
+
+    private static string Spec(string name = "fashion-mnist.yaml", [System.Runtime.CompilerServices.CallerFilePath] string testFile = "") =>
+        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(testFile)!, "..", "..", "specs", name));
 
     private static string LastCheckpoint(string run) => Path.Combine(run, "checkpoints", "last.ckpt");
 
@@ -141,6 +153,23 @@ public sealed class DataParallelTests(DataParallelTests.Runs runs) : IClassFixtu
     }
 
     [SkippableFact]
+    public void A_class_conditional_model_trains_on_two_ranks_as_in_one_process()
+    {
+        Launch.SkipWithoutMpi();
+        // Labels and their dropout draws are the whole batch's, as one process makes them, then each rank keeps its rows.
+        string two = Path.Combine(runs.Root, "conditional-two"), one = Path.Combine(runs.Root, "conditional-one");
+        var (code, output, error) = Launch.Mpi(2, TrainConditional(two), runs.Data);
+        Assert.True(code == 0, $"mpirun exited {code}: {error}\n{output}");
+        var (singleCode, _, singleError) = Launch.Ddpm(TrainConditional(one), runs.Data);
+        Assert.True(singleCode == 0, singleError);
+        using var a = Checkpoint.Load(LastCheckpoint(two));
+        using var b = Checkpoint.Load(LastCheckpoint(one));
+        double drift = MaxDifference(a, b);
+        Assert.True(drift < WeightTolerance, $"the conditional model's 2-rank weights differ from one process's by up to {drift:G3}");
+        Assert.Equal(ChecksumLine(output, 0, 10), ChecksumLine(output, 1, 10));
+    }
+
+    [SkippableFact]
     public void A_batch_that_does_not_split_over_the_ranks_is_refused_before_anything_is_written()
     {
         Launch.SkipWithoutMpi();
@@ -153,9 +182,9 @@ public sealed class DataParallelTests(DataParallelTests.Runs runs) : IClassFixtu
         Assert.False(Directory.Exists(run));
     }
 
-    private static string ChecksumLine(string output, int rank)
+    private static string ChecksumLine(string output, int rank, int step = 20)
     {
-        string prefix = $"rank {rank} of 2: step 20, weights checksum ";
+        string prefix = $"rank {rank} of 2: step {step}, weights checksum ";
         string? line = output.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.Contains(prefix, StringComparison.Ordinal));
         Assert.True(line is not null, $"no line '{prefix}...' in:\n{output}");
         int at = line!.IndexOf(prefix, StringComparison.Ordinal) + prefix.Length;
@@ -198,19 +227,21 @@ public sealed class DataParallelTests(DataParallelTests.Runs runs) : IClassFixtu
 
         private static string Dll => Path.Combine(AppContext.BaseDirectory, "ddpm.dll");
 
-        public static (int Code, string Out, string Err) Ddpm(string[] args)
+        public static (int Code, string Out, string Err) Ddpm(string[] args, string? dataRoot = null)
         {
             var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
             start.ArgumentList.Add(Dll);
             foreach (string arg in args) start.ArgumentList.Add(arg);
             start.Environment["OMP_NUM_THREADS"] = "1";
+            if (dataRoot is not null) start.Environment[global::Ddpm.Data.FashionMnist.DataEnvironmentVariable] = dataRoot;
             return Wait(Process.Start(start)!);
         }
 
-        public static (int Code, string Out, string Err) Mpi(int ranks, string[] args) => Wait(StartMpi(ranks, null, args, null));
+        public static (int Code, string Out, string Err) Mpi(int ranks, string[] args, string? dataRoot = null) =>
+            Wait(StartMpi(ranks, null, args, null, dataRoot));
 
         /// <summary>mpirun -np <paramref name="ranks"/> dotnet ddpm.dll ...; <paramref name="tag"/> marks the ranks' environment.</summary>
-        public static Process StartMpi(int ranks, string? tag, string[] args, System.Text.StringBuilder? messages)
+        public static Process StartMpi(int ranks, string? tag, string[] args, System.Text.StringBuilder? messages, string? dataRoot = null)
         {
             var start = new ProcessStartInfo(MpiRun.Value!) { RedirectStandardOutput = true, RedirectStandardError = true };
             // As root (CI) mpirun refuses to start without --allow-run-as-root; 2 ranks may exceed the machine's free slots.
@@ -218,6 +249,8 @@ public sealed class DataParallelTests(DataParallelTests.Runs runs) : IClassFixtu
                                            "-x", "OMP_NUM_THREADS=1", "-x", $"DDPM_TEST_TAG={tag ?? "none"}", "dotnet", Dll })
                 start.ArgumentList.Add(arg);
             foreach (string arg in args) start.ArgumentList.Add(arg);
+            // mpirun passes its own environment on to the ranks it starts on this machine.
+            if (dataRoot is not null) start.Environment[global::Ddpm.Data.FashionMnist.DataEnvironmentVariable] = dataRoot;
             var process = Process.Start(start)!;
             if (messages is not null)
             {

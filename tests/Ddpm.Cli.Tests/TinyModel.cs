@@ -18,6 +18,11 @@ public partial class TinyUNet;
 [Attention(Heads = 4, DimHead = 32)]
 public partial class TinyTutorialUNet;
 
+/// <summary>TinyUNet made class-conditional on the synthetic data set's three shapes (vertical bar, horizontal bar, box).</summary>
+[UNet(Channels = 1, ImageSize = 8, Dim = 8, DimMults = new[] { 1, 2 }, ResnetBlockGroups = 4, Classes = 3, ClassDropout = 0.2, Guidance = 2)]
+[Attention(Heads = 2, DimHead = 8)]
+public partial class TinyConditionalUNet;
+
 [NoiseSchedule(ScheduleKind.Linear, Timesteps = 20, BetaStart = 1e-3, BetaEnd = 0.2)]
 public static partial class TinySchedule;
 
@@ -32,6 +37,12 @@ internal static class TinyModelRegistration
     internal static void Register() =>
         ModelCatalog.Register(new ModelEntry("TinyUNet", "tiny.yaml", () => new TinyUNet(), TinySchedule.Diffusion, TinyUNet.Channels,
                                              TinyUNet.ImageSize, TinyUNet.ParameterCount, "tiny-test-hash", Training, TinyUNet.Stages));
+
+    [ModuleInitializer]
+    internal static void RegisterConditional() =>
+        ModelCatalog.Register(new ModelEntry("TinyConditionalUNet", "tiny-conditional.yaml", () => new TinyConditionalUNet(), TinySchedule.Diffusion,
+                                             TinyConditionalUNet.Channels, TinyConditionalUNet.ImageSize, TinyConditionalUNet.ParameterCount,
+                                             "tiny-conditional-test-hash", Training, TinyConditionalUNet.Stages, TinyConditionalUNet.ClassConditioning));
 
     [ModuleInitializer]
     internal static void RegisterTutorialShaped() =>

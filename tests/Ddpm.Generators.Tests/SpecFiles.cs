@@ -6,7 +6,7 @@ namespace Ddpm.Generators.Tests;
 /// <summary>The shipped specs (specs/ at the repository root) and a runner for YAML through the generator.</summary>
 public static class SpecFiles
 {
-    public static readonly string[] Names = { "fashion-mnist.yaml", "fashion-mnist-tuned.yaml", "cifar10.yaml", "mnist-cosine.yaml" };
+    public static readonly string[] Names = { "fashion-mnist.yaml", "fashion-mnist-tuned.yaml", "fashion-mnist-conditional.yaml", "cifar10.yaml", "mnist-cosine.yaml" };
 
     public static string Folder([CallerFilePath] string testFile = "") =>
         Path.GetFullPath(Path.Combine(Path.GetDirectoryName(testFile)!, "..", "..", "specs"));

@@ -130,7 +130,7 @@ public class YamlDiagnosticTests
         var d = Single(yaml, "DDPM102");
         AssertAt(d, yaml, 3, 3, "chanels");
         Assert.Equal("Unknown key 'chanels' in 'model' (did you mean 'channels'?); allowed keys: name, namespace, channels, image_size, dim, " +
-                     "dim_mults, resnet_block_groups, stages, mid, attention", d.GetMessage());
+                     "dim_mults, resnet_block_groups, stages, mid, attention, classes, class_dropout, guidance", d.GetMessage());
     }
 
     [Fact]
@@ -505,6 +505,7 @@ public class YamlDiagnosticTests
     static string WithNumber(string section, string key, string value) => section switch
     {
         "schedule" => With("  timesteps: 10", $"  timesteps: 10\n  {key}: {value}"),
+        "model" => With("  dim_mults: [1, 2]", $"  dim_mults: [1, 2]\n  classes: 3\n  {key}: {value}"),
         "training" => With("  batch_size: 4", $"  batch_size: 4\n  {key}: {value}"),
         "training.optimizer" => With("  batch_size: 4", $"  batch_size: 4\n  optimizer: {{ {key}: {value} }}"),
         _ => throw new InvalidOperationException($"section '{section}' has number keys; add it here"),
@@ -524,6 +525,8 @@ public class YamlDiagnosticTests
             .SelectMany(section => section.Value.Where(k => k.Type == Ddpm.Generators.SpecCore.SpecValueType.Number).Select(k => (Section: section.Key, k.Name)))
             .ToList();
         Assert.Contains(("schedule", "dynamic_threshold"), keys);
+        Assert.Contains(("model", "class_dropout"), keys);
+        Assert.Contains(("model", "guidance"), keys);
         Assert.Contains(("training", "min_snr_gamma"), keys);
         Assert.Contains(("training", "ema_power"), keys);
         Assert.Contains(("training", "ema_inv_gamma"), keys);

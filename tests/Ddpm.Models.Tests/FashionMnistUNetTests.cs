@@ -67,3 +67,41 @@ public class FashionMnistUNetTests
         Assert.False(early.allclose(late));
     }
 }
+
+/// <summary>The conditional variant of the tutorial's model (specs/fashion-mnist-conditional.yaml).</summary>
+public class FashionMnistConditionalUNetTests
+{
+    [Fact]
+    public void State_dict_is_the_tutorial_model_plus_one_class_embedding_after_the_time_mlp()
+    {
+        using var plain = new FashionMnistUNet();
+        using var conditional = new FashionMnistConditionalUNet();
+        var plainKeys = plain.state_dict().Select(kv => $"{kv.Key} [{string.Join(", ", kv.Value.shape)}]").ToList();
+        var keys = conditional.state_dict().Select(kv => $"{kv.Key} [{string.Join(", ", kv.Value.shape)}]").ToList();
+        int afterTime = plainKeys.IndexOf("time_mlp.3.bias [112]") + 1;
+        plainKeys.Insert(afterTime, "class_emb.weight [11, 112]"); // ten classes and the null class, time embedding width 4 x 28
+        Assert.Equal(plainKeys, keys);
+        Assert.Equal(FashionMnistConditionalUNet.ParameterCount, conditional.parameters().Sum(p => p.numel()));
+        Assert.Equal(FashionMnistUNet.ParameterCount + 11 * 112, FashionMnistConditionalUNet.ParameterCount);
+    }
+
+    [Fact]
+    public void Labels_change_the_prediction_and_no_labels_means_the_null_class()
+    {
+        manual_seed(0);
+        using var model = new FashionMnistConditionalUNet();
+        model.eval();
+        using var images = randn(2, 1, 28, 28);
+        using var timesteps = tensor(new long[] { 100, 100 });
+        using var sneaker = model.forward(images, timesteps, tensor(new long[] { 7, 7 }));
+        using var bag = model.forward(images, timesteps, tensor(new long[] { 8, 8 }));
+        using var none = model.forward(images, timesteps, tensor(new long[] { 10, 10 }));
+        using var unlabelled = model.forward(images, timesteps);
+        Assert.Equal(new long[] { 2, 1, 28, 28 }, sneaker.shape);
+        Assert.True((sneaker - bag).abs().max().item<float>() > 1e-4f);
+        Assert.Equal(0f, (none - unlabelled).abs().max().item<float>());
+        var conditioning = ((Ddpm.Conditioning.IClassConditional)model).Conditioning;
+        Assert.Equal((10, 0.1, 3.0, 10), (conditioning.Classes, conditioning.Dropout, conditioning.Guidance, conditioning.NullClass));
+        Assert.Same(conditioning, ModelCatalog.Find("FashionMnistConditionalUNet")!.Conditioning);
+    }
+}

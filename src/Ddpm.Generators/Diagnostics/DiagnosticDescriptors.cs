@@ -115,6 +115,33 @@ namespace Ddpm.Generators.Diagnostics
             "Two declarations generate the same type",
             "{0} generates {1}, which {2} also declares; rename one of them (a spec's schedule is named after its model unless schedule.name says otherwise)");
 
+        // DDPM021-025: class-conditional models (SpecValidator, both front ends).
+
+        /// <summary>{0}: the classes setting's name, {1}: value. At the value.</summary>
+        public static readonly DiagnosticDescriptor ClassesOutOfRange = Error("DDPM021",
+            "Classes must be at least 2",
+            "{0} must be at least 2 (the number of classes of the training data), got {1}; leave it out for an unconditional model");
+
+        /// <summary>{0}: the dropout setting's name, {1}: value. At the value.</summary>
+        public static readonly DiagnosticDescriptor ClassDropoutOutOfRange = Error("DDPM022",
+            "Class dropout outside [0, 1)",
+            "{0} must be in [0, 1) (the share of training labels replaced by the null class, e.g. 0.1), got {1}");
+
+        /// <summary>{0}: the guidance setting's name, {1}: value. At the value.</summary>
+        public static readonly DiagnosticDescriptor GuidanceOutOfRange = Error("DDPM023",
+            "Guidance scale below 0",
+            "{0} must be at least 0 (1 = no guidance, 3 is typical), got {1}");
+
+        /// <summary>{0}: the guidance setting's name, {1}: its value, {2}: the dropout setting's name. At the guidance.</summary>
+        public static readonly DiagnosticDescriptor GuidanceWithoutDropout = Error("DDPM024",
+            "Guidance needs class dropout",
+            "{0} = {1} extrapolates from the unconditional (null-class) prediction, which the model never learns with {2} = 0; set {2} above 0 (0.1 is usual) or {0} to 1");
+
+        /// <summary>{0}: the setting's name, {1}: the classes setting's name. At the setting.</summary>
+        public static readonly DiagnosticDescriptor ClassSettingWithoutClasses = Error("DDPM025",
+            "Class setting on an unconditional model",
+            "{0} only applies to a class-conditional model; set {1} to the number of classes, or remove {0}");
+
         // DDPM3xx: how the samplers treat the model's prediction (SpecValidator, both front ends).
 
         /// <summary>{0}: setting name, {1}: value. At the value.</summary>

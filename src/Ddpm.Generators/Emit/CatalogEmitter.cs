@@ -44,7 +44,12 @@ namespace Ddpm.Generators.Emit
             w.Line($"        {spec.ModelType}.ParameterCount,");
             w.Line("        ArchitectureHash,");
             w.Line("        Training(),");
-            w.Line($"        {spec.ModelType}.Stages));");
+            if (spec.Conditional)
+            {
+                w.Line($"        {spec.ModelType}.Stages,");
+                w.Line($"        {spec.ModelType}.ClassConditioning));");
+            }
+            else w.Line($"        {spec.ModelType}.Stages));");
             w.Close();
 
             if (hasNamespace) w.Close();

@@ -27,7 +27,8 @@ namespace Ddpm.Generators.Emit
 
             WriteDocs(w, layout);
             w.Line(Header.GeneratedCodeAttribute);
-            w.Open($"{spec.Target.Modifiers}partial class {spec.Target.ClassName} : {Nn}.Module<{Tensor}, {Tensor}, {Tensor}>");
+            string conditional = spec.IsConditional ? ", global::Ddpm.Conditioning.IClassConditional" : "";
+            w.Open($"{spec.Target.Modifiers}partial class {spec.Target.ClassName} : {Nn}.Module<{Tensor}, {Tensor}, {Tensor}>{conditional}");
             w.Line($"/// <summary>Image channels the model expects.</summary>");
             w.Line($"public const int Channels = {spec.Channels};");
             w.Line($"/// <summary>Height and width of the images the model expects.</summary>");
@@ -44,6 +45,14 @@ namespace Ddpm.Generators.Emit
             w.Line("/// <summary>The shape of a batch of images: [batch, Channels, ImageSize, ImageSize].</summary>");
             w.Line("public static long[] BatchShape(long batch) => new long[] { batch, Channels, ImageSize, ImageSize };");
             w.Line();
+            if (spec.IsConditional)
+            {
+                w.Line("/// <summary>The classes, the null class (index Classes), the training label dropout and the default guidance scale.</summary>");
+                w.Line($"public static global::Ddpm.Conditioning.ClassConditioning ClassConditioning {{ get; }} = new global::Ddpm.Conditioning.ClassConditioning({spec.Classes}, {R(spec.ClassDropout)}, {R(spec.Guidance)});");
+                w.Line();
+                w.Line("global::Ddpm.Conditioning.ClassConditioning global::Ddpm.Conditioning.IClassConditional.Conditioning => ClassConditioning;");
+                w.Line();
+            }
 
             WriteFields(w, layout);
             w.Line();
@@ -81,6 +90,7 @@ namespace Ddpm.Generators.Emit
             w.Line("private readonly global::TorchSharp.Modules.Linear timeLinear1;");
             w.Line("private readonly global::TorchSharp.Modules.GELU timeActivation;");
             w.Line("private readonly global::TorchSharp.Modules.Linear timeLinear2;");
+            if (layout.Spec.IsConditional) w.Line("private readonly global::TorchSharp.Modules.Embedding classEmbedding;");
             foreach (UNetLayout.Stage stage in layout.Downs)
                 foreach (UNetLayout.Module module in UNetLayout.StageModules(stage))
                     w.Line($"private readonly {FieldType(module)} {module.Field};");
@@ -104,6 +114,8 @@ namespace Ddpm.Generators.Emit
             w.Line($"timeLinear1 = {Nn}.Linear({spec.Dim}, {layout.TimeDim});");
             w.Line($"timeActivation = {Nn}.GELU();");
             w.Line($"timeLinear2 = {Nn}.Linear({layout.TimeDim}, {layout.TimeDim});");
+            if (spec.IsConditional)
+                w.Line($"classEmbedding = {Nn}.Embedding({spec.Classes + 1}, {layout.TimeDim}); // row {spec.Classes} is the null class");
             foreach (UNetLayout.Stage stage in layout.Downs)
             {
                 w.Line($"// down {stage.Index}: {stage.Resolution}x{stage.Resolution}, {stage.In} -> {stage.Out} channels");
@@ -125,6 +137,7 @@ namespace Ddpm.Generators.Emit
             w.Line("// typed fields, so state_dict() keys match the PyTorch model's key for key.");
             w.Line("register_module(\"init_conv\", initConv);");
             w.Line($"register_module(\"time_mlp\", {Nn}.Sequential((\"0\", timeEmbedding), (\"1\", timeLinear1), (\"2\", timeActivation), (\"3\", timeLinear2)));");
+            if (spec.IsConditional) w.Line("register_module(\"class_emb\", classEmbedding);");
             w.Line($"register_module(\"downs\", {ModuleList(layout.Downs)});");
             w.Line($"register_module(\"ups\", {ModuleList(layout.Ups)});");
             w.Line($"register_module(\"mid_block1\", {layout.MidBlock1.Field});");
@@ -140,12 +153,33 @@ namespace Ddpm.Generators.Emit
 
         private static void WriteForward(SourceWriter w, UNetLayout layout)
         {
-            w.Line("/// <summary>Predicts the noise in <paramref name=\"images\"/> [B, C, H, W] at <paramref name=\"timesteps\"/> [B].</summary>");
-            w.Open($"public override {Tensor} forward({Tensor} images, {Tensor} timesteps)");
+            bool conditional = layout.Spec.IsConditional;
+            if (conditional)
+            {
+                w.Line("/// <summary>The unconditional prediction: every image of the batch labelled with the null class.</summary>");
+                w.Line($"public override {Tensor} forward({Tensor} images, {Tensor} timesteps) => forward(images, timesteps, null);");
+                w.Line();
+                w.Line("/// <summary>");
+                w.Line("/// Predicts for <paramref name=\"images\"/> [B, C, H, W] at <paramref name=\"timesteps\"/> [B] given <paramref name=\"labels\"/> [B]");
+                w.Line($"/// (int64 in [0, {layout.Spec.Classes}], {layout.Spec.Classes} = the null class); null labels every image with the null class.");
+                w.Line("/// </summary>");
+                w.Open($"public {Tensor} forward({Tensor} images, {Tensor} timesteps, {Tensor}? labels)");
+            }
+            else
+            {
+                w.Line("/// <summary>Predicts the noise in <paramref name=\"images\"/> [B, C, H, W] at <paramref name=\"timesteps\"/> [B].</summary>");
+                w.Open($"public override {Tensor} forward({Tensor} images, {Tensor} timesteps)");
+            }
             w.Line("using var scope = global::TorchSharp.torch.NewDisposeScope();");
             w.Line("var x = initConv.forward(images);");
             w.Line("var initial = x;");
             w.Line("var t = timeLinear2.forward(timeActivation.forward(timeLinear1.forward(timeEmbedding.forward(timesteps))));");
+            if (conditional)
+            {
+                w.Line("// The class embedding joins the time embedding, so every ResNet block sees both (as diffusers' class_embedding).");
+                w.Line($"labels ??= global::TorchSharp.torch.full(images.shape[0], {layout.Spec.Classes}L, global::TorchSharp.torch.ScalarType.Int64, images.device);");
+                w.Line("t = t + classEmbedding.forward(labels);");
+            }
             foreach (UNetLayout.Stage stage in layout.Downs)
             {
                 w.Line();
@@ -228,6 +262,8 @@ namespace Ddpm.Generators.Emit
             AttentionKind.Full => "full attention",
             _ => "no attention",
         };
+
+        private static string R(double value) => value.ToString("R", CultureInfo.InvariantCulture);
 
         private static string Xml(string text) => text.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;");
     }

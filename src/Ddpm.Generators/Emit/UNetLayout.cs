@@ -7,7 +7,7 @@ namespace Ddpm.Generators.Emit
 {
     /// <summary>
     /// The module tree a UNetSpec stands for, in the tutorial's order and with its PyTorch names:
-    /// init_conv, time_mlp, downs.i.j, ups.i.j, mid_block1, mid_attn, mid_block2, final_res_block, final_conv.
+    /// init_conv, time_mlp, class_emb (conditional models), downs.i.j, ups.i.j, mid_block1, mid_attn, mid_block2, final_res_block, final_conv.
     /// The module emitter and the parameter count both walk this one description.
     /// </summary>
     internal sealed class UNetLayout
@@ -88,6 +88,8 @@ namespace Ddpm.Generators.Emit
             foreach (var p in Conv("init_conv", dim, channels, 1)) yield return p;
             foreach (var p in Linear("time_mlp.1", TimeDim, dim)) yield return p;
             foreach (var p in Linear("time_mlp.3", TimeDim, TimeDim)) yield return p;
+            // A conditional model's class embedding: one row per class plus the null class.
+            if (Spec.IsConditional) yield return ("class_emb.weight", new long[] { Spec.Classes + 1, TimeDim });
             foreach (Stage stage in Downs.Concat(Ups))
                 foreach (Module module in StageModules(stage))
                     foreach (var p in Of(module)) yield return p;

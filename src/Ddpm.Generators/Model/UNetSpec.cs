@@ -17,7 +17,7 @@ namespace Ddpm.Generators.Model
     internal sealed record StageDeclaration(int Index, int Blocks, int Attention);
 
     /// <summary>
-    /// A U-Net as declared, before validation: produced by both front ends (attributes, YAML).
+    /// A U-Net as declared, before validation (ClassDropout and Guidance are null when not written): produced by both front ends (attributes, YAML).
     /// Integers stay unvalidated here; SpecValidator turns this into a UNetSpec or diagnostics.
     /// </summary>
     internal sealed record UNetDeclaration(
@@ -30,12 +30,18 @@ namespace Ddpm.Generators.Model
         EquatableArray<StageDeclaration> Stages,
         int MidAttention,
         int Heads,
-        int DimHead);
+        int DimHead,
+        int Classes = 0,
+        double? ClassDropout = null,
+        double? Guidance = null);
 
     /// <summary>One validated stage: ResNet blocks then the attention layer.</summary>
     internal sealed record StageSpec(int Blocks, AttentionKind Attention);
 
     /// <summary>The validated U-Net: the single model every emitter consumes.</summary>
+    /// <param name="Classes">Classes of a class-conditional model (a class embedding with a null class at index Classes); 0 = unconditional.</param>
+    /// <param name="ClassDropout">Share of training labels dropped to the null class (defaults filled in; 0 when unconditional).</param>
+    /// <param name="Guidance">The default guidance scale of sampling (1 when unconditional).</param>
     internal sealed record UNetSpec(
         TypeTarget Target,
         int Channels,
@@ -46,7 +52,14 @@ namespace Ddpm.Generators.Model
         EquatableArray<StageSpec> Stages,
         AttentionKind MidAttention,
         int Heads,
-        int DimHead);
+        int DimHead,
+        int Classes = 0,
+        double ClassDropout = 0,
+        double Guidance = 1)
+    {
+        /// <summary>Whether the model takes class labels.</summary>
+        public bool IsConditional => Classes > 0;
+    }
 
     /// <summary>
     /// A noise schedule, declared and (after validation) final: it has no derived structure. Besides the

@@ -29,8 +29,9 @@ namespace Ddpm.Generators.Model
     /// <param name="ModelName">The model's class name, the catalog key.</param>
     /// <param name="ModelType">The generated model, global::-qualified.</param>
     /// <param name="ScheduleType">The generated schedule, global::-qualified.</param>
+    /// <param name="Conditional">Whether the model takes class labels (its ClassConditioning joins the entry).</param>
     internal sealed record CatalogSpec(TypeTarget Target, string ModelName, string ModelType, string ScheduleType,
-                                       string SpecFile, string ArchitectureHash, TrainingSettings Training)
+                                       string SpecFile, string ArchitectureHash, TrainingSettings Training, bool Conditional = false)
     {
         /// <summary>
         /// SpecYaml.ArchitectureHash of the validated model and schedule, whichever front end declared them: a spec file
@@ -42,6 +43,7 @@ namespace Ddpm.Generators.Model
             {
                 Channels = unet.Channels, ImageSize = unet.ImageSize, Dim = unet.Dim, DimMults = unet.DimMults.ToArray(),
                 ResnetBlockGroups = unet.ResnetBlockGroups, MidAttention = unet.MidAttention, Heads = unet.Heads, DimHead = unet.DimHead,
+                Classes = unet.Classes, ClassDropout = unet.ClassDropout, Guidance = unet.Guidance,
             };
             foreach (StageSpec stage in unet.Stages)
                 model.Stages.Add(new StageSection { Blocks = stage.Blocks, Attention = stage.Attention });

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Ddpm.Conditioning;
 using Ddpm.Data;
 using Ddpm.Diffusion;
 using Ddpm.Evaluation;
@@ -31,8 +32,9 @@ public sealed class DiffusionModel : IDisposable
     private Checkpoint? trained;
 
     private DiffusionModel(ModelEntry entry, nn.Module<Tensor, Tensor, Tensor> raw, nn.Module<Tensor, Tensor, Tensor>? ema,
-                           long step, SamplingWeights weights, string reason, string? dataset)
+                           long step, SamplingWeights weights, string reason, string? dataset, IReadOnlyList<string>? classNames = null)
     {
+        storedClassNames = classNames is { Count: > 0 } ? classNames : null;
         Entry = entry;
         this.raw = raw;
         this.ema = ema;
@@ -69,6 +71,74 @@ public sealed class DiffusionModel : IDisposable
 
     /// <summary>The data set the weights were trained on (the run's `training.dataset`), if known.</summary>
     public string? Dataset { get; private set; }
+
+    private IReadOnlyList<string>? storedClassNames;
+
+    /// <summary>A class-conditional model's classes, label dropout and default guidance; null for an unconditional model.</summary>
+    public ClassConditioning? Conditioning => Entry.Conditioning;
+
+    /// <summary>
+    /// A conditional model's class names, entry i naming label i: those its training data had (kept in checkpoints), else the
+    /// ones its data set defines (fashion-mnist, cifar10), else the label numbers. Empty for an unconditional model.
+    /// </summary>
+    public IReadOnlyList<string> ClassNames
+    {
+        get
+        {
+            if (Conditioning is not { } c) return Array.Empty<string>();
+            if (storedClassNames is { } stored && stored.Count == c.Classes) return stored;
+            string dataset = Dataset ?? Entry.Training.Dataset;
+            if (Datasets.KnownClassNames(dataset) is { } known && known.Count == c.Classes) return known;
+            return Enumerable.Range(0, c.Classes).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        }
+    }
+
+    /// <summary>
+    /// What to draw, from the words a user gives: a class name (any case; a unique prefix will do) or index; <c>all</c> for
+    /// <paramref name="count"/> images spread over the classes in runs, so a grid has one row per class (the count rounds up
+    /// to a multiple of the classes); <c>none</c> for the null class (unconditional, guidance 1).
+    /// </summary>
+    /// <param name="which">A class name or index, "all" or "none".</param>
+    /// <param name="count">Images to draw.</param>
+    /// <param name="guidance">The guidance scale; default the model's declared one.</param>
+    /// <exception cref="InvalidOperationException">The model is not class-conditional.</exception>
+    /// <exception cref="ArgumentException">No class matches, or the scale needs a null class the model never learned.</exception>
+    public ClassCondition Classes(string which, int count, double? guidance = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(which);
+        var c = Conditioning ?? throw new InvalidOperationException($"{Name} is not class-conditional: it takes no class.");
+        if (count < 1) throw new ArgumentOutOfRangeException(nameof(count), count, "Draw at least one image.");
+        double scale = guidance ?? c.Guidance;
+        var names = ClassNames;
+        string word = which.Trim();
+        ClassCondition result;
+        if (word.Equals("all", StringComparison.OrdinalIgnoreCase))
+            result = ClassCondition.EachClass(c.Classes, (count + c.Classes - 1) / c.Classes, scale);
+        else if (word.Equals("none", StringComparison.OrdinalIgnoreCase))
+            result = ClassCondition.Repeat(c.NullClass, count, 1.0);
+        else
+            result = ClassCondition.Repeat(ClassIndex(word, names), count, scale);
+        result.Check(c, result.Labels.Count);
+        return result;
+    }
+
+    private int ClassIndex(string word, IReadOnlyList<string> names)
+    {
+        if (int.TryParse(word, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int index))
+        {
+            if (index < names.Count) return index;
+            throw new ArgumentException($"Class {index} is out of range: {Name} has classes 0 to {names.Count - 1} ({DescribeClasses(names)}).");
+        }
+        int exact = names.ToList().FindIndex(n => string.Equals(n, word, StringComparison.OrdinalIgnoreCase));
+        if (exact >= 0) return exact;
+        var prefixed = names.Select((n, i) => (n, i)).Where(p => p.n.StartsWith(word, StringComparison.OrdinalIgnoreCase)).ToList();
+        if (prefixed.Count == 1) return prefixed[0].i;
+        throw new ArgumentException(prefixed.Count > 1
+            ? $"Class '{word}' is ambiguous: it could be {string.Join(" or ", prefixed.Select(p => p.n))}."
+            : $"{Name} has no class '{word}'; its classes are {DescribeClasses(names)} (or an index, 'all', 'none').");
+    }
+
+    private static string DescribeClasses(IReadOnlyList<string> names) => string.Join(", ", names.Select((n, i) => $"{i} {n}"));
 
     /// <summary>
     /// The declared training settings (the spec's `training` section, or the defaults for an attributed model), as a copy
@@ -139,8 +209,8 @@ public sealed class DiffusionModel : IDisposable
             var kind = string.Equals(chosen, "ema", StringComparison.OrdinalIgnoreCase) ? SamplingWeights.Ema : SamplingWeights.Raw;
             // The chosen weights are the sampling weights; the other set is not kept (train again from ddpm train --resume).
             return kind == SamplingWeights.Ema
-                ? new DiffusionModel(entry, model, model, checkpoint.Step, kind, why, recorded.Dataset)
-                : new DiffusionModel(entry, model, null, checkpoint.Step, kind, why, recorded.Dataset);
+                ? new DiffusionModel(entry, model, model, checkpoint.Step, kind, why, recorded.Dataset, checkpoint.ClassNames)
+                : new DiffusionModel(entry, model, null, checkpoint.Step, kind, why, recorded.Dataset, checkpoint.ClassNames);
         }
         catch
         {
@@ -184,6 +254,7 @@ public sealed class DiffusionModel : IDisposable
         trained = trainer.Capture();
         Step += trainer.Step;
         Dataset = spec.Dataset;
+        if (Conditioning is not null) storedClassNames = data.ClassNames;
         if (trainer.EmaModel is { } averaged)
         {
             if (ema is null || ReferenceEquals(ema, raw)) ema = Entry.CreateModel();
@@ -224,10 +295,12 @@ public sealed class DiffusionModel : IDisposable
     /// <param name="steps">Model calls of DDIM and DPM-Solver++, at most the schedule's timesteps; DDPM ignores it.</param>
     /// <param name="seed">Seeds the starting noise and every step's noise.</param>
     /// <param name="eta">DDIM only: 0 is deterministic, 1 adds DDPM-like noise.</param>
-    public Tensor Sample(int count = 64, SamplerKind sampler = SamplerKind.DpmSolver2M, int steps = 20, long seed = 0, double eta = 0)
+    /// <param name="condition">A class-conditional model's classes and guidance (see <see cref="Classes"/>); required for one, null otherwise.</param>
+    public Tensor Sample(int count = 64, SamplerKind sampler = SamplerKind.DpmSolver2M, int steps = 20, long seed = 0, double eta = 0,
+                         ClassCondition? condition = null)
     {
         CheckSampling(count, sampler, steps);
-        return Sampling.Draw(Module, Diffusion, Entry.BatchShape(1), count, sampler, steps, eta, seed, Sampling.GridBatch);
+        return Sampling.Draw(Module, Diffusion, Entry.BatchShape(1), count, sampler, steps, eta, seed, Sampling.GridBatch, condition: condition);
     }
 
     /// <summary>Draws <paramref name="count"/> images as <see cref="Sample"/> does and writes them to <paramref name="pngPath"/> as a grid.</summary>
@@ -238,11 +311,13 @@ public sealed class DiffusionModel : IDisposable
     /// <param name="seed">Seeds the starting noise and every step's noise.</param>
     /// <param name="eta">DDIM only: 0 is deterministic, 1 adds DDPM-like noise.</param>
     /// <param name="framesGifPath">Also writes the denoising sequence as an animated GIF there (at most 256 images).</param>
+    /// <param name="condition">A class-conditional model's classes and guidance (see <see cref="Classes"/>); required for one, null
+    /// otherwise. <see cref="ClassCondition.EachClass"/> gives one row per class.</param>
     public void SampleGrid(string pngPath, int count = 64, SamplerKind sampler = SamplerKind.DpmSolver2M, int steps = 20, long seed = 0,
-                           double eta = 0, string? framesGifPath = null)
+                           double eta = 0, string? framesGifPath = null, ClassCondition? condition = null)
     {
         CheckSampling(count, sampler, steps);
-        Sampling.WriteGrid(Module, Diffusion, Entry.BatchShape(count), sampler, steps, eta, seed, pngPath, framesGifPath);
+        Sampling.WriteGrid(Module, Diffusion, Entry.BatchShape(count), sampler, steps, eta, seed, pngPath, framesGifPath, condition);
     }
 
     /// <summary>
@@ -256,16 +331,18 @@ public sealed class DiffusionModel : IDisposable
     /// <param name="seed">Seeds the sampling and the metrics' subsets.</param>
     /// <param name="dataset">The data set the images imitate; default: the one the weights were trained on.</param>
     /// <param name="log">Progress messages (feature net training, data loading).</param>
+    /// <param name="condition">A class-conditional model's classes and guidance (required for one; <see cref="ClassCondition.Balanced"/>
+    /// scores every class equally); the report then says how many images the feature net assigns to the class asked for.</param>
     /// <exception cref="InvalidOperationException">No data set given and none known for these weights.</exception>
     public QualityReport Evaluate(int samples = 1000, SamplerKind sampler = SamplerKind.DpmSolver2M, int steps = 20, long seed = 0,
-                                  string? dataset = null, Action<string>? log = null)
+                                  string? dataset = null, Action<string>? log = null, ClassCondition? condition = null)
     {
         CheckSampling(samples, sampler, steps);
         string name = dataset ?? Dataset
             ?? throw new InvalidOperationException($"{Name}: say which data set the samples imitate (dataset: \"fashion-mnist\"); these weights record none.");
         using var quality = SampleQuality.Create(name, log);
-        using var images = Sample(samples, sampler, steps, seed);
-        return quality.Score(images, (int)(seed & int.MaxValue));
+        using var images = Sample(samples, sampler, steps, seed, condition: condition);
+        return quality.Score(images, (int)(seed & int.MaxValue), condition?.Labels);
     }
 
     /// <inheritdoc/>

@@ -23,6 +23,15 @@ public sealed class UNetAttribute : Attribute
     /// without it the class is a module only.
     /// </summary>
     public Type? Schedule { get; set; }
+    /// <summary>
+    /// Classes of a class-conditional model (at least 2): the generated module gets a learned class embedding, with a null
+    /// class at index <c>Classes</c>, added to the time embedding, and a forward that takes the labels. 0 (the default) = unconditional.
+    /// </summary>
+    public int Classes { get; set; } = SpecDefaults.Classes;
+    /// <summary>Share of training labels replaced by the null class, in [0, 1) (default 0.1); needs <see cref="Classes"/>.</summary>
+    public double ClassDropout { get; set; } = SpecDefaults.ClassDropout;
+    /// <summary>The classifier-free guidance scale sampling uses by default (1 = none, the default); needs <see cref="Classes"/>.</summary>
+    public double Guidance { get; set; } = SpecDefaults.Guidance;
 }
 
 /// <summary>Overrides down stage <c>Index</c> (and its mirror on the up path).</summary>

@@ -102,6 +102,37 @@ public sealed class BatchLoader
         return Fill(order, flips, batchIndex);
     }
 
+    /// <summary>Whether the data has a class per image (<see cref="BatchLabels"/> works).</summary>
+    public bool HasLabels => data.Labels is not null;
+
+    /// <summary>The class names of the data, or null when it has none.</summary>
+    public IReadOnlyList<string>? ClassNames => data.ClassNames;
+
+    /// <summary>
+    /// The classes of the images of batch <paramref name="batchIndex"/> of <paramref name="epoch"/>, in the order
+    /// <see cref="Batches"/> and <see cref="MakeBatch"/> put them (flips do not change a class).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The data has no labels.</exception>
+    public long[] BatchLabels(int epoch, int batchIndex)
+    {
+        var labels = data.Labels ?? throw new InvalidOperationException("The data set has no class labels.");
+        if (batchIndex < 0 || batchIndex >= BatchesPerEpoch)
+            throw new ArgumentOutOfRangeException(nameof(batchIndex), batchIndex, $"batchIndex must be in [0, {BatchesPerEpoch}).");
+        int[] order;
+        lock (labelPlanGate)
+        {
+            // The trainer asks batch after batch of one epoch: shuffle once per epoch, not once per batch.
+            if (labelPlan is null || labelPlan.Value.Epoch != epoch) labelPlan = (epoch, EpochPlan(epoch).Order);
+            order = labelPlan.Value.Order;
+        }
+        var result = new long[BatchSize];
+        for (int i = 0; i < BatchSize; i++) result[i] = labels[order[batchIndex * BatchSize + i]];
+        return result;
+    }
+
+    private readonly object labelPlanGate = new();
+    private (int Epoch, int[] Order)? labelPlan;
+
     private void Produce(int epoch, int startBatch, BlockingCollection<float[]> queue, CancellationToken token)
     {
         try

@@ -18,9 +18,9 @@ public static class Datasets
         }
         ImageSet images = kind.ToLowerInvariant() switch
         {
-            "fashion-mnist" => FashionMnist.Load(train: true, log: log).Images,
-            "idx" or "mnist-idx" => Idx.ReadImages(FindIdxImages(RequireFolder(argument, dataset))),
-            "cifar10" => Cifar10.Load(RequireFolder(argument, dataset), train: true).Images,
+            "fashion-mnist" => Labelled(FashionMnist.Load(train: true, log: log), FashionMnist.ClassNames),
+            "idx" or "mnist-idx" => IdxTraining(RequireFolder(argument, dataset)),
+            "cifar10" => Labelled(Cifar10.Load(RequireFolder(argument, dataset), train: true), Cifar10.ClassNames),
             "images" => ImageFolder.Load(RequireFolder(argument, dataset), imageSize, channels, log),
             "synthetic" => Synthetic(channels, imageSize, count: 512),
             _ => throw new ArgumentException($"Unknown dataset '{dataset}': {Help}.", nameof(dataset)),
@@ -32,19 +32,40 @@ public static class Datasets
         return images;
     }
 
+    /// <summary>The classes of the synthetic data set, in label order.</summary>
+    public static readonly IReadOnlyList<string> SyntheticClassNames = new[] { "vertical bar", "horizontal bar", "box" };
+
     /// <summary>
-    /// Bars and boxes at random positions and brightness: a tiny data set with visible structure,
-    /// for smoke runs and tests that must not read files.
+    /// The class names a data set defines without reading it (fashion-mnist, cifar10, synthetic); null for the others, whose
+    /// classes come from their files (classes.txt of an IDX folder, the subfolders of an image folder).
+    /// </summary>
+    public static IReadOnlyList<string>? KnownClassNames(string dataset)
+    {
+        string kind = dataset.Split(':')[0].ToLowerInvariant();
+        return kind switch
+        {
+            "fashion-mnist" => FashionMnist.ClassNames,
+            "cifar10" => Cifar10.ClassNames,
+            "synthetic" => SyntheticClassNames,
+            _ => null,
+        };
+    }
+
+    /// <summary>
+    /// Bars and boxes at random positions and brightness: a tiny data set with visible structure, for smoke runs and tests
+    /// that must not read files. Labelled by shape (<see cref="SyntheticClassNames"/>), so conditional models can train on it.
     /// </summary>
     public static ImageSet Synthetic(int channels, int imageSize, int count, int seed = 0)
     {
         var random = new Random(seed);
         int pixels = channels * imageSize * imageSize;
         var data = new byte[count * pixels];
+        var labels = new byte[count];
         for (int i = 0; i < count; i++)
         {
             var image = data.AsSpan(i * pixels, pixels);
             int shape = random.Next(3);
+            labels[i] = (byte)shape;
             int a = random.Next(imageSize / 2), b = random.Next(imageSize / 2) + imageSize / 2;
             byte level = (byte)random.Next(160, 256);
             for (int c = 0; c < channels; c++)
@@ -60,7 +81,33 @@ public static class Datasets
                         image[(c * imageSize + y) * imageSize + x] = on ? level : (byte)0;
                     }
         }
-        return new ImageSet(data, count, channels, imageSize, imageSize);
+        return new ImageSet(data, count, channels, imageSize, imageSize).WithLabels(labels, SyntheticClassNames);
+    }
+
+    private static ImageSet Labelled((ImageSet Images, byte[] Labels) split, IReadOnlyList<string> names) =>
+        split.Images.WithLabels(split.Labels, names);
+
+    /// <summary>An IDX folder's training images, labelled when its labels file is there (class names from classes.txt, else the numbers).</summary>
+    private static ImageSet IdxTraining(string folder)
+    {
+        string images = FindIdxImages(folder);
+        string? labels = Directory.EnumerateFiles(folder, "train-labels-idx1-ubyte*").OrderBy(f => f, StringComparer.Ordinal).FirstOrDefault();
+        if (labels is null) return Idx.ReadImages(images);
+        var (set, classes) = Idx.Read(images, labels);
+        return set.WithLabels(classes, IdxClassNames(folder, classes));
+    }
+
+    /// <summary>File that may name an IDX data set's classes, one per line, in label order.</summary>
+    public const string ClassNamesFile = "classes.txt";
+
+    /// <summary>An IDX folder's class names: the lines of classes.txt, else the label numbers up to the largest label seen.</summary>
+    internal static IReadOnlyList<string> IdxClassNames(string folder, params byte[][] labels)
+    {
+        string namesPath = Path.Combine(folder, ClassNamesFile);
+        if (File.Exists(namesPath))
+            return File.ReadAllLines(namesPath).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
+        int count = Math.Max(2, labels.Max(l => l.Length == 0 ? 0 : l.Max()) + 1);
+        return Enumerable.Range(0, count).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
     }
 
     internal static string RequireFolder(string argument, string dataset)

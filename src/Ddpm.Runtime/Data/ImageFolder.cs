@@ -11,6 +11,9 @@ namespace Ddpm.Data;
 /// <remarks>
 /// <para>Order is deterministic: paths relative to the folder, '/'-separated, sorted ordinally.
 /// Files and folders whose names start with '.' are skipped (editor and OS droppings).</para>
+/// <para>Classes: when every image lies in a subfolder and there are at least two, each top-level subfolder is a class
+/// (label i = the i-th name in ordinal order, the torchvision ImageFolder convention), so class-conditional models can
+/// train on the folder.</para>
 /// <para>Resampling is Skia's: 2x2 averages while the square is at least twice the size, then Catmull-Rom
 /// (a = -0.5, PIL's "bicubic"), so large reductions average every source pixel instead of aliasing.
 /// The centred square starts at a whole pixel (its offset rounded down).</para>
@@ -57,7 +60,28 @@ public static class ImageFolder
             if (first is InvalidDataException) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
             throw DataFormat.Error(files[Array.IndexOf(errors, first)], $"could not be read: {first.Message}", first);
         }
-        return new ImageSet(pixels, files.Count, channels, size, size);
+        var images = new ImageSet(pixels, files.Count, channels, size, size);
+        var classes = ClassesOf(folder, files);
+        return classes is null ? images : images.WithLabels(classes.Value.Labels, classes.Value.Names);
+    }
+
+    /// <summary>The class of each file by its top-level subfolder, or null when some image is not in one or there is one class only.</summary>
+    public static (byte[] Labels, IReadOnlyList<string> Names)? ClassesOf(string folder, IReadOnlyList<string> files)
+    {
+        var tops = new string[files.Count];
+        for (int i = 0; i < files.Count; i++)
+        {
+            string relative = Path.GetRelativePath(folder, files[i]).Replace('\\', '/');
+            int slash = relative.IndexOf('/');
+            if (slash < 0) return null;
+            tops[i] = relative[..slash];
+        }
+        var names = tops.Distinct().OrderBy(n => n, StringComparer.Ordinal).ToArray();
+        if (names.Length < 2) return null;
+        if (names.Length > 256)
+            throw DataFormat.Error(folder, $"has {names.Length} class subfolders; labels are bytes, so at most 256 classes are supported.");
+        var index = names.Select((n, i) => (n, i)).ToDictionary(p => p.n, p => (byte)p.i, StringComparer.Ordinal);
+        return (tops.Select(t => index[t]).ToArray(), names);
     }
 
     /// <summary>The PNG and JPEG files under <paramref name="folder"/>, in the order <see cref="Load"/> uses.</summary>

@@ -41,6 +41,31 @@ public sealed class ImageSet
     /// <summary>Bytes per image: C * H * W.</summary>
     public int ImageBytes => Channels * Height * Width;
 
+    /// <summary>The class of each image (0 .. ClassNames.Count - 1), or null for unlabelled data.</summary>
+    public byte[]? Labels { get; private init; }
+    /// <summary>The class names, entry i naming label i; null for unlabelled data.</summary>
+    public IReadOnlyList<string>? ClassNames { get; private init; }
+
+    /// <summary>
+    /// The same images (shared, not copied) with a class per image: what a class-conditional model trains on.
+    /// </summary>
+    /// <param name="labels">One label per image, each below the number of class names.</param>
+    /// <param name="classNames">At least 2 names, entry i naming label i.</param>
+    /// <exception cref="ArgumentException">The labels do not fit the images or the names.</exception>
+    public ImageSet WithLabels(byte[] labels, IReadOnlyList<string> classNames)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        ArgumentNullException.ThrowIfNull(classNames);
+        if (labels.Length != Count)
+            throw new ArgumentException($"{labels.Length} labels for {Count} images; give one label per image.", nameof(labels));
+        if (classNames.Count < 2)
+            throw new ArgumentException($"Labelled data needs at least 2 classes, got {classNames.Count}.", nameof(classNames));
+        int largest = labels.Length == 0 ? 0 : labels.Max();
+        if (largest >= classNames.Count)
+            throw new ArgumentException($"Label {largest} found, but there are {classNames.Count} class names.", nameof(labels));
+        return new ImageSet(Pixels, Count, Channels, Height, Width) { Labels = labels, ClassNames = classNames.ToArray() };
+    }
+
     /// <summary>The bytes of image <paramref name="index"/> (0-based), [C, H, W], as a view into <see cref="Pixels"/>.</summary>
     public ReadOnlySpan<byte> Image(int index) => Pixels.AsSpan(index * ImageBytes, ImageBytes);
 }

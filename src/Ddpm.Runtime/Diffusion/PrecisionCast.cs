@@ -1,3 +1,4 @@
+using Ddpm.Conditioning;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -8,10 +9,13 @@ namespace Ddpm.Diffusion;
 /// sampler keeps x_t and all of the schedule arithmetic in float32: inputs are cast down and the
 /// predicted noise is cast back up, so rounding does not accumulate over the reverse chain.
 /// </summary>
-public sealed class PrecisionCast : nn.Module<Tensor, Tensor, Tensor>
+public class PrecisionCast : nn.Module<Tensor, Tensor, Tensor>
 {
     private readonly nn.Module<Tensor, Tensor, Tensor> inner;
     private readonly ScalarType dtype;
+
+    /// <summary>The compute dtype.</summary>
+    protected ScalarType Dtype => dtype;
 
     /// <summary>Converts <paramref name="model"/> itself to <paramref name="dtype"/> (pass a copy to keep a float32 one).</summary>
     public PrecisionCast(nn.Module<Tensor, Tensor, Tensor> model, ScalarType dtype) : base(nameof(PrecisionCast))
@@ -22,9 +26,12 @@ public sealed class PrecisionCast : nn.Module<Tensor, Tensor, Tensor>
         register_module("inner", inner);
     }
 
-    /// <summary>The model as it is for fp32, else wrapped to compute in <paramref name="precision"/> (converting the model itself).</summary>
+    /// <summary>The model as it is for fp32, else wrapped to compute in <paramref name="precision"/> (converting the model itself).
+    /// A class-conditional model stays one (<see cref="IClassConditional"/>): its labels pass through unchanged.</summary>
     public static nn.Module<Tensor, Tensor, Tensor> Wrap(nn.Module<Tensor, Tensor, Tensor> model, string precision) =>
-        Parse(precision) is var dtype && dtype == ScalarType.Float32 ? model : new PrecisionCast(model, dtype);
+        Parse(precision) is var dtype && dtype == ScalarType.Float32 ? model
+        : model is IClassConditional conditional ? new ConditionalPrecisionCast(model, conditional, dtype)
+        : new PrecisionCast(model, dtype);
 
     /// <summary>The dtype named by a spec's or the command line's precision: fp32, bf16 or fp16.</summary>
     public static ScalarType Parse(string precision) => precision?.ToLowerInvariant() switch
@@ -47,4 +54,17 @@ public sealed class PrecisionCast : nn.Module<Tensor, Tensor, Tensor>
 
     /// <summary>Does nothing: the wrapped model is registered explicitly, as <c>inner</c>, in the constructor.</summary>
     protected override void RegisterComponents() { }
+}
+
+/// <summary><see cref="PrecisionCast"/> of a class-conditional model: the labels pass through, the images and the output are cast.</summary>
+internal sealed class ConditionalPrecisionCast(nn.Module<Tensor, Tensor, Tensor> model, IClassConditional conditional, ScalarType dtype)
+    : PrecisionCast(model, dtype), IClassConditional
+{
+    public ClassConditioning Conditioning => conditional.Conditioning;
+
+    public Tensor forward(Tensor images, Tensor timesteps, Tensor? labels)
+    {
+        using var scope = NewDisposeScope();
+        return conditional.forward(images.to(Dtype), timesteps, labels).to(images.dtype).MoveToOuterDisposeScope();
+    }
 }

@@ -1,3 +1,4 @@
+using Ddpm.Conditioning;
 using Ddpm.Imaging;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -24,9 +25,12 @@ public static class Sampling
     /// <param name="seed">Seeds the starting noise and every step's noise.</param>
     /// <param name="path">The PNG to write; its folder is created.</param>
     /// <param name="framesPath">Where to write the animated GIF, or null for none.</param>
+    /// <param name="condition">For a class-conditional model, the class of each image and the guidance scale (required); null otherwise.</param>
     public static void WriteGrid(nn.Module<Tensor, Tensor, Tensor> model, GaussianDiffusion diffusion, long[] shape,
-                                 SamplerKind sampler, int steps, double eta, long seed, string path, string? framesPath = null)
+                                 SamplerKind sampler, int steps, double eta, long seed, string path, string? framesPath = null,
+                                 ClassCondition? condition = null)
     {
+        CheckCondition(model, condition, (int)shape[0]);
         bool wasTraining = model.training;
         model.eval();
         try
@@ -36,16 +40,17 @@ public static class Sampling
             using var generator = frames is null ? null : new Generator(unchecked((ulong)seed));
             // Without frames, in batches (bounded memory for any count; one batch of up to 64 draws exactly as before).
             using var images = frames is null
-                ? Draw(model, diffusion, shape, (int)shape[0], sampler, steps, eta, seed, GridBatch)
-                : diffusion.Sample(model, shape, sampler, steps, eta, generator, frames);
+                ? Draw(model, diffusion, shape, (int)shape[0], sampler, steps, eta, seed, GridBatch, condition: condition)
+                : diffusion.Sample(Denoiser(model, condition, 0, (int)shape[0]), shape, sampler, steps, eta, generator, frames, Devices.Of(model));
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-            ImageGrid.SavePng(images, path, columns: Columns(shape[0]), scale: Scale(shape[^1]));
+            int columns = Columns(shape[0], condition);
+            ImageGrid.SavePng(images, path, columns: columns, scale: Scale(shape[^1]));
             if (frames is not null && framesPath is not null)
             {
                 // Every 10th step of a long chain keeps the animation small; the last frame is x_0.
                 int stride = Math.Max(1, frames.Count / 30);
                 var picked = frames.Where((_, i) => i % stride == 0 || i == frames.Count - 1).ToList();
-                AnimatedGif.SaveDenoising(framesPath, picked, columns: Columns(shape[0]), scale: Scale(shape[^1]));
+                AnimatedGif.SaveDenoising(framesPath, picked, columns: columns, scale: Scale(shape[^1]));
             }
         }
         finally
@@ -68,11 +73,14 @@ public static class Sampling
     /// <param name="seed">Seeds the one generator all batches draw from, so a count gives the same images for any batch size up to it.</param>
     /// <param name="batchSize">Images per model call, at least 1: bounds memory.</param>
     /// <param name="drawn">Called after each batch with the number of images drawn so far.</param>
+    /// <param name="condition">For a class-conditional model, the class of each image and the guidance scale (required); null otherwise.</param>
     public static Tensor Draw(nn.Module<Tensor, Tensor, Tensor> model, GaussianDiffusion diffusion, long[] imageShape, int count,
-                              SamplerKind sampler, int steps, double eta, long seed, int batchSize, Action<int>? drawn = null)
+                              SamplerKind sampler, int steps, double eta, long seed, int batchSize, Action<int>? drawn = null,
+                              ClassCondition? condition = null)
     {
         if (count < 1) throw new ArgumentOutOfRangeException(nameof(count), count, "count must be >= 1.");
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batch size must be >= 1.");
+        CheckCondition(model, condition, count);
         bool wasTraining = model.training;
         model.eval();
         var parts = new List<Tensor>();
@@ -84,7 +92,9 @@ public static class Sampling
                 int n = Math.Min(batchSize, count - done);
                 using var scope = NewDisposeScope();
                 var shape = new long[] { n, imageShape[^3], imageShape[^2], imageShape[^1] };
-                parts.Add(diffusion.Sample(model, shape, sampler, steps, eta, generator).cpu().MoveToOuterDisposeScope());
+                var denoiser = Denoiser(model, condition, done, n);
+                parts.Add(diffusion.Sample(denoiser, shape, sampler, steps, eta, generator, device: Devices.Of(model)).cpu().MoveToOuterDisposeScope());
+                if (!ReferenceEquals(denoiser, model)) denoiser.Dispose();
                 done += n;
                 drawn?.Invoke(done);
             }
@@ -97,7 +107,50 @@ public static class Sampling
         }
     }
 
-    private static int Columns(long count) => (int)Math.Max(1, Math.Ceiling(Math.Sqrt(count)));
+    /// <summary>
+    /// The one rule for conditional sampling: a class-conditional model needs a class per image (it never silently draws
+    /// from the null class), and an unconditional model takes none.
+    /// </summary>
+    public static void CheckCondition(nn.Module<Tensor, Tensor, Tensor> model, ClassCondition? condition, int count)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (model is IClassConditional conditional)
+        {
+            if (condition is null)
+                throw new ArgumentException(
+                    $"{model.GetType().Name} is class-conditional ({conditional.Conditioning.Classes} classes): say which class to draw " +
+                    $"(a class name or index, 'all' for one row per class), or ask for the null class ('none') to draw unconditionally.");
+            condition.Check(conditional.Conditioning, count);
+        }
+        else if (condition is not null)
+            throw new ArgumentException($"{model.GetType().Name} is not class-conditional: it takes no class.");
+    }
+
+    /// <summary>The module the samplers call: the model itself, or for a conditional model the guided view of images [offset, offset + n).</summary>
+    private static nn.Module<Tensor, Tensor, Tensor> Denoiser(nn.Module<Tensor, Tensor, Tensor> model, ClassCondition? condition, int offset, int n)
+    {
+        if (condition is null || model is not IClassConditional conditional) return model;
+        var labels = tensor(condition.Labels.Skip(offset).Take(n).Select(l => (long)l).ToArray(), ScalarType.Int64).to(Devices.Of(model));
+        return new GuidedDenoiser(conditional, labels, condition.Guidance);
+    }
+
+    /// <summary>Square-ish; one row per class when the labels come in equal runs of different classes (ClassCondition.EachClass).</summary>
+    private static int Columns(long count, ClassCondition? condition = null)
+    {
+        if (condition is not null && RunLength(condition.Labels) is int run && run > 1 && run < count) return run;
+        return (int)Math.Max(1, Math.Ceiling(Math.Sqrt(count)));
+    }
+
+    /// <summary>The length of the equal runs <paramref name="labels"/> is made of, or 0 when it is not.</summary>
+    private static int RunLength(IReadOnlyList<int> labels)
+    {
+        int run = 1;
+        while (run < labels.Count && labels[run] == labels[0]) run++;
+        if (labels.Count % run != 0) return 0;
+        for (int i = 0; i < labels.Count; i++)
+            if (labels[i] != labels[i - i % run] || (i % run == 0 && i > 0 && labels[i] == labels[i - 1])) return 0;
+        return run;
+    }
 
     /// <summary>Small images are upscaled so a grid is easy to look at.</summary>
     private static int Scale(long size) => size <= 32 ? 2 : 1;

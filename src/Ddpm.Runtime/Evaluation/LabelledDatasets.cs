@@ -9,7 +9,7 @@ public static class LabelledDatasets
     public const string Help = "use fashion-mnist, idx:<folder> (MNIST-style IDX files; mnist-idx:<folder> is the same) or cifar10:<folder>";
 
     /// <summary>File that may name an IDX data set's classes, one per line, in label order.</summary>
-    public const string ClassNamesFile = "classes.txt";
+    public const string ClassNamesFile = Datasets.ClassNamesFile;
 
     /// <summary>
     /// Loads <paramref name="dataset"/>: <c>fashion-mnist</c> (fetched into the cache if needed),
@@ -60,15 +60,7 @@ public static class LabelledDatasets
         }
         var (trainImages, trainLabels) = Idx.Read(Find(FashionMnist.TrainImagesFile), Find(FashionMnist.TrainLabelsFile));
         var (testImages, testLabels) = Idx.Read(Find(FashionMnist.TestImagesFile), Find(FashionMnist.TestLabelsFile));
-        string namesPath = Path.Combine(folder, ClassNamesFile);
-        IReadOnlyList<string> classes;
-        if (File.Exists(namesPath))
-            classes = File.ReadAllLines(namesPath).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
-        else
-        {
-            int count = Math.Max(2, Math.Max(trainLabels.Max(), testLabels.Max()) + 1);
-            classes = Enumerable.Range(0, count).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-        }
+        var classes = Datasets.IdxClassNames(folder, trainLabels, testLabels);
         return new LabelledDataset(name, trainImages, trainLabels, testImages, testLabels, classes, FlipInvariant: false, folder);
     }
 

@@ -107,6 +107,25 @@ public static class QualityJson
             json.WriteEndObject();
         }
         json.WriteEndArray();
+        if (r.Agreement is { } agreement)
+        {
+            json.WriteStartObject("requested_classes");
+            Number(json, "correct_share", agreement.Overall);
+            json.WriteStartArray("classes");
+            var correct = agreement.Shares;
+            for (int i = 0; i < agreement.Requested.Count; i++)
+            {
+                if (agreement.Requested[i] == 0) continue;
+                json.WriteStartObject();
+                json.WriteString("name", agreement.ClassNames[i]);
+                json.WriteNumber("requested", agreement.Requested[i]);
+                json.WriteNumber("correct", agreement.Correct[i]);
+                Number(json, "correct_share", correct[i]);
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
         json.WriteEndObject();
     }
 

@@ -19,6 +19,7 @@ namespace Ddpm.Evaluation;
 /// <param name="NearestK">k of precision and recall.</param>
 /// <param name="Seed">Seed of the KID subsets.</param>
 /// <param name="Floor">The same scores for n real training images (null in a floor itself).</param>
+/// <param name="Agreement">For images drawn by class: how many the feature net assigns to the class asked for; null otherwise.</param>
 public sealed record QualityReport(
     string Dataset,
     int Count,
@@ -34,7 +35,8 @@ public sealed record QualityReport(
     int KidSubsetSize,
     int NearestK,
     int Seed,
-    QualityReport? Floor)
+    QualityReport? Floor,
+    ClassAgreement? Agreement = null)
 {
     /// <summary>Entropy of the predicted classes, in bits (log2(classes) when every class is equally frequent).</summary>
     public double ClassEntropyBits => Classes.EntropyBits;

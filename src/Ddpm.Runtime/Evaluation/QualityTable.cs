@@ -25,6 +25,15 @@ public static class QualityTable
         var floorShares = floor?.Classes.Shares;
         for (int i = 0; i < shares.Count; i++)
             rows.Add(($"  {report.Classes.ClassNames[i]}", Percent(shares[i]), floorShares is null ? "" : Percent(floorShares[i])));
+        if (report.Agreement is { } agreement)
+        {
+            // Drawn by class: the share the feature net assigns to the class asked for (its own test accuracy bounds it).
+            rows.Add(("drawn as the class asked for", Percent(agreement.Overall), ""));
+            var correct = agreement.Shares;
+            for (int i = 0; i < correct.Count; i++)
+                if (agreement.Requested[i] > 0)
+                    rows.Add(($"  {agreement.ClassNames[i]} ({N(agreement.Requested[i])} asked)", Percent(correct[i]), ""));
+        }
 
         int nameWidth = rows.Max(r => r.Name.Length);
         int valueWidth = Math.Max("samples".Length, rows.Max(r => r.Value.Length));

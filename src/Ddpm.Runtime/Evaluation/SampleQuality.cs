@@ -75,13 +75,18 @@ public sealed class SampleQuality : IDisposable
     public string FeatureNetPath => featureNet.Path;
 
     /// <summary>Scores float images [N, C, H, W] in [-1, 1] (the model's output scale); <paramref name="seed"/> draws the KID subsets.</summary>
-    public QualityReport Score(Tensor images, int seed)
+    /// <param name="images">The images to score.</param>
+    /// <param name="seed">Seed of the KID subsets.</param>
+    /// <param name="requestedClasses">For images drawn by class, the class asked for of each (the report then has its
+    /// <see cref="QualityReport.Agreement"/>); null otherwise.</param>
+    public QualityReport Score(Tensor images, int seed, IReadOnlyList<int>? requestedClasses = null)
     {
         ArgumentNullException.ThrowIfNull(images);
         CheckShape(images.shape);
         using var extractor = new FeatureExtractor(featureNet.Net, Settings.BatchSize);
         var (features, predictions) = extractor.Extract(images);
-        return Measure(features, predictions, seed) with { Floor = Floor(features.Count) };
+        var agreement = requestedClasses is null ? null : ClassAgreement.Compare(requestedClasses, predictions, Data.ClassNames);
+        return Measure(features, predictions, seed) with { Floor = Floor(features.Count), Agreement = agreement };
     }
 
     /// <summary>Scores 8-bit images (decoded PNGs, .npy arrays); <paramref name="seed"/> draws the KID subsets.</summary>

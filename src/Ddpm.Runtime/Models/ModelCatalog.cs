@@ -20,6 +20,7 @@ namespace Ddpm.Models;
 /// <param name="ArchitectureHash">Hash of the spec's model and schedule sections as compiled; a spec file whose hash differs was edited after the build.</param>
 /// <param name="Training">The spec's training settings as compiled.</param>
 /// <param name="Stages">One line per U-Net stage (resolution, channels, blocks, attention), as the generator describes it.</param>
+/// <param name="Conditioning">A class-conditional model's classes, label dropout and default guidance; null for an unconditional model.</param>
 public sealed record ModelEntry(
     string Name,
     string SpecFile,
@@ -30,7 +31,8 @@ public sealed record ModelEntry(
     long ParameterCount,
     string ArchitectureHash,
     TrainingSpec Training,
-    IReadOnlyList<string>? Stages = null)
+    IReadOnlyList<string>? Stages = null,
+    Ddpm.Conditioning.ClassConditioning? Conditioning = null)
 {
     /// <summary>The schedule's tables.</summary>
     public ScheduleTables Schedule => Diffusion.Tables;

@@ -23,8 +23,8 @@ namespace Ddpm.Training;
 /// </remarks>
 public sealed class Checkpoint : IDisposable
 {
-    /// <summary>The format version this build writes (3: with the float16 loss scaler's state).</summary>
-    public const int FormatVersion = 3;
+    /// <summary>The format version this build writes (3: with the float16 loss scaler's state; 4: with the class names of a conditional model).</summary>
+    public const int FormatVersion = 4;
     /// <summary>The oldest format this build reads.</summary>
     public const int OldestFormatVersion = 1;
     private const int HashBytes = 32;
@@ -89,6 +89,8 @@ public sealed class Checkpoint : IDisposable
     public double LossScale { get; init; }
     /// <summary>The loss scaler's good steps since its last change (<see cref="LossScaler.GoodSteps"/>).</summary>
     public int LossScaleGoodSteps { get; init; }
+    /// <summary>A class-conditional model's class names, entry i naming label i (from its training data); empty otherwise.</summary>
+    public IReadOnlyList<string> ClassNames { get; init; } = Array.Empty<string>();
     /// <summary>The file this checkpoint was read from, if any; named in errors.</summary>
     public string Source { get; private init; } = "<memory>";
 
@@ -255,6 +257,8 @@ public sealed class Checkpoint : IDisposable
             writer.Write(PreferenceReason);
             writer.Write(LossScale);
             writer.Write(LossScaleGoodSteps);
+            writer.Write(ClassNames.Count);
+            foreach (string name in ClassNames) writer.Write(name);
             writer.Flush();
         }
         return stream.ToArray();
@@ -308,6 +312,15 @@ public sealed class Checkpoint : IDisposable
                 if (!(lossScale >= 0) || !double.IsFinite(lossScale) || lossScaleGoodSteps < 0)
                     throw new InvalidDataException($"invalid loss scaler state (scale {lossScale}, good steps {lossScaleGoodSteps}).");
             }
+            var classNames = Array.Empty<string>();
+            if (version >= 4)
+            {
+                int count = reader.ReadInt32();
+                if (count < 0 || count > 65536)
+                    throw new InvalidDataException($"invalid class name count {count}.");
+                classNames = new string[count];
+                for (int i = 0; i < count; i++) classNames[i] = reader.ReadString();
+            }
             if (reader.BaseStream.Position != reader.BaseStream.Length)
                 throw new InvalidDataException($"{reader.BaseStream.Length - reader.BaseStream.Position} unexpected bytes after the last section.");
             if (step < 0 || epoch < 0 || batch < 0)
@@ -315,7 +328,7 @@ public sealed class Checkpoint : IDisposable
             return new Checkpoint(step, epoch, batch, fingerprint, spec, model, ema, optimizer, rng, threads)
             {
                 Source = path, PreferredWeights = preferred, PreferenceReason = reason,
-                LossScale = lossScale, LossScaleGoodSteps = lossScaleGoodSteps,
+                LossScale = lossScale, LossScaleGoodSteps = lossScaleGoodSteps, ClassNames = classNames,
             };
         }
         catch

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Ddpm.Conditioning;
 using Ddpm.Data;
 using Ddpm.Diffusion;
 using Ddpm.Distributed;
@@ -46,6 +47,8 @@ public sealed class Trainer : IDisposable
     private readonly Generator generator;
     private readonly ExponentialMovingAverage? ema;
     private readonly Device device;
+    // A class-conditional model: trained on the data's labels, each dropped to the null class with the declared probability.
+    private readonly IClassConditional? conditional;
     private IEnumerator<Tensor>? batches;
     // precision bf16 or fp16: forward and backward run on this low-precision copy; the float32 model keeps the master weights.
     private readonly nn.Module<Tensor, Tensor, Tensor>? lowPrecisionModel;
@@ -82,6 +85,8 @@ public sealed class Trainer : IDisposable
         if (parameters.Length == 0)
             throw new ArgumentException("The model has no parameters to train.", nameof(model));
         device = Devices.Of(model);
+        conditional = model as IClassConditional;
+        if (conditional is not null) CheckLabels(conditional.Conditioning, loader);
 
         if (spec.EmaDecay > 0)
         {
@@ -219,15 +224,21 @@ public sealed class Trainer : IDisposable
             shape[0] = rows * shard.Count;
             var t = Devices.Randint(diffusion.Timesteps, new long[] { shape[0] }, device, generator);
             var noise = Devices.Randn(shape, ScalarType.Float32, device, generator);
+            // A conditional model's labels, then their dropout draws (after t and eps, so unconditional runs draw as before);
+            // BatchLabels gives the whole batch's, so the draws are one process's here too.
+            var labels = conditional is null ? null
+                : conditional.Conditioning.DropLabels(tensor(loader.BatchLabels(epoch, Batch - 1), device: device), generator);
             if (shard.Count > 1)
             {
                 t = t.narrow(0, shard.Index * rows, rows);
                 noise = noise.narrow(0, shard.Index * rows, rows);
+                labels = labels?.narrow(0, shard.Index * rows, rows);
             }
             optimizer.zero_grad();
-            var lossTensor = lowPrecisionModel is null
-                ? diffusion.Loss(model, x0, t, noise, spec.Loss, spec.MinSnrGamma)
-                : LowPrecisionLoss(x0, t, noise);
+            var lossTensor = lowPrecisionModel is not null ? LowPrecisionLoss(x0, t, noise, labels)
+                : labels is null ? diffusion.Loss(model, x0, t, noise, spec.Loss, spec.MinSnrGamma)
+                : diffusion.ObjectiveLoss(conditional!.forward(diffusion.QSample(x0, t, noise), t, labels), diffusion.Target(x0, t, noise), t,
+                                          spec.Loss, spec.MinSnrGamma);
             (scaler is null ? lossTensor : scaler.ScaleLoss(lossTensor)).backward();
             if (lowPrecisionParameters is not null)
                 for (int i = 0; i < parameters.Length; i++) // low-precision gradients onto the float32 master weights
@@ -331,6 +342,7 @@ public sealed class Trainer : IDisposable
         {
             PreferredWeights = PreferredWeights, PreferenceReason = PreferenceReason,
             LossScale = scaler?.Scale ?? 0, LossScaleGoodSteps = scaler?.GoodSteps ?? 0,
+            ClassNames = conditional is null ? Array.Empty<string>() : loader.ClassNames ?? Array.Empty<string>(),
         };
     }
 
@@ -402,14 +414,15 @@ public sealed class Trainer : IDisposable
     /// The loss computed by the low-precision working copy (bfloat16: AMX / AVX-512-BF16 on recent CPUs; float16 on CUDA)
     /// from the current master weights; the loss itself and the noise target stay float32.
     /// </summary>
-    private Tensor LowPrecisionLoss(Tensor x0, Tensor t, Tensor noise)
+    private Tensor LowPrecisionLoss(Tensor x0, Tensor t, Tensor noise, Tensor? labels)
     {
         lowPrecisionModel!.zero_grad();
         using (no_grad())
             for (int i = 0; i < parameters.Length; i++)
                 lowPrecisionParameters![i].copy_(parameters[i]);
         var xt = diffusion.QSample(x0.to(lowPrecision), t, noise.to(lowPrecision));
-        var predicted = lowPrecisionModel.forward(xt, t).to(ScalarType.Float32);
+        var output = labels is null ? lowPrecisionModel.forward(xt, t) : ((IClassConditional)lowPrecisionModel).forward(xt, t, labels);
+        var predicted = output.to(ScalarType.Float32);
         return diffusion.ObjectiveLoss(predicted, diffusion.Target(x0, t, noise), t, spec.Loss, spec.MinSnrGamma);
     }
 
@@ -507,6 +520,20 @@ public sealed class Trainer : IDisposable
     }
 
     private static string Format(double value) => value.ToString("R", CultureInfo.InvariantCulture);
+
+    /// <summary>A conditional model trains on labelled data with exactly its number of classes.</summary>
+    private static void CheckLabels(ClassConditioning conditioning, BatchLoader loader)
+    {
+        if (!loader.HasLabels || loader.ClassNames is null)
+            throw new ArgumentException(
+                $"The model is class-conditional ({conditioning.Classes} classes), but the training data has no class labels; use a labelled " +
+                "data set (fashion-mnist, idx:<folder> with its labels file, cifar10:<folder>, images:<folder> with one subfolder per class, synthetic).",
+                nameof(loader));
+        if (loader.ClassNames.Count != conditioning.Classes)
+            throw new ArgumentException(
+                $"The model declares {conditioning.Classes} classes, but the training data has {loader.ClassNames.Count} " +
+                $"({string.Join(", ", loader.ClassNames)}); set the model's classes to {loader.ClassNames.Count}.", nameof(loader));
+    }
 
     /// <summary>The spec format's rules (TrainingRules, the same table the YAML reader reports from), for settings made in code.</summary>
     private static void Validate(TrainingSpec spec)
