@@ -27,13 +27,19 @@ internal static class BenchCommand
         var json = new Option<string?>("--json") { Description = "Also write the figures as JSON to this file (numbers as numbers, units in the key names)." };
         var precision = Options.Precision();
         var device = Options.Device();
-        var command = new Command("bench", "Measure training and sampling speed and memory on this machine.") { target, batch, sampleBatch, steps, json, precision, device };
+        var allReduce = new Option<bool>("--allreduce")
+        {
+            Description = "Instead, under mpirun -np N: time the data-parallel gradient allreduce of this model's parameters (--steps times).",
+        };
+        var command = new Command("bench", "Measure training and sampling speed and memory on this machine.") { target, batch, sampleBatch, steps, json, precision, device, allReduce };
         Options.AtLeast(batch, 1);
         Options.AtLeast(sampleBatch, 1);
         Options.AtLeast(steps, 1);
         command.SetAction(parse =>
         {
             var resolved = ModelResolver.Resolve(parse.GetValue(target)!);
+            if (parse.GetValue(allReduce))
+                return DataParallelRun.Run(Console.Error, group => DataParallelRun.BenchAllReduce(group, resolved.Entry, parse.GetValue(steps), output));
             if (parse.GetValue(json) is string jsonFile) Options.CheckWritableFile(jsonFile, "--json");
             string deviceName = Options.ResolveDevice(parse.GetValue(device));
             string computePrecision = parse.GetValue(precision) ?? "fp32";

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Ddpm.Data;
 using Ddpm.Diffusion;
+using Ddpm.Distributed;
 using Ddpm.Imaging;
 using Ddpm.Native;
 using Ddpm.Training;
@@ -88,7 +89,8 @@ internal static class TrainCommand
             Options.CheckPrecisionOnDevice(training.Precision, deviceName);
             var settings = new RunSettings(parse.GetValue(resume), parse.GetValue(overwrite), parse.GetValue(finalSamples),
                                            TimeSpan.FromMinutes(parse.GetValue(checkpointMinutes)));
-            return new TrainingRun(resolved, folder, deviceName, settings, output).Execute();
+            // Under mpirun every rank runs this; rank 0 owns the run folder (DataParallelRun).
+            return DataParallelRun.Run(Console.Error, group => new TrainingRun(resolved, folder, deviceName, settings, output, group).Execute());
         });
         return command;
     }
@@ -103,7 +105,7 @@ internal static class TrainCommand
 internal sealed record RunSettings(bool Resume, bool Overwrite, int FinalSamples, TimeSpan CheckpointInterval);
 
 /// <summary>One `ddpm train` run: its folder, files, progress display and trainer.</summary>
-internal sealed class TrainingRun(ResolvedModel resolved, string folder, string device, RunSettings settings, TextWriter output)
+internal sealed class TrainingRun(ResolvedModel resolved, string folder, string device, RunSettings settings, TextWriter output, IProcessGroup group)
 {
     /// <summary>Files whose presence means the folder holds a run (a new run would destroy them).</summary>
     private static readonly string[] RunMarkers = ["checkpoints/last.ckpt", "loss.csv", "log.txt"];
@@ -117,11 +119,17 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
     private TrainingEvaluation? evaluation;
 
     private string CheckpointPath => Path.Combine(folder, "checkpoints", "last.ckpt");
+    /// <summary>Rank 0 (or the only process): the one that reads and writes the run folder and reports.</summary>
+    private bool Primary => group.Rank == 0;
 
     public int Execute()
     {
         var entry = resolved.Entry;
         var spec = resolved.Training;
+        // Checked on every rank before anything is written (an --overwrite must not delete the old run for it).
+        if (spec.BatchSize % group.Size != 0)
+            throw new UsageException($"batch size {spec.BatchSize} does not split evenly over {group.Size} ranks; use a multiple of {group.Size} (--batch-size).");
+        if (!Primary) return TrainReplica();
         if (File.Exists(folder))
             throw new UsageException($"--out {folder} is a file; give a folder for the run.");
         // Everything that can refuse the run is checked before the first file is written.
@@ -131,6 +139,7 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         var watch = Stopwatch.StartNew();
         ImageSet data = Datasets.Load(spec.Dataset, entry.Channels, entry.ImageSize, Say);
         var loaded = watch.Elapsed;
+        DataParallelRun.ShareCheckpoint(group, resumeFrom, CheckpointPath); // the other ranks wait for this
         if (replace) DeleteRun();
         Directory.CreateDirectory(Path.Combine(folder, "checkpoints"));
         Directory.CreateDirectory(Path.Combine(folder, "samples"));
@@ -139,6 +148,8 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         File.WriteAllText(Path.Combine(folder, "config.yaml"), config);
         Say($"ddpm train {entry.Name} ({entry.ParameterCount:N0} parameters, {entry.SpecFile}) -> {folder}");
         Say($"device {device}, {get_num_threads()} threads, allocator: {Allocator.Status}{(Denormals.AreFlushed() ? ", denormals flushed" : "")}, convolutions: {OneDnn.Status}");
+        if (group.Size > 1)
+            Say($"data-parallel: {group.Size} ranks (MPI), each training on {spec.BatchSize / group.Size} of every batch of {spec.BatchSize}");
 
         Say($"data: {data.Count:N0} images of {data.Channels}x{data.Height}x{data.Width} from '{spec.Dataset}' ({loaded.TotalSeconds:F1} s)");
 
@@ -149,7 +160,8 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         using var model = entry.CreateModel();
         model.to(new Device(device));
         var diffusion = entry.Diffusion;
-        var loader = Trainer.CreateLoader(data, spec);
+        var loader = ShardedLoader(data, spec);
+        using var parallel = new DataParallel(group);
         using var trainer = new Trainer(model, diffusion, loader, spec, entry.CreateModel, new TrainingCallbacks
         {
             Progress = new SynchronousProgress<TrainingProgress>(p => onProgress?.Invoke(p)),
@@ -169,7 +181,7 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
             CheckpointDue = request => request.Trainer.SaveCheckpoint(CheckpointPath),
             EvaluationDue = evaluation is null ? null : request => evaluation.Evaluate(request, CheckpointPath),
             CheckpointInterval = settings.CheckpointInterval > TimeSpan.Zero ? settings.CheckpointInterval : null,
-        }, config);
+        }, config) { Parallel = parallel };
 
         if (resumeFrom is not null)
         {
@@ -184,7 +196,7 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
             return DdpmCli.Ok;
         }
 
-        Say($"training {trainer.TotalSteps - trainer.Step:N0} steps ({loader.BatchesPerEpoch} per epoch, batch {loader.BatchSize})");
+        Say($"training {trainer.TotalSteps - trainer.Step:N0} steps ({loader.BatchesPerEpoch} per epoch, batch {loader.BatchSize}{OverRanks()})");
         watch.Restart();
         try
         {
@@ -198,10 +210,51 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         }
         WriteLossFiles();
         var (_, peak) = Allocator.ResidentMemory();
-        Say($"done: {trainer.Step} steps in {watch.Elapsed:hh\\:mm\\:ss}, final loss {losses[^1].Loss:F4}, peak RSS {peak / (1 << 20):N0} MiB");
+        Say($"done: {trainer.Step} steps in {watch.Elapsed:hh\\:mm\\:ss}{OverRanks()}, final loss {losses[^1].Loss:F4}, peak RSS {peak / (1 << 20):N0} MiB");
+        if (group.Size > 1)
+            Say(Replicas(trainer, parallel));
         Say($"samples: {Path.Combine(folder, "samples")}; checkpoint: {CheckpointPath}; loss curve: {Path.Combine(folder, "loss.png")}");
         return DdpmCli.Ok;
     }
+
+    /// <summary>
+    /// A rank other than 0: the same data, model and trainer without the run folder (it may be on another machine); starts
+    /// from rank 0's checkpoint or weights, reports nothing but its final checksum and errors.
+    /// </summary>
+    private int TrainReplica()
+    {
+        var entry = resolved.Entry;
+        var spec = resolved.Training;
+        // After rank 0 has checked the run and loaded the data (a first download lands in the cache once).
+        using var resumeFrom = DataParallelRun.ShareCheckpoint(group, null, CheckpointPath);
+        ImageSet data = Datasets.Load(spec.Dataset, entry.Channels, entry.ImageSize, _ => { });
+        manual_seed(spec.Seed);
+        using var model = entry.CreateModel();
+        model.to(new Device(device));
+        using var parallel = new DataParallel(group);
+        using var trainer = new Trainer(model, entry.Diffusion, ShardedLoader(data, spec), spec, entry.CreateModel) { Parallel = parallel };
+        if (resumeFrom is not null)
+        {
+            set_num_threads(resumeFrom.TorchThreads);
+            trainer.Restore(resumeFrom);
+        }
+        if (trainer.Step >= trainer.TotalSteps) return DdpmCli.Ok;
+        trainer.Train();
+        output.WriteLine(Replicas(trainer, parallel));
+        return DdpmCli.Ok;
+    }
+
+    /// <summary>This rank's part of every batch of the spec's size (the whole batch for one process).</summary>
+    private BatchLoader ShardedLoader(ImageSet data, Ddpm.Specs.TrainingSpec spec) =>
+        new(data, spec.BatchSize, spec.RandomFlip, spec.Seed) { Shard = new DataShard(group.Rank, group.Size) };
+
+    private string OverRanks() => group.Size > 1 ? $" over {group.Size} ranks" : "";
+
+    /// <summary>The closing line of each rank: equal checksums on every rank mean identical weights and EMA.</summary>
+    private string Replicas(Trainer trainer, DataParallel parallel) =>
+        string.Create(CultureInfo.InvariantCulture,
+            $"rank {group.Rank} of {group.Size}: step {trainer.Step}, weights checksum {parallel.LastChecksum:x16}, " +
+            $"gradient allreduce {parallel.AllReduceTime.TotalMilliseconds / Math.Max(1, parallel.AllReduceCount):F1} ms per step in {parallel.BucketCount} buckets");
 
     /// <summary>
     /// Loads the checkpoint to resume and checks it belongs to this model and batch size, before anything is written

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Ddpm.Diffusion;
+using Ddpm.Distributed;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -17,6 +18,7 @@ public sealed class BatchLoader
     private readonly ImageSet data;
     private readonly bool randomFlip;
     private readonly long seed;
+    private readonly DataShard shard = DataShard.Whole;
 
     /// <summary>Creates a loader over <paramref name="data"/>; it reads the images, it does not copy them.</summary>
     /// <param name="data">The training images.</param>
@@ -37,8 +39,29 @@ public sealed class BatchLoader
     public int BatchSize { get; }
     /// <summary>Full batches per epoch; the last partial batch is dropped, so every batch has the same shape.</summary>
     public int BatchesPerEpoch { get; }
-    /// <summary>The shape of every batch, [BatchSize, C, H, W].</summary>
-    public long[] BatchShape => new long[] { BatchSize, data.Channels, data.Height, data.Width };
+    /// <summary>The shape of every batch this loader yields, [<see cref="ShardSize"/>, C, H, W].</summary>
+    public long[] BatchShape => new long[] { ShardSize, data.Channels, data.Height, data.Width };
+
+    /// <summary>
+    /// Which part of every batch this loader yields (data-parallel training: rank r of N reads images
+    /// [r * BatchSize / N, (r + 1) * BatchSize / N) of each batch); the whole batch by default. The order of the
+    /// batches does not depend on it, so the ranks together read exactly the batches of one process.
+    /// </summary>
+    public DataShard Shard
+    {
+        get => shard;
+        init
+        {
+            if (value.Count < 1 || value.Index < 0 || value.Index >= value.Count)
+                throw new ArgumentOutOfRangeException(nameof(value), value, "A shard needs 0 <= index < count.");
+            if (BatchSize % value.Count != 0)
+                throw new ArgumentException($"batch_size {BatchSize} does not split evenly over {value.Count} ranks; use a multiple of {value.Count}.", nameof(value));
+            shard = value;
+        }
+    }
+
+    /// <summary>Images per batch this loader yields: <see cref="BatchSize"/> / <see cref="DataShard.Count"/>.</summary>
+    public int ShardSize => BatchSize / shard.Count;
 
     /// <summary>
     /// The batches of one epoch from <paramref name="startBatch"/> on, as float32 tensors on <paramref name="device"/>
@@ -141,10 +164,10 @@ public sealed class BatchLoader
     private float[] Fill(int[] order, bool[] flips, int batchIndex)
     {
         int c = data.Channels, h = data.Height, w = data.Width, size = data.ImageBytes;
-        var batch = new float[(long)BatchSize * size];
-        for (int i = 0; i < BatchSize; i++)
+        var batch = new float[(long)ShardSize * size];
+        for (int i = 0; i < ShardSize; i++)
         {
-            int slot = batchIndex * BatchSize + i;
+            int slot = batchIndex * BatchSize + shard.Index * ShardSize + i;
             var image = data.Image(order[slot]);
             bool flip = flips[slot];
             var target = batch.AsSpan(i * size, size);

@@ -3,6 +3,7 @@ using System.Text;
 using Ddpm.Conditioning;
 using Ddpm.Data;
 using Ddpm.Diffusion;
+using Ddpm.Distributed;
 using Ddpm.Specs;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -160,6 +161,14 @@ public sealed class Trainer : IDisposable
     /// <summary>Index, within <see cref="Epoch"/>, of the next batch (0-based).</summary>
     public int Batch { get; private set; }
 
+    /// <summary>
+    /// Data-parallel training with other processes (null: this process alone). Each rank's loader reads its
+    /// <see cref="BatchLoader.Shard"/> of every batch; rank 0's state is broadcast when training starts, the gradients are
+    /// averaged every step and the weights compared every <see cref="DataParallel.CheckEvery"/> steps and after the last.
+    /// Owned by the caller.
+    /// </summary>
+    public DataParallel? Parallel { get; init; }
+
     /// <summary>The loader the spec describes: its batch size, random flip and seed.</summary>
     public static BatchLoader CreateLoader(ImageSet data, TrainingSpec spec) =>
         new(data, spec.BatchSize, spec.RandomFlip, spec.Seed);
@@ -180,6 +189,7 @@ public sealed class Trainer : IDisposable
         sinceCheckpoint.Restart();
         try
         {
+            SynchronizeReplicas();
             while (Step < untilStep)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -208,11 +218,22 @@ public sealed class Trainer : IDisposable
             var x0 = NextBatch();
             epoch = Epoch;
             // Algorithm 1: t ~ Uniform({0, ..., T-1}), eps ~ N(0, I); t first, then eps, always from the trainer's generator.
-            var t = Devices.Randint(diffusion.Timesteps, new long[] { x0.shape[0] }, device, generator);
-            var noise = Devices.Randn(x0.shape, ScalarType.Float32, device, generator);
-            // A conditional model's labels, then their dropout draws (after t and eps, so unconditional runs draw as before).
+            // A data-parallel rank draws them for the whole batch, as one process does, and keeps its shard's rows.
+            var (shard, rows) = (loader.Shard, x0.shape[0]);
+            var shape = x0.shape.ToArray();
+            shape[0] = rows * shard.Count;
+            var t = Devices.Randint(diffusion.Timesteps, new long[] { shape[0] }, device, generator);
+            var noise = Devices.Randn(shape, ScalarType.Float32, device, generator);
+            // A conditional model's labels, then their dropout draws (after t and eps, so unconditional runs draw as before);
+            // BatchLabels gives the whole batch's, so the draws are one process's here too.
             var labels = conditional is null ? null
                 : conditional.Conditioning.DropLabels(tensor(loader.BatchLabels(epoch, Batch - 1), device: device), generator);
+            if (shard.Count > 1)
+            {
+                t = t.narrow(0, shard.Index * rows, rows);
+                noise = noise.narrow(0, shard.Index * rows, rows);
+                labels = labels?.narrow(0, shard.Index * rows, rows);
+            }
             optimizer.zero_grad();
             var lossTensor = lowPrecisionModel is not null ? LowPrecisionLoss(x0, t, noise, labels)
                 : labels is null ? diffusion.Loss(model, x0, t, noise, spec.Loss, spec.MinSnrGamma)
@@ -222,13 +243,14 @@ public sealed class Trainer : IDisposable
             if (lowPrecisionParameters is not null)
                 for (int i = 0; i < parameters.Length; i++) // low-precision gradients onto the float32 master weights
                     parameters[i].grad = lowPrecisionParameters[i].grad!.to(ScalarType.Float32);
+            Parallel?.AverageGradients(parameters);
             scaler?.Unscale(parameters.Select(p => p.grad));
             var norm = ClipGradients(parameters, spec.GradClip);
             // The step's one device-to-host transfer: the loss and the gradient norm before clipping.
             using (var host = stack(new[] { lossTensor.detach().to(ScalarType.Float32), norm }).cpu())
             {
                 var values = host.data<float>().ToArray();
-                loss = values[0];
+                loss = Parallel?.Average(values[0]) ?? values[0]; // the mean over the ranks: every rank sees a divergence
                 gradNorm = values[1];
             }
             if (!double.IsFinite(loss))
@@ -248,6 +270,8 @@ public sealed class Trainer : IDisposable
         }
         if (skipped) SkippedSteps++;
         Step = step;
+        if (Parallel is { IsDistributed: true } parallel && (parallel.CheckDue(step) || step == TotalSteps))
+            CheckReplicas(parallel);
 
         callbacks.Progress?.Report(new TrainingProgress(step, TotalSteps, loss, lr, gradNorm, epoch));
         bool final = step == TotalSteps;
@@ -428,6 +452,28 @@ public sealed class Trainer : IDisposable
         Batch++;
         return batches.Current;
     }
+
+    /// <summary>Data-parallel start: every rank takes rank 0's weights, EMA and Adam moments.</summary>
+    private void SynchronizeReplicas()
+    {
+        if (Parallel is not { IsDistributed: true } parallel) return;
+        var group = parallel.Group;
+        if (loader.Shard != new DataShard(group.Rank, group.Size))
+            throw new InvalidOperationException($"Rank {group.Rank} of {group.Size} needs a loader reading shard {group.Rank} of {group.Size}, not {loader.Shard.Index} of {loader.Shard.Count}.");
+        var moments = optimizer.state_dict().State.Cast<Adam.State>().SelectMany(s => new[] { s.exp_avg, s.exp_avg_sq });
+        parallel.Broadcast(ReplicaState().Concat(moments));
+    }
+
+    /// <summary>Rank 0 and this rank hold the same weights and EMA, or training stops here, before a checkpoint of them.</summary>
+    private void CheckReplicas(DataParallel parallel)
+    {
+        try { parallel.CheckReplicas(Step, ReplicaState()); }
+        catch (ReplicasDivergedException) { unusable = $"the ranks' weights differ at step {Step}"; throw; }
+    }
+
+    /// <summary>What must be equal on every rank: the model's and the EMA's state.</summary>
+    private IEnumerable<Tensor> ReplicaState() =>
+        model.state_dict().Values.Concat(EmaModel?.state_dict().Values ?? Enumerable.Empty<Tensor>());
 
     private void CloseBatches()
     {
