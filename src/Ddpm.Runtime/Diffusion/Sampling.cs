@@ -97,8 +97,8 @@ public static class Sampling
         }
     }
 
-    private static int Columns(long count) => (int)Math.Max(1, Math.Ceiling(Math.Sqrt(count)));
+    private static int Columns(long count) => GridLayout.Columns(count);
 
     /// <summary>Small images are upscaled so a grid is easy to look at.</summary>
-    private static int Scale(long size) => size <= 32 ? 2 : 1;
+    private static int Scale(long size) => GridLayout.Scale(size);
 }
