@@ -98,6 +98,10 @@ public sealed class OnnxExportTests(Xunit.Abstractions.ITestOutputHelper log)
         Assert.Equal(entry.Schedule.Betas, betas);
         Assert.Equal("linear", OnnxExport.ScheduleKindOf(ModelCatalog.Find("FashionMnistUNet")!.Schedule));
         Assert.Equal("quadratic", OnnxExport.ScheduleKindOf(X0ThresholdSchedule.Tables));
+        Assert.Equal("cosine", OnnxExport.ScheduleKindOf(VClipSchedule.Tables));
+        Assert.Equal("sigmoid", OnnxExport.ScheduleKindOf(Schedules.ScheduleMath.Tables(ScheduleKind.Sigmoid, 100, 1e-4, 0.03)));
+        // Betas of no closed form.
+        Assert.Equal("custom", OnnxExport.ScheduleKindOf(new Schedules.ScheduleTables(new[] { 0.01, 0.5, 0.02 })));
     }
 
     [Fact]

@@ -130,18 +130,28 @@ public static class OnnxExport
     private static string Spelling(Objective objective) => SpecYaml.Spelling(objective);
 
     /// <summary>
-    /// The schedule's kind, as the spec spells it: the closed form whose betas, computed over the first and last beta as
-    /// its range, have the tables' fingerprint (linear, quadratic, cosine), else "custom" (a sigmoid schedule's betas do not
-    /// start at its beta_start, so it is reported as custom; its tables are exact all the same). The catalog keeps the
-    /// tables, not the declaration, so the kind is recognised rather than read.
+    /// The schedule's kind, as the spec spells it: the closed form that reproduces the betas (to 1e-12 relative) from the
+    /// range they imply (the first and last beta; for the sigmoid, the range its end points were scaled from), else
+    /// "custom". The catalog keeps the tables, not the declaration, so the kind is recognised rather than read.
     /// </summary>
     internal static string ScheduleKindOf(ScheduleTables tables)
     {
-        foreach (ScheduleKind kind in Enum.GetValues<ScheduleKind>())
+        double[] betas = tables.Betas;
+        double first = betas[0], last = betas[^1];
+        double low = 1 / (1 + Math.Exp(6)), high = 1 / (1 + Math.Exp(-6)); // sigmoid(-6), sigmoid(6)
+        double sigmoidRange = (last - first) / (high - low);
+        var candidates = new (ScheduleKind Kind, double Start, double End)[]
         {
-            double start = tables.Betas[0], end = tables.Betas[^1];
-            if (kind != ScheduleKind.Cosine && ScheduleMath.Check(kind, tables.Timesteps, start, end) is not null) continue;
-            if (ScheduleMath.Fingerprint(ScheduleMath.Betas(kind, tables.Timesteps, start, end)) == tables.Fingerprint)
+            (ScheduleKind.Linear, first, last),
+            (ScheduleKind.Quadratic, first, last),
+            (ScheduleKind.Sigmoid, first - low * sigmoidRange, first - low * sigmoidRange + sigmoidRange),
+            (ScheduleKind.Cosine, 0, 0),
+        };
+        foreach (var (kind, start, end) in candidates)
+        {
+            if (ScheduleMath.Check(kind, tables.Timesteps, start, end) is not null) continue;
+            double[] closed = ScheduleMath.Betas(kind, tables.Timesteps, start, end);
+            if (closed.Zip(betas, (a, b) => Math.Abs(a - b)).Max() <= 1e-12 * betas.Max())
                 return kind.ToString().ToLowerInvariant();
         }
         return "custom";
