@@ -61,8 +61,10 @@ internal static class TestModels
         {
             if (!name.Contains("norm.") && !name.Contains("to_out.1.")) continue;
             using var scope = NewDisposeScope();
-            var noise = randn(parameter.shape) * 0.2;
-            parameter.copy_(name.EndsWith(".weight", StringComparison.Ordinal) ? noise + 1 : noise);
+            using var spread = 0.2.ToScalar(); // explicit Scalars: see WeightStandardizedConv2d.StandardizedWeight
+            using var one = 1.0.ToScalar();
+            var noise = randn(parameter.shape).mul_(spread);
+            parameter.copy_(name.EndsWith(".weight", StringComparison.Ordinal) ? noise.add_(one) : noise);
         }
         return model;
     }

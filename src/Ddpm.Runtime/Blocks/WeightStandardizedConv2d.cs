@@ -63,6 +63,9 @@ public sealed class WeightStandardizedConv2d : nn.Module<Tensor, Tensor>
         long[] dims = { 1, 2, 3 };
         var mean = weight.mean(dims, keepdim: true);
         var variance = weight.var(dims, unbiased: false, keepdim: true);
-        return ((weight - mean) * (variance + eps).rsqrt()).MoveToOuterDisposeScope();
+        // An explicit Scalar, alive until the call returns: the implicit double -> Scalar temporary can be finalized
+        // while libtorch still reads it (seen once under the export's GC pressure: "toFloat: Expected false to be true").
+        using var epsilon = eps.ToScalar();
+        return ((weight - mean) * variance.add(epsilon).rsqrt()).MoveToOuterDisposeScope();
     }
 }
