@@ -14,7 +14,7 @@ internal static class SampleCommand
 {
     public static Command Create(TextWriter output)
     {
-        var checkpointPath = new Argument<string>("checkpoint") { Description = "A checkpoint written by ddpm train (runs/<name>/checkpoints/last.ckpt)." };
+        var checkpointPath = new Argument<string>("checkpoint") { Description = "A checkpoint written by ddpm train (runs/<name>/checkpoints/last.ckpt), or a model.onnx of ddpm export --format onnx (sampled on ONNX Runtime)." };
         var count = new Option<int>("--count") { Description = $"Number of images, at most {MaxCount} (at most {MaxFramesCount} with --frames); drawn 64 at a time.", DefaultValueFactory = _ => 64 };
         var sampler = Options.Sampler(SamplerKind.Ddpm);
         var steps = new Option<int>("--steps") { Description = "Model calls of ddim and dpmpp-2m (ddpm always runs all T).", DefaultValueFactory = _ => 50 };
@@ -37,6 +37,13 @@ internal static class SampleCommand
         command.SetAction(parse =>
         {
             string path = parse.GetValue(checkpointPath)!;
+            if (OnnxSampleCommand.IsOnnx(path))
+            {
+                OnnxSampleCommand.RejectTorchOnly(parse, ("--frames", frames), ("--weights", weights), ("--no-ema", noEma), ("--precision", precision),
+                                                  ("--x0-limit", x0Limit), ("--device", device));
+                return OnnxSampleCommand.Run(path, parse.GetValue(count), parse.GetValue(sampler), parse.GetValue(steps), parse.GetValue(eta),
+                                             parse.GetValue(seed), parse.GetValue(outFile), output);
+            }
             // Where the images go is checked before minutes of sampling.
             string png = parse.GetValue(outFile) ?? Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(path)))!, "samples.png");
             string? gif = parse.GetValue(frames) ? Path.ChangeExtension(png, ".gif") : null;

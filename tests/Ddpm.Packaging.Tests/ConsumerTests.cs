@@ -17,7 +17,7 @@ public sealed class ConsumerTests : IDisposable
 {
     private static readonly string[] PackedProjects =
         ["src/Ddpm.Runtime/Ddpm.Runtime.csproj", "src/Ddpm.Generators/Ddpm.Generators.csproj", "src/Ddpm/Ddpm.csproj",
-         "src/Ddpm.Templates/Ddpm.Templates.csproj", "src/Ddpm.Cli/Ddpm.Cli.csproj"];
+         "src/Ddpm.Templates/Ddpm.Templates.csproj", "src/Ddpm.Cli/Ddpm.Cli.csproj", "src/Ddpm.Onnx/Ddpm.Onnx.csproj"];
 
     private readonly string root = Directory.CreateTempSubdirectory("ddpm-consumer-").FullName;
     private readonly string repository = FindRepository();
@@ -44,7 +44,7 @@ public sealed class ConsumerTests : IDisposable
         Assert.Matches(@"^\d+\.\d+\.\d+$", versionPrefix);
         string version = $"{versionPrefix}-e2e.{DateTime.UtcNow:yyyyMMddHHmmss}";
         string feed = Path.Combine(root, "feed");
-        // One MSBuild run for the five projects: a solution filter of the repository's solution.
+        // One MSBuild run for the six projects: a solution filter of the repository's solution.
         string filter = Path.Combine(root, "packages.slnf");
         File.WriteAllText(filter, System.Text.Json.JsonSerializer.Serialize(new
         {
@@ -120,11 +120,11 @@ public sealed class ConsumerTests : IDisposable
         Assert.Contains("input: [B, 1, 28, 28] images and [B] timesteps -> the predicted velocity v of the same shape", inspect);
     }
 
-    /// <summary>The five packages (the tool as its pointer and its linux-x64 package) with complete metadata.</summary>
+    /// <summary>The six packages (the tool as its pointer and its linux-x64 package) with complete metadata.</summary>
     private static void CheckPackages(string feed, string version)
     {
         var nuspecs = new Dictionary<string, XElement>();
-        foreach (string id in new[] { "Ddpm", "Ddpm.Runtime", "Ddpm.Generators", "Ddpm.Templates", "Ddpm.Tool", "Ddpm.Tool.linux-x64" })
+        foreach (string id in new[] { "Ddpm", "Ddpm.Runtime", "Ddpm.Generators", "Ddpm.Templates", "Ddpm.Tool", "Ddpm.Tool.linux-x64", "Ddpm.Onnx" })
         {
             string path = Path.Combine(feed, $"{id}.{version}.nupkg");
             Assert.True(File.Exists(path), $"{id} {version} was not packed");
@@ -161,7 +161,15 @@ public sealed class ConsumerTests : IDisposable
                     break;
                 case "Ddpm.Tool.linux-x64":
                     Assert.Superset(new HashSet<string> { "tools/net10.0/linux-x64/ddpm.dll", "tools/net10.0/linux-x64/libLibTorchSharp.so",
-                        "tools/net10.0/linux-x64/libtcmalloc_minimal.so.4" }, files);
+                        "tools/net10.0/linux-x64/libtcmalloc_minimal.so.4", "tools/net10.0/linux-x64/Ddpm.Onnx.dll",
+                        "tools/net10.0/linux-x64/libonnxruntime.so" }, files);
+                    break;
+                case "Ddpm.Onnx":
+                    Assert.Superset(new HashSet<string> { "lib/net10.0/Ddpm.Onnx.dll", "lib/net10.0/Ddpm.Onnx.xml" }, files);
+                    // ONNX Runtime and the PNG writer; nothing of TorchSharp, not even through Ddpm.Runtime.
+                    var onnxDependencies = metadata.Descendants().Where(e => e.Name.LocalName == "dependency").Select(d => d.Attribute("id")!.Value).ToHashSet();
+                    Assert.Contains("Microsoft.ML.OnnxRuntime", onnxDependencies);
+                    Assert.DoesNotContain(onnxDependencies, d => d.Contains("TorchSharp", StringComparison.OrdinalIgnoreCase) || d.StartsWith("Ddpm", StringComparison.Ordinal));
                     break;
             }
         }

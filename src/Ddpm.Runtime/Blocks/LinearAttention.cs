@@ -20,6 +20,13 @@ public sealed class LinearAttention : nn.Module<Tensor, Tensor>
     private readonly long dimHead;
     private readonly double scale;
 
+    /// <summary>Attention heads (the ONNX export splits q, k and v by them).</summary>
+    internal long Heads => heads;
+    /// <summary>Channels per head.</summary>
+    internal long DimHead => dimHead;
+    /// <summary>The factor queries are scaled by, dimHead^-0.5.</summary>
+    internal double Scale => scale;
+
     /// <summary>Creates the linear attention layer for a <paramref name="dim"/>-channel feature map.</summary>
     /// <param name="dim">Channels of the input and of the output.</param>
     /// <param name="heads">Number of attention heads.</param>

@@ -28,6 +28,9 @@ public sealed class SinusoidalPositionEmbeddings : nn.Module<Tensor, Tensor>
         frequencies = Enumerable.Range(0, (int)half).Select(i => Math.Exp(-i * step)).ToArray();
     }
 
+    /// <summary>The angular frequencies 10000^(-i/(half-1)), i in [0, dim/2) (the ONNX export stores them as a constant).</summary>
+    internal IReadOnlyList<double> Frequencies => frequencies;
+
     /// <summary>Embedding width: the last dimension of the output.</summary>
     public long Dim => dim;
 

@@ -49,11 +49,23 @@ public sealed class WeightStandardizedConv2d : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        double eps = EpsFor(x.dtype);
+        var standardized = StandardizedWeight(EpsFor(x.dtype));
+        return nn.functional.conv2d(x, standardized, bias, padding: padding).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Padding on each side, in pixels (the ONNX export writes it as the Conv's pads).</summary>
+    internal long Padding => padding[0];
+
+    /// <summary>The standardised kernel the forward pass convolves with; the ONNX export stores it as a plain Conv's weight.</summary>
+    internal Tensor StandardizedWeight(double eps)
+    {
+        using var scope = NewDisposeScope();
         long[] dims = { 1, 2, 3 };
         var mean = weight.mean(dims, keepdim: true);
         var variance = weight.var(dims, unbiased: false, keepdim: true);
-        var standardized = (weight - mean) * (variance + eps).rsqrt();
-        return nn.functional.conv2d(x, standardized, bias, padding: padding).MoveToOuterDisposeScope();
+        // An explicit Scalar, alive until the call returns: the implicit double -> Scalar temporary can be finalized
+        // while libtorch still reads it (seen once under the export's GC pressure: "toFloat: Expected false to be true").
+        using var epsilon = eps.ToScalar();
+        return ((weight - mean) * variance.add(epsilon).rsqrt()).MoveToOuterDisposeScope();
     }
 }

@@ -366,25 +366,7 @@ public sealed class GaussianDiffusion
     /// extrapolation breaks down. The ODE is integrated down to t = 0, where sigma = sqrt(beta_0) is tiny, and the last
     /// call's x_0 prediction is the sample, as DDPM's last step and DDIM's are.
     /// </summary>
-    public int[] DpmSolverTimesteps(int steps)
-    {
-        int timesteps = Timesteps;
-        if (steps < 1 || steps > timesteps)
-            throw new ArgumentOutOfRangeException(nameof(steps), steps, $"DPM-Solver++ steps must be in [1, {timesteps}].");
-        var sequence = new int[steps];
-        sequence[0] = timesteps - 1;
-        if (steps == 1) return sequence;
-        double first = Lambda(timesteps - 1), last = Lambda(0);
-        int t = timesteps - 1; // lambda grows as t falls; walk t down while the next lambda is closer to the target
-        for (int i = 1; i < steps; i++)
-        {
-            double target = first + (last - first) * i / (steps - 1);
-            while (t > 0 && Math.Abs(Lambda(t - 1) - target) <= Math.Abs(Lambda(t) - target)) t--;
-            // Strictly below the previous one, and high enough to leave a distinct timestep for every later call.
-            sequence[i] = Math.Max(Math.Min(t, sequence[i - 1] - 1), steps - 1 - i);
-        }
-        return sequence;
-    }
+    public int[] DpmSolverTimesteps(int steps) => SamplerTimesteps.DpmSolver(Tables.AlphasCumprod, steps);
 
     /// <summary>lambda_t = log(alpha_t / sigma_t), half the log-SNR.</summary>
     private double Lambda(int t) => 0.5 * Math.Log(Tables.AlphasCumprod[t] / (1 - Tables.AlphasCumprod[t]));
@@ -403,13 +385,7 @@ public sealed class GaussianDiffusion
     };
 
     /// <summary>The DDIM sub-sequence: steps timesteps spaced evenly over [0, T), ascending, starting at 0.</summary>
-    public static int[] DdimTimesteps(int timesteps, int steps)
-    {
-        var sequence = new int[steps];
-        for (int i = 0; i < steps; i++)
-            sequence[i] = (int)((long)i * timesteps / steps);
-        return sequence;
-    }
+    public static int[] DdimTimesteps(int timesteps, int steps) => SamplerTimesteps.Ddim(timesteps, steps);
 
     private sealed record MinSnrTable(double Gamma, double[] Weights);
 

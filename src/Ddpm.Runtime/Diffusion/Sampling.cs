@@ -138,7 +138,7 @@ public static class Sampling
     private static int Columns(long count, ClassCondition? condition = null)
     {
         if (condition is not null && RunLength(condition.Labels) is int run && run > 1 && run < count) return run;
-        return (int)Math.Max(1, Math.Ceiling(Math.Sqrt(count)));
+        return GridLayout.Columns(count);
     }
 
     /// <summary>The length of the equal runs <paramref name="labels"/> is made of, or 0 when it is not.</summary>
@@ -153,5 +153,5 @@ public static class Sampling
     }
 
     /// <summary>Small images are upscaled so a grid is easy to look at.</summary>
-    private static int Scale(long size) => size <= 32 ? 2 : 1;
+    private static int Scale(long size) => GridLayout.Scale(size);
 }

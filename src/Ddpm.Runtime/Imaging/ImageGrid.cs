@@ -12,7 +12,7 @@ namespace Ddpm.Imaging;
 public static class ImageGrid
 {
     /// <summary>The padding colour, in the images' [-1, 1] scale: white, which stands out from dark backgrounds.</summary>
-    public const float PadValue = 1f;
+    public const float PadValue = GridLayout.PadValue;
 
     /// <summary>Writes the grid as a PNG (gray for one channel, RGB for three).</summary>
     public static void SavePng(Tensor images, string path, int columns = 8, int padding = 2, int scale = 1)
@@ -24,7 +24,6 @@ public static class ImageGrid
         if (columns < 1) throw new ArgumentOutOfRangeException(nameof(columns), columns, "columns must be >= 1.");
         if (padding < 0) throw new ArgumentOutOfRangeException(nameof(padding), padding, "padding must be >= 0.");
         if (scale < 1) throw new ArgumentOutOfRangeException(nameof(scale), scale, "scale must be >= 1.");
-
         long[] shape;
         float[] values;
         using (var scope = torch.NewDisposeScope())
@@ -37,31 +36,9 @@ public static class ImageGrid
             values = t.cpu().to(ScalarType.Float32).contiguous().data<float>().ToArray();
         }
 
-        int n = (int)shape[0], c = (int)shape[1], h = (int)shape[2], w = (int)shape[3];
-        int cols = Math.Min(columns, n), rows = (n + cols - 1) / cols;
-        int width = cols * (w + padding) + padding, height = rows * (h + padding) + padding;
-        var grid = new Raster(width, height, c);
-        grid.Pixels.AsSpan().Fill(ToByte(PadValue));
-        for (int i = 0; i < n; i++)
-        {
-            int left = padding + (i % cols) * (w + padding), top = padding + (i / cols) * (h + padding);
-            for (int ch = 0; ch < c; ch++)
-                for (int y = 0; y < h; y++)
-                {
-                    int source = ((i * c + ch) * h + y) * w;
-                    int target = ((top + y) * width + left) * c + ch;
-                    for (int x = 0; x < w; x++)
-                        grid.Pixels[target + x * c] = ToByte(values[source + x]);
-                }
-        }
-        return grid.Upscale(scale);
+        return GridLayout.Render(values, (int)shape[0], (int)shape[1], (int)shape[2], (int)shape[3], columns, padding, scale);
     }
 
     /// <summary>[-1, 1] to 0..255: -1 is 0, +1 is 255, 0 is 128; clamped; NaN is 0.</summary>
-    public static byte ToByte(float v)
-    {
-        if (float.IsNaN(v) || v <= -1f) return 0;
-        if (v >= 1f) return 255;
-        return (byte)((v + 1f) * 127.5f + 0.5f);
-    }
+    public static byte ToByte(float v) => GridLayout.ToByte(v);
 }

@@ -1,0 +1,189 @@
+using System.Globalization;
+using Ddpm.Imaging;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Ddpm.Onnx;
+
+/// <summary>
+/// A diffusion model exported by <c>ddpm export --format onnx</c>, run on ONNX Runtime: the U-Net from the file's graph,
+/// its schedule, objective and image shape from the file's metadata. No TorchSharp, no libtorch.
+/// <code>
+/// using var model = OnnxDiffusionModel.Load("fashion.onnx");
+/// float[] images = model.Sample(count: 16, OnnxSampler.DpmSolver2M, steps: 20, seed: 1);   // [16, C, H, W] in [-1, 1]
+/// model.SaveGrid(images, "grid.png");
+/// </code>
+/// One instance runs one model call at a time (ONNX Runtime parallelises inside the call).
+/// </summary>
+public sealed class OnnxDiffusionModel : IDisposable
+{
+    private readonly InferenceSession session;
+    private readonly string[] inputNames = { OnnxMetadata.ImagesInput, OnnxMetadata.TimestepsInput };
+    private readonly string[] outputNames = { OnnxMetadata.PredictionOutput };
+
+    private OnnxDiffusionModel(InferenceSession session, string path, IReadOnlyDictionary<string, string> metadata)
+    {
+        this.session = session;
+        Path = path;
+        Metadata = metadata;
+        string Get(string key) => metadata.TryGetValue(key, out var value) && value.Length > 0
+            ? value
+            : throw new InvalidDataException($"{path}: the model's metadata has no '{key}'; export it again with ddpm export --format onnx.");
+        int Int(string key) => int.TryParse(Get(key), NumberStyles.Integer, CultureInfo.InvariantCulture, out int value) && value > 0
+            ? value
+            : throw new InvalidDataException($"{path}: metadata '{key}' is '{Get(key)}', not a positive whole number.");
+        try
+        {
+            Name = Get(OnnxMetadata.ModelKey);
+            SpecFile = metadata.TryGetValue(OnnxMetadata.SpecFileKey, out var spec) ? spec : "";
+            Channels = Int(OnnxMetadata.ChannelsKey);
+            ImageSize = Int(OnnxMetadata.ImageSizeKey);
+            Objective = Get(OnnxMetadata.ObjectiveKey);
+            if (Objective is not ("eps" or "x0" or "v"))
+                throw new InvalidDataException($"{path}: metadata '{OnnxMetadata.ObjectiveKey}' is '{Objective}'; expected eps, x0 or v.");
+            ClipX0 = Get(OnnxMetadata.ClipX0Key) == "true";
+            DynamicThreshold = OnnxMetadata.ParseDoubles(Get(OnnxMetadata.DynamicThresholdKey), OnnxMetadata.DynamicThresholdKey)[0];
+            var betas = OnnxMetadata.ParseDoubles(Get(OnnxMetadata.BetasKey), OnnxMetadata.BetasKey);
+            var alphasCumprod = OnnxMetadata.ParseDoubles(Get(OnnxMetadata.AlphasCumprodKey), OnnxMetadata.AlphasCumprodKey);
+            if (Int(OnnxMetadata.TimestepsKey) != betas.Length)
+                throw new InvalidDataException($"{path}: metadata says {Get(OnnxMetadata.TimestepsKey)} timesteps but holds {betas.Length} betas.");
+            Schedule = new OnnxSchedule(metadata.TryGetValue(OnnxMetadata.ScheduleKindKey, out var kind) ? kind : "custom", betas, alphasCumprod);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            throw new InvalidDataException($"{path}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// Opens an exported model. <paramref name="threads"/> sets ONNX Runtime's intra-op threads (0: its default, one per core).
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="InvalidDataException">The file is not an ONNX model, or not one <c>ddpm export</c> wrote (its metadata is missing or malformed).</exception>
+    public static OnnxDiffusionModel Load(string path, int threads = 0)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!File.Exists(path)) throw new FileNotFoundException($"ONNX model '{path}' does not exist.", path);
+        if (threads < 0) throw new ArgumentOutOfRangeException(nameof(threads), threads, "threads must be >= 0 (0: ONNX Runtime's default).");
+        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, IntraOpNumThreads = threads };
+        InferenceSession session;
+        try
+        {
+            session = new InferenceSession(path, options);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new InvalidDataException($"{path}: ONNX Runtime cannot load it as a model: {e.Message}", e);
+        }
+        try
+        {
+            var metadata = session.ModelMetadata.CustomMetadataMap;
+            if (!metadata.TryGetValue(OnnxMetadata.FormatKey, out var format))
+                throw new InvalidDataException($"{path}: an ONNX model, but not one ddpm export wrote (its metadata has no '{OnnxMetadata.FormatKey}').");
+            if (format != OnnxMetadata.FormatValue)
+                throw new InvalidDataException($"{path}: metadata format '{format}' is not the one this Ddpm.Onnx reads ('{OnnxMetadata.FormatValue}').");
+            return new OnnxDiffusionModel(session, path, new Dictionary<string, string>(metadata, StringComparer.Ordinal));
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The file the model was loaded from.</summary>
+    public string Path { get; }
+    /// <summary>The model's catalog name, e.g. FashionMnistUNet.</summary>
+    public string Name { get; }
+    /// <summary>The spec file the model was declared in, e.g. fashion-mnist.yaml.</summary>
+    public string SpecFile { get; }
+    /// <summary>Image channels (1 or 3).</summary>
+    public int Channels { get; }
+    /// <summary>Image height and width.</summary>
+    public int ImageSize { get; }
+    /// <summary>What the network predicts: eps, x0 or v.</summary>
+    public string Objective { get; }
+    /// <summary>Whether samplers clip the predicted x_0 to [-1, 1].</summary>
+    public bool ClipX0 { get; }
+    /// <summary>The quantile of dynamic thresholding (Saharia et al. 2022); 0 = off.</summary>
+    public double DynamicThreshold { get; }
+    /// <summary>The noise schedule.</summary>
+    public OnnxSchedule Schedule { get; }
+    /// <summary>Every metadata entry of the file (the <c>ddpm.*</c> keys, among them the run settings under <c>ddpm.config</c>).</summary>
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+
+    /// <summary>Values in one image: Channels * ImageSize * ImageSize.</summary>
+    public int ImageLength => Channels * ImageSize * ImageSize;
+
+    /// <summary>
+    /// One model call: the network's prediction for <paramref name="images"/> ([batch, C, H, W], row-major) at
+    /// <paramref name="timesteps"/> ([batch], each in 0..T-1).
+    /// </summary>
+    /// <returns>[batch, C, H, W], what the objective predicts.</returns>
+    public float[] Predict(float[] images, long[] timesteps)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        ArgumentNullException.ThrowIfNull(timesteps);
+        int batch = timesteps.Length;
+        if (batch == 0 || images.Length != (long)batch * ImageLength)
+            throw new ArgumentException($"Expected {batch} images of {Channels}x{ImageSize}x{ImageSize} ({(long)batch * ImageLength} values) for {batch} timesteps, got {images.Length} values.", nameof(images));
+        foreach (long step in timesteps)
+            if (step < 0 || step >= Schedule.Timesteps)
+                throw new ArgumentOutOfRangeException(nameof(timesteps), step, $"timesteps must be in [0, {Schedule.Timesteps - 1}].");
+        using var x = OrtValue.CreateTensorValueFromMemory(images, new long[] { batch, Channels, ImageSize, ImageSize });
+        using var t = OrtValue.CreateTensorValueFromMemory(timesteps, new long[] { batch });
+        using var runOptions = new RunOptions();
+        using var outputs = session.Run(runOptions, inputNames, new[] { x, t }, outputNames);
+        return outputs[0].GetTensorDataAsSpan<float>().ToArray();
+    }
+
+    /// <summary>
+    /// Draws <paramref name="count"/> images, <paramref name="batchSize"/> at a time, all from one noise source: a
+    /// <see cref="GaussianNoise"/> seeded with <paramref name="seed"/> unless <paramref name="noise"/> is given.
+    /// DDPM runs all T steps and ignores <paramref name="steps"/>; DDIM and DPM-Solver++ make <paramref name="steps"/> model calls.
+    /// </summary>
+    /// <returns>[count, C, H, W] in the data range (about [-1, 1]), row-major.</returns>
+    public float[] Sample(int count = 64, OnnxSampler sampler = OnnxSampler.DpmSolver2M, int steps = 20, long seed = 0, double eta = 0,
+                          int batchSize = 64, IGaussianNoise? noise = null, Action<int>? drawn = null)
+    {
+        if (count < 1) throw new ArgumentOutOfRangeException(nameof(count), count, "count must be >= 1.");
+        if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batch size must be >= 1.");
+        if (sampler != OnnxSampler.Ddpm && (steps < 1 || steps > Schedule.Timesteps))
+            throw new ArgumentOutOfRangeException(nameof(steps), steps, $"steps must be in [1, {Schedule.Timesteps}].");
+        if (!(eta >= 0)) throw new ArgumentOutOfRangeException(nameof(eta), eta, "eta must be >= 0.");
+        noise ??= new GaussianNoise(seed);
+        var samplers = new OnnxSamplers(this);
+        var images = new float[(long)count * ImageLength];
+        for (int done = 0; done < count;)
+        {
+            int n = Math.Min(batchSize, count - done);
+            float[] batch = sampler switch
+            {
+                OnnxSampler.Ddpm => samplers.Ddpm(n, noise),
+                OnnxSampler.Ddim => samplers.Ddim(n, steps, eta, noise),
+                OnnxSampler.DpmSolver2M => samplers.DpmSolver2M(n, steps, noise),
+                _ => throw new ArgumentOutOfRangeException(nameof(sampler), sampler, "Use Ddpm, Ddim or DpmSolver2M."),
+            };
+            batch.CopyTo(images, (long)done * ImageLength);
+            done += n;
+            drawn?.Invoke(done);
+        }
+        return images;
+    }
+
+    /// <summary>
+    /// Writes <paramref name="images"/> ([N, C, H, W] in [-1, 1], as <see cref="Sample"/> returns them) as a PNG grid, square-ish,
+    /// small images doubled in size: the grid <c>ddpm sample</c> draws. The folder is created.
+    /// </summary>
+    public void SaveGrid(float[] images, string pngPath)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        ArgumentException.ThrowIfNullOrEmpty(pngPath);
+        if (images.Length == 0 || images.Length % ImageLength != 0)
+            throw new ArgumentException($"Expected a whole number of {Channels}x{ImageSize}x{ImageSize} images, got {images.Length} values.", nameof(images));
+        int count = images.Length / ImageLength;
+        GridLayout.Render(images, count, Channels, ImageSize, ImageSize, GridLayout.Columns(count), scale: GridLayout.Scale(ImageSize)).SavePng(pngPath);
+    }
+
+    /// <summary>Releases ONNX Runtime's session.</summary>
+    public void Dispose() => session.Dispose();
+}

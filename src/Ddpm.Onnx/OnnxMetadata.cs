@@ -1,0 +1,61 @@
+// Shared by the exporter (compiled into Ddpm.Runtime) and the reader (Ddpm.Onnx): one list of keys and one number format,
+// so what `ddpm export --format onnx` writes is what Ddpm.Onnx reads. Internal in both assemblies.
+using System.Globalization;
+
+namespace Ddpm.Onnx;
+
+/// <summary>
+/// The keys of an exported model's <c>metadata_props</c>: everything a sampler needs besides the graph (the schedule's
+/// tables, the objective, the image shape) and where the model came from. Numbers are invariant-culture, doubles round-trip.
+/// </summary>
+internal static class OnnxMetadata
+{
+    /// <summary>The format of the metadata below; a reader refuses files of another.</summary>
+    public const string FormatKey = "ddpm.format";
+    public const string FormatValue = "ddpm-onnx-1";
+
+    public const string ModelKey = "ddpm.model";
+    public const string SpecFileKey = "ddpm.spec";
+    public const string ArchitectureHashKey = "ddpm.architecture_hash";
+    public const string ChannelsKey = "ddpm.channels";
+    public const string ImageSizeKey = "ddpm.image_size";
+
+    public const string ScheduleKindKey = "ddpm.schedule.kind";
+    public const string TimestepsKey = "ddpm.schedule.timesteps";
+    public const string FingerprintKey = "ddpm.schedule.fingerprint";
+    /// <summary>beta_t for t = 0..T-1, comma-separated.</summary>
+    public const string BetasKey = "ddpm.schedule.betas";
+    /// <summary>alpha_bar_t for t = 0..T-1, comma-separated (as the training program computed them, float64).</summary>
+    public const string AlphasCumprodKey = "ddpm.schedule.alphas_cumprod";
+
+    /// <summary>What the network predicts: eps, x0 or v.</summary>
+    public const string ObjectiveKey = "ddpm.objective";
+    public const string ClipX0Key = "ddpm.clip_x0";
+    public const string DynamicThresholdKey = "ddpm.dynamic_threshold";
+
+    public const string WeightsKey = "ddpm.weights";
+    public const string StepKey = "ddpm.step";
+    /// <summary>The checkpoint's resolved run settings (YAML), as <c>ddpm export</c> writes them beside other formats.</summary>
+    public const string ConfigKey = "ddpm.config";
+
+    /// <summary>The graph's input and output names.</summary>
+    public const string ImagesInput = "images";
+    public const string TimestepsInput = "timesteps";
+    public const string PredictionOutput = "prediction";
+
+    public static string Format(double value) => value.ToString("R", CultureInfo.InvariantCulture);
+
+    public static string Format(IEnumerable<double> values) => string.Join(",", values.Select(Format));
+
+    /// <summary>Parses a comma-separated list written by <see cref="Format(IEnumerable{double})"/>.</summary>
+    /// <exception cref="FormatException">An entry is not a number; the message names <paramref name="key"/>.</exception>
+    public static double[] ParseDoubles(string text, string key)
+    {
+        string[] parts = text.Split(',');
+        var values = new double[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!double.TryParse(parts[i], NumberStyles.Float, CultureInfo.InvariantCulture, out values[i]))
+                throw new FormatException($"metadata '{key}': entry {i} ('{parts[i]}') is not a number.");
+        return values;
+    }
+}
