@@ -77,6 +77,11 @@ public static class OnnxExport
     /// <summary>The ONNX model in memory (what <see cref="Write"/> saves).</summary>
     internal static ModelProto Build(nn.Module<Tensor, Tensor, Tensor> model, ModelEntry entry, IReadOnlyDictionary<string, string>? extraMetadata)
     {
+        // The graph has no labels input yet: a conditional model exported without one would silently draw the null class.
+        if (model is Ddpm.Conditioning.IClassConditional || entry.Conditioning is not null)
+            throw new NotSupportedException(
+                $"ONNX export of class-conditional models is not supported yet: {entry.Name} takes class labels, and the exported graph has " +
+                "only images and timesteps as inputs. Export an unconditional model, or use the checkpoint with ddpm sample --class.");
         var builder = new OnnxGraphBuilder();
         string prediction;
         using (no_grad())
