@@ -30,7 +30,7 @@ public sealed record ClassConditioning(int Classes, double Dropout, double Guida
         ArgumentNullException.ThrowIfNull(labels);
         if (Dropout <= 0) return labels.alias();
         using var scope = NewDisposeScope();
-        var draw = rand(new[] { labels.shape[0] }, ScalarType.Float32, CPU, generator: generator).to(labels.device);
+        var draw = Ddpm.Diffusion.Devices.Rand(new[] { labels.shape[0] }, ScalarType.Float32, labels.device, generator);
         return where(draw < Dropout, full_like(labels, NullClass), labels).MoveToOuterDisposeScope();
     }
 }

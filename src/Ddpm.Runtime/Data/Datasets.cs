@@ -9,14 +9,8 @@ public static class Datasets
     /// <summary>Loads the training images named by <paramref name="dataset"/> and checks they fit the model.</summary>
     public static ImageSet Load(string dataset, int channels, int imageSize, Action<string>? log = null)
     {
-        string kind = dataset, argument = "";
-        int colon = dataset.IndexOf(':');
-        if (colon > 0)
-        {
-            kind = dataset[..colon];
-            argument = dataset[(colon + 1)..];
-        }
-        ImageSet images = kind.ToLowerInvariant() switch
+        var (kind, argument) = Split(dataset);
+        ImageSet images = kind switch
         {
             "fashion-mnist" => Labelled(FashionMnist.Load(train: true, log: log), FashionMnist.ClassNames),
             "idx" or "mnist-idx" => IdxTraining(RequireFolder(argument, dataset)),
@@ -41,8 +35,7 @@ public static class Datasets
     /// </summary>
     public static IReadOnlyList<string>? KnownClassNames(string dataset)
     {
-        string kind = dataset.Split(':')[0].ToLowerInvariant();
-        return kind switch
+        return Split(dataset).Kind switch
         {
             "fashion-mnist" => FashionMnist.ClassNames,
             "cifar10" => Cifar10.ClassNames,
@@ -108,6 +101,13 @@ public static class Datasets
             return File.ReadAllLines(namesPath).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
         int count = Math.Max(2, labels.Max(l => l.Length == 0 ? 0 : l.Max()) + 1);
         return Enumerable.Range(0, count).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+    }
+
+    /// <summary>"cifar10:data/c" -> ("cifar10", "data/c"): the kind in lower case and the text after the first colon.</summary>
+    private static (string Kind, string Argument) Split(string dataset)
+    {
+        int colon = dataset.IndexOf(':');
+        return colon > 0 ? (dataset[..colon].ToLowerInvariant(), dataset[(colon + 1)..]) : (dataset.ToLowerInvariant(), "");
     }
 
     internal static string RequireFolder(string argument, string dataset)

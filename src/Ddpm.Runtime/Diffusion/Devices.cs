@@ -61,6 +61,15 @@ public static class Devices
         return FromHost(host, device);
     }
 
+    /// <summary>Floats uniform in [0, 1) of <paramref name="shape"/> on <paramref name="device"/>, drawn as <see cref="Randn"/> draws.</summary>
+    public static Tensor Rand(long[] shape, ScalarType dtype, Device device, Generator? generator)
+    {
+        if (generator is null || device.type == DeviceType.CPU)
+            return rand(shape, dtype, device, generator: generator);
+        using var host = rand(shape, dtype, CPU, generator: generator);
+        return FromHost(host, device);
+    }
+
     /// <summary>Integers uniform in [0, <paramref name="high"/>) as int64 on <paramref name="device"/>, drawn as <see cref="Randn"/> draws.</summary>
     public static Tensor Randint(long high, long[] shape, Device device, Generator? generator)
     {
