@@ -22,12 +22,15 @@ internal static class OnnxSampleCommand
                                      "(it holds one set of float32 weights, its x_0 treatment is in its metadata, and it runs on the CPU).");
     }
 
-    public static int Run(string path, int count, SamplerKind sampler, int steps, double eta, long seed, string? outFile, TextWriter output)
+    public static int Run(string path, int count, SamplerKind sampler, int steps, double eta, long seed, string? outFile,
+                          string? classWords, double? guidance, TextWriter output)
     {
         if (!File.Exists(path)) throw new UsageException($"ONNX model '{path}' does not exist.");
         string png = outFile ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, Path.GetFileNameWithoutExtension(path) + "-samples.png");
         Options.CheckWritableFile(png, "--out");
         using var model = OnnxDiffusionModel.Load(path);
+        var condition = Options.ResolveClass(model, classWords, guidance, count);
+        count = condition?.Labels.Count ?? count; // --class all rounds up to whole rows
         if (sampler != SamplerKind.Ddpm && steps > model.Schedule.Timesteps)
             throw new UsageException($"--steps {steps} exceeds the schedule's {model.Schedule.Timesteps} timesteps.");
         var kind = sampler switch
@@ -37,10 +40,11 @@ internal static class OnnxSampleCommand
             _ => OnnxSampler.Ddpm,
         };
         var watch = Stopwatch.StartNew();
-        float[] images = model.Sample(count, kind, steps, seed, eta);
-        model.SaveGrid(images, png);
+        float[] images = model.Sample(count, kind, steps, seed, eta, condition: condition);
+        model.SaveGrid(images, png, condition?.Labels);
         string how = Options.DescribeSampler(sampler, steps, model.Schedule.Timesteps, eta);
-        output.WriteLine($"wrote {png}: {count} images of {model.Name} from {path} ({how}, ONNX Runtime, {watch.Elapsed.TotalSeconds:F1} s)");
+        string what = condition is null ? "" : $", {Options.DescribeClass(condition.Labels, condition.Guidance, model.ClassNames)}";
+        output.WriteLine($"wrote {png}: {count} images of {model.Name}{what} from {path} ({how}, ONNX Runtime, {watch.Elapsed.TotalSeconds:F1} s)");
         return DdpmCli.Ok;
     }
 }

@@ -61,27 +61,35 @@ internal static class Options
     /// conditional model needs --class, an unconditional one takes neither. <paramref name="balanced"/>: 'all' spreads
     /// <paramref name="count"/> images evenly over the classes instead of one run per class.
     /// </summary>
-    public static Ddpm.Conditioning.ClassCondition? ResolveClass(DiffusionModel model, string? which, double? guidance, int count, bool balanced = false)
+    public static Ddpm.Conditioning.ClassCondition? ResolveClass(DiffusionModel model, string? which, double? guidance, int count, bool balanced = false) =>
+        ResolveClass(model.Name, model.Conditioning is null ? null : model.ClassNames, which, guidance, word =>
+        {
+            if (!balanced || !word.Trim().Equals("all", StringComparison.OrdinalIgnoreCase)) return model.Classes(word, count, guidance);
+            var even = Ddpm.Conditioning.ClassCondition.Balanced(model.Conditioning!.Classes, count, guidance ?? model.Conditioning.Guidance);
+            even.Check(model.Conditioning, count);
+            return even;
+        });
+
+    /// <summary>The same for a model exported to ONNX (ddpm sample model.onnx).</summary>
+    public static Ddpm.Onnx.OnnxClassCondition? ResolveClass(Ddpm.Onnx.OnnxDiffusionModel model, string? which, double? guidance, int count) =>
+        ResolveClass(model.Name, model.IsConditional ? model.ClassNames : null, which, guidance, word => model.ChooseClasses(word, count, guidance));
+
+    /// <summary>The rule of --class and --guidance; <paramref name="classNames"/> is null for an unconditional model.</summary>
+    private static T? ResolveClass<T>(string name, IReadOnlyList<string>? classNames, string? which, double? guidance, Func<string, T> choose) where T : class
     {
-        if (model.Conditioning is not { } conditioning)
+        if (classNames is null)
         {
             if (which is not null || guidance is not null)
-                throw new UsageException($"{model.Name} is not class-conditional: --class and --guidance do not apply to it.");
+                throw new UsageException($"{name} is not class-conditional: --class and --guidance do not apply to it.");
             return null;
         }
         if (which is null)
-            throw new UsageException($"{model.Name} is class-conditional: pass --class with a class name or index " +
-                                     $"({string.Join(", ", model.ClassNames.Select((n, i) => $"{i} {n}"))}), --class all for every class, " +
+            throw new UsageException($"{name} is class-conditional: pass --class with a class name or index " +
+                                     $"({string.Join(", ", classNames.Select((n, i) => $"{i} {n}"))}), --class all for every class, " +
                                      "or --class none for the unconditional model.");
         try
         {
-            if (balanced && which.Trim().Equals("all", StringComparison.OrdinalIgnoreCase))
-            {
-                var even = Ddpm.Conditioning.ClassCondition.Balanced(conditioning.Classes, count, guidance ?? conditioning.Guidance);
-                even.Check(conditioning, count);
-                return even;
-            }
-            return model.Classes(which, count, guidance);
+            return choose(which);
         }
         catch (ArgumentException e)
         {
@@ -89,14 +97,21 @@ internal static class Options
         }
     }
 
-    /// <summary>"class sneaker, guidance 3" / "one row per class, guidance 3" / "the null class", for messages.</summary>
-    public static string DescribeClass(Ddpm.Conditioning.ClassCondition condition, IReadOnlyList<string> names)
+    /// <summary>"class sneaker, guidance 3" / "10 classes, guidance 3" / "the null class (unconditional)", for messages.</summary>
+    public static string DescribeClass(Ddpm.Conditioning.ClassCondition condition, IReadOnlyList<string> names) =>
+        DescribeClass(condition.Labels, condition.Guidance, names);
+
+    /// <summary>
+    /// What a draw with <paramref name="labels"/> at <paramref name="guidance"/> was, and for a grid of one row per class which
+    /// row is which (the PNG itself holds only the images).
+    /// </summary>
+    public static string DescribeClass(IReadOnlyList<int> labels, double guidance, IReadOnlyList<string> names)
     {
-        var distinct = condition.Labels.Distinct().ToArray();
-        string guidance = $"guidance {condition.Guidance.ToString(CultureInfo.InvariantCulture)}";
+        var distinct = labels.Distinct().ToArray();
+        string scale = $"guidance {guidance.ToString(CultureInfo.InvariantCulture)}";
         if (distinct.Length == 1)
-            return distinct[0] >= names.Count ? "the null class (unconditional)" : $"class {names[distinct[0]]}, {guidance}";
-        return $"{distinct.Length} classes, {guidance}";
+            return distinct[0] >= names.Count ? "the null class (unconditional)" : $"class {names[distinct[0]]}, {scale}";
+        return $"{distinct.Length} classes, {scale}; rows: {string.Join(", ", distinct.Select(l => l < names.Count ? names[l] : "null class"))}";
     }
 
     public static Option<SamplerKind> Sampler(SamplerKind defaultKind) => new("--sampler")

@@ -42,7 +42,7 @@ internal static class SampleCommand
                 OnnxSampleCommand.RejectTorchOnly(parse, ("--frames", frames), ("--weights", weights), ("--no-ema", noEma), ("--precision", precision),
                                                   ("--x0-limit", x0Limit), ("--device", device));
                 return OnnxSampleCommand.Run(path, parse.GetValue(count), parse.GetValue(sampler), parse.GetValue(steps), parse.GetValue(eta),
-                                             parse.GetValue(seed), parse.GetValue(outFile), output);
+                                             parse.GetValue(seed), parse.GetValue(outFile), parse.GetValue(classOption), parse.GetValue(guidance), output);
             }
             // Where the images go is checked before minutes of sampling.
             string png = parse.GetValue(outFile) ?? Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(path)))!, "samples.png");
@@ -71,10 +71,6 @@ internal static class SampleCommand
                                parse.GetValue(eta), parse.GetValue(seed), png, gif, condition);
             string how = Options.DescribeSampler(kind, ddimSteps, entry.Schedule.Timesteps, parse.GetValue(eta));
             string what = condition is null ? "" : $", {Options.DescribeClass(condition, opened.ClassNames)}";
-            // A grid of one row per class says which row is which (the PNG itself holds only the images).
-            var rowClasses = condition?.Labels.Distinct().ToArray();
-            if (rowClasses is { Length: > 1 })
-                what += $"; rows: {string.Join(", ", rowClasses.Select(l => l < opened.ClassNames.Count ? opened.ClassNames[l] : "null class"))}";
             output.WriteLine($"wrote {png}{(gif is null ? "" : $" and {gif}")}: {images} images of {entry.Name}{what} at step {opened.Step} " +
                              $"({how}, x0 limit {Options.DescribeX0Limit(diffusion.Options)}, {Options.WeightsName(opened.Weights)} weights: {opened.WeightsReason}; {computePrecision}, {watch.Elapsed.TotalSeconds:F1} s, peak RSS {Allocator.ResidentMemory().PeakRss >> 20} MiB)");
             return DdpmCli.Ok;

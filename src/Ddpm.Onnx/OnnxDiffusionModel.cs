@@ -1,4 +1,5 @@
 using System.Globalization;
+using Ddpm.Conditioning;
 using Ddpm.Imaging;
 using Microsoft.ML.OnnxRuntime;
 
@@ -17,7 +18,7 @@ namespace Ddpm.Onnx;
 public sealed class OnnxDiffusionModel : IDisposable
 {
     private readonly InferenceSession session;
-    private readonly string[] inputNames = { OnnxMetadata.ImagesInput, OnnxMetadata.TimestepsInput };
+    private readonly string[] inputNames;
     private readonly string[] outputNames = { OnnxMetadata.PredictionOutput };
 
     private OnnxDiffusionModel(InferenceSession session, string path, IReadOnlyDictionary<string, string> metadata)
@@ -47,6 +48,26 @@ public sealed class OnnxDiffusionModel : IDisposable
             if (Int(OnnxMetadata.TimestepsKey) != betas.Length)
                 throw new InvalidDataException($"{path}: metadata says {Get(OnnxMetadata.TimestepsKey)} timesteps but holds {betas.Length} betas.");
             Schedule = new OnnxSchedule(metadata.TryGetValue(OnnxMetadata.ScheduleKindKey, out var kind) ? kind : "custom", betas, alphasCumprod);
+            if (metadata.ContainsKey(OnnxMetadata.ClassesKey))
+            {
+                Classes = Int(OnnxMetadata.ClassesKey);
+                ClassDropout = OnnxMetadata.ParseDoubles(Get(OnnxMetadata.ClassDropoutKey), OnnxMetadata.ClassDropoutKey)[0];
+                Guidance = OnnxMetadata.ParseDoubles(Get(OnnxMetadata.GuidanceKey), OnnxMetadata.GuidanceKey)[0];
+                ClassNames = System.Text.Json.JsonSerializer.Deserialize<string[]>(Get(OnnxMetadata.ClassNamesKey)) ?? Array.Empty<string>();
+                if (ClassNames.Count != Classes)
+                    throw new InvalidDataException($"{path}: metadata '{OnnxMetadata.ClassNamesKey}' names {ClassNames.Count} classes; the model has {Classes}.");
+            }
+            inputNames = IsConditional
+                ? new[] { OnnxMetadata.ImagesInput, OnnxMetadata.TimestepsInput, OnnxMetadata.LabelsInput }
+                : new[] { OnnxMetadata.ImagesInput, OnnxMetadata.TimestepsInput };
+            var graphInputs = session.InputMetadata.Keys.ToHashSet(StringComparer.Ordinal);
+            if (!graphInputs.SetEquals(inputNames))
+                throw new InvalidDataException($"{path}: the graph's inputs are {string.Join(", ", graphInputs)}; a{(IsConditional ? " class-conditional" : "n unconditional")} " +
+                                               $"model exported by Ddpm has {string.Join(", ", inputNames)}.");
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new InvalidDataException($"{path}: metadata '{OnnxMetadata.ClassNamesKey}' is not a JSON array of names: {e.Message}", e);
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
         {
@@ -108,6 +129,17 @@ public sealed class OnnxDiffusionModel : IDisposable
     public double DynamicThreshold { get; }
     /// <summary>The noise schedule.</summary>
     public OnnxSchedule Schedule { get; }
+    /// <summary>A class-conditional model's classes (labels 0 .. Classes - 1, and Classes for the null class); 0 for an unconditional model.</summary>
+    public int Classes { get; }
+    /// <summary>Whether the model takes class labels (see <see cref="ChooseClasses"/>).</summary>
+    public bool IsConditional => Classes > 0;
+    /// <summary>A conditional model's class names, entry i naming label i; empty for an unconditional model.</summary>
+    public IReadOnlyList<string> ClassNames { get; } = Array.Empty<string>();
+    /// <summary>The share of training labels the model saw as the null class (guidance other than 1 needs it above 0).</summary>
+    public double ClassDropout { get; }
+    /// <summary>The declared guidance scale: what <see cref="ChooseClasses"/> uses unless told otherwise (1 for an unconditional model).</summary>
+    public double Guidance { get; } = 1;
+
     /// <summary>Every metadata entry of the file (the <c>ddpm.*</c> keys, among them the run settings under <c>ddpm.config</c>).</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
@@ -115,11 +147,49 @@ public sealed class OnnxDiffusionModel : IDisposable
     public int ImageLength => Channels * ImageSize * ImageSize;
 
     /// <summary>
+    /// What to draw from a conditional model, from the words a user gives (as <c>ddpm sample --class</c> reads them for a
+    /// checkpoint): a class name (any case; a unique prefix will do) or index; <c>all</c> for <paramref name="count"/> images
+    /// in runs of one class each, so a grid has one row per class (the count rounds up to a multiple of the classes);
+    /// <c>none</c> for the null class (unconditional, guidance 1).
+    /// </summary>
+    /// <param name="which">A class name or index, "all" or "none".</param>
+    /// <param name="count">Images to draw.</param>
+    /// <param name="guidance">The guidance scale; default <see cref="Guidance"/>.</param>
+    /// <exception cref="InvalidOperationException">The model is not class-conditional.</exception>
+    /// <exception cref="ArgumentException">No class matches, or the scale is out of range or needs a null class the model never learned.</exception>
+    public OnnxClassCondition ChooseClasses(string which, int count, double? guidance = null)
+    {
+        if (!IsConditional) throw new InvalidOperationException($"{Name} is not class-conditional: it takes no class.");
+        int[] labels = ClassChoice.Labels(Name, ClassNames, which, count, out bool nullClass);
+        var condition = new OnnxClassCondition(labels, nullClass ? 1.0 : guidance ?? Guidance);
+        Check(condition, labels.Length);
+        return condition;
+    }
+
+    /// <summary>
+    /// The one rule of conditional sampling, as the runtime's: a conditional model needs a class per image (it never silently
+    /// draws from the null class), an unconditional one takes none.
+    /// </summary>
+    private void Check(OnnxClassCondition? condition, int count)
+    {
+        if (!IsConditional)
+        {
+            if (condition is not null) throw new ArgumentException($"{Name} is not class-conditional: it takes no class.", nameof(condition));
+            return;
+        }
+        if (condition is null)
+            throw new ArgumentException($"{Name} is class-conditional ({Classes} classes: {ClassChoice.Describe(ClassNames)}): say which class to draw " +
+                                        "(ChooseClasses, or labels per image), or ask for the null class ('none') to draw unconditionally.", nameof(condition));
+        ClassChoice.Check(Classes, ClassDropout, condition.Labels, count, condition.Guidance);
+    }
+
+    /// <summary>
     /// One model call: the network's prediction for <paramref name="images"/> ([batch, C, H, W], row-major) at
-    /// <paramref name="timesteps"/> ([batch], each in 0..T-1).
+    /// <paramref name="timesteps"/> ([batch], each in 0..T-1), for a conditional model given <paramref name="labels"/>
+    /// ([batch], 0 .. <see cref="Classes"/>; null: every image the null class, as the generated module's forward(x, t)).
     /// </summary>
     /// <returns>[batch, C, H, W], what the objective predicts.</returns>
-    public float[] Predict(float[] images, long[] timesteps)
+    public float[] Predict(float[] images, long[] timesteps, long[]? labels = null)
     {
         ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(timesteps);
@@ -129,33 +199,74 @@ public sealed class OnnxDiffusionModel : IDisposable
         foreach (long step in timesteps)
             if (step < 0 || step >= Schedule.Timesteps)
                 throw new ArgumentOutOfRangeException(nameof(timesteps), step, $"timesteps must be in [0, {Schedule.Timesteps - 1}].");
+        if (labels is not null)
+        {
+            if (!IsConditional) throw new ArgumentException($"{Name} is not class-conditional: it takes no labels.", nameof(labels));
+            if (labels.Length != batch) throw new ArgumentException($"{labels.Length} labels for {batch} images; give one label per image.", nameof(labels));
+            foreach (long label in labels)
+                if (label < 0 || label > Classes)
+                    throw new ArgumentOutOfRangeException(nameof(labels), label, $"labels must be in [0, {Classes}] ({Classes} = the null class).");
+        }
+        else if (IsConditional)
+        {
+            labels = new long[batch];
+            Array.Fill(labels, Classes);
+        }
         using var x = OrtValue.CreateTensorValueFromMemory(images, new long[] { batch, Channels, ImageSize, ImageSize });
         using var t = OrtValue.CreateTensorValueFromMemory(timesteps, new long[] { batch });
+        using var l = labels is null ? null : OrtValue.CreateTensorValueFromMemory(labels, new long[] { batch });
         using var runOptions = new RunOptions();
-        using var outputs = session.Run(runOptions, inputNames, new[] { x, t }, outputNames);
+        using var outputs = session.Run(runOptions, inputNames, l is null ? new[] { x, t } : new[] { x, t, l }, outputNames);
         return outputs[0].GetTensorDataAsSpan<float>().ToArray();
+    }
+
+    /// <summary>
+    /// The prediction with classifier-free guidance (Ho and Salimans 2022): uncond + s (cond - uncond), the conditional and
+    /// the null-class prediction from one call on a doubled batch, as the runtime's guided sampling computes it (s = 1: the
+    /// conditional call alone; s = 0: the null class alone). Without labels, the plain prediction.
+    /// </summary>
+    internal float[] GuidedPredict(float[] images, long[] timesteps, long[]? labels, double guidance)
+    {
+        if (labels is null || guidance == 1.0) return Predict(images, timesteps, labels);
+        int batch = timesteps.Length;
+        var nullLabels = new long[batch];
+        Array.Fill(nullLabels, Classes);
+        if (guidance == 0.0) return Predict(images, timesteps, nullLabels);
+        var both = Predict([.. images, .. images], [.. timesteps, .. timesteps], [.. labels, .. nullLabels]);
+        var guided = new float[images.Length];
+        float scale = (float)guidance;
+        for (int i = 0; i < guided.Length; i++)
+        {
+            float unconditional = both[images.Length + i];
+            guided[i] = unconditional + scale * (both[i] - unconditional);
+        }
+        return guided;
     }
 
     /// <summary>
     /// Draws <paramref name="count"/> images, <paramref name="batchSize"/> at a time, all from one noise source: a
     /// <see cref="GaussianNoise"/> seeded with <paramref name="seed"/> unless <paramref name="noise"/> is given.
     /// DDPM runs all T steps and ignores <paramref name="steps"/>; DDIM and DPM-Solver++ make <paramref name="steps"/> model calls.
+    /// A class-conditional model needs <paramref name="condition"/> (see <see cref="ChooseClasses"/>): one label per image and
+    /// the guidance scale, which costs one batched call per step on twice the images.
     /// </summary>
     /// <returns>[count, C, H, W] in the data range (about [-1, 1]), row-major.</returns>
     public float[] Sample(int count = 64, OnnxSampler sampler = OnnxSampler.DpmSolver2M, int steps = 20, long seed = 0, double eta = 0,
-                          int batchSize = 64, IGaussianNoise? noise = null, Action<int>? drawn = null)
+                          int batchSize = 64, IGaussianNoise? noise = null, Action<int>? drawn = null, OnnxClassCondition? condition = null)
     {
         if (count < 1) throw new ArgumentOutOfRangeException(nameof(count), count, "count must be >= 1.");
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batch size must be >= 1.");
         if (sampler != OnnxSampler.Ddpm && (steps < 1 || steps > Schedule.Timesteps))
             throw new ArgumentOutOfRangeException(nameof(steps), steps, $"steps must be in [1, {Schedule.Timesteps}].");
         if (!(eta >= 0)) throw new ArgumentOutOfRangeException(nameof(eta), eta, "eta must be >= 0.");
+        Check(condition, count);
         noise ??= new GaussianNoise(seed);
-        var samplers = new OnnxSamplers(this);
         var images = new float[(long)count * ImageLength];
         for (int done = 0; done < count;)
         {
             int n = Math.Min(batchSize, count - done);
+            var labels = condition?.Labels.Skip(done).Take(n).Select(l => (long)l).ToArray();
+            var samplers = new OnnxSamplers(this, labels, condition?.Guidance ?? 1.0);
             float[] batch = sampler switch
             {
                 OnnxSampler.Ddpm => samplers.Ddpm(n, noise),
@@ -172,16 +283,17 @@ public sealed class OnnxDiffusionModel : IDisposable
 
     /// <summary>
     /// Writes <paramref name="images"/> ([N, C, H, W] in [-1, 1], as <see cref="Sample"/> returns them) as a PNG grid, square-ish,
-    /// small images doubled in size: the grid <c>ddpm sample</c> draws. The folder is created.
+    /// small images doubled in size: the grid <c>ddpm sample</c> draws. Given the <paramref name="labels"/> the images were drawn
+    /// with, a draw of every class in turn gets one row per class. The folder is created.
     /// </summary>
-    public void SaveGrid(float[] images, string pngPath)
+    public void SaveGrid(float[] images, string pngPath, IReadOnlyList<int>? labels = null)
     {
         ArgumentNullException.ThrowIfNull(images);
         ArgumentException.ThrowIfNullOrEmpty(pngPath);
         if (images.Length == 0 || images.Length % ImageLength != 0)
             throw new ArgumentException($"Expected a whole number of {Channels}x{ImageSize}x{ImageSize} images, got {images.Length} values.", nameof(images));
         int count = images.Length / ImageLength;
-        GridLayout.Render(images, count, Channels, ImageSize, ImageSize, GridLayout.Columns(count), scale: GridLayout.Scale(ImageSize)).SavePng(pngPath);
+        GridLayout.Render(images, count, Channels, ImageSize, ImageSize, GridLayout.Columns(count, labels), scale: GridLayout.Scale(ImageSize)).SavePng(pngPath);
     }
 
     /// <summary>Releases ONNX Runtime's session.</summary>

@@ -33,6 +33,15 @@ internal static class OnnxMetadata
     public const string ClipX0Key = "ddpm.clip_x0";
     public const string DynamicThresholdKey = "ddpm.dynamic_threshold";
 
+    /// <summary>A class-conditional model's classes (absent for an unconditional one); its graph has the <c>labels</c> input.</summary>
+    public const string ClassesKey = "ddpm.classes";
+    /// <summary>The class names, entry i naming label i, as a JSON array of strings.</summary>
+    public const string ClassNamesKey = "ddpm.class_names";
+    /// <summary>The share of training labels dropped to the null class (guidance other than 1 needs it above 0).</summary>
+    public const string ClassDropoutKey = "ddpm.class_dropout";
+    /// <summary>The declared guidance scale, what sampling uses unless told otherwise.</summary>
+    public const string GuidanceKey = "ddpm.guidance";
+
     public const string WeightsKey = "ddpm.weights";
     public const string StepKey = "ddpm.step";
     /// <summary>The checkpoint's resolved run settings (YAML), as <c>ddpm export</c> writes them beside other formats.</summary>
@@ -41,6 +50,8 @@ internal static class OnnxMetadata
     /// <summary>The graph's input and output names.</summary>
     public const string ImagesInput = "images";
     public const string TimestepsInput = "timesteps";
+    /// <summary>A conditional model's third input: int64 [batch], the class of each image, 0 .. classes (classes = the null class).</summary>
+    public const string LabelsInput = "labels";
     public const string PredictionOutput = "prediction";
 
     public static string Format(double value) => value.ToString("R", CultureInfo.InvariantCulture);

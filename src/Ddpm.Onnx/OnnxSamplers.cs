@@ -11,11 +11,18 @@ internal sealed class OnnxSamplers
 {
     private readonly OnnxDiffusionModel model;
     private readonly OnnxSchedule schedule;
+    private readonly long[]? labels;
+    private readonly double guidance;
 
-    public OnnxSamplers(OnnxDiffusionModel model)
+    /// <param name="model">The model.</param>
+    /// <param name="labels">For a conditional model, the class of each image of the batch; null for an unconditional one.</param>
+    /// <param name="guidance">The classifier-free guidance scale applied to the labelled predictions.</param>
+    public OnnxSamplers(OnnxDiffusionModel model, long[]? labels = null, double guidance = 1.0)
     {
         this.model = model;
         schedule = model.Schedule;
+        this.labels = labels;
+        this.guidance = guidance;
     }
 
     /// <summary>Algorithm 2 of Ho et al. 2020: x_{t-1} = (x_t - beta_t / sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_t) + sigma_t z, no z at t = 0.</summary>
@@ -110,7 +117,7 @@ internal sealed class OnnxSamplers
     {
         var timesteps = new long[n];
         Array.Fill(timesteps, t);
-        var output = model.Predict(x, timesteps);
+        var output = model.GuidedPredict(x, timesteps, labels, guidance);
         float a = (float)schedule.SqrtAlphasCumprod[t], s = (float)schedule.SqrtOneMinusAlphasCumprod[t];
         var x0 = new float[x.Length];
         var eps = new float[x.Length];

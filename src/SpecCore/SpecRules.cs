@@ -13,46 +13,6 @@ namespace Ddpm.Generators.SpecCore
 namespace Ddpm.Specs
 #endif
 {
-    /// <summary>The allowed range of a numeric setting, with its wording in messages ("> 0", "in [0, 1)", ">= 2").</summary>
-#if DDPM_GENERATOR
-    internal sealed class NumberRange
-#else
-    public sealed class NumberRange
-#endif
-    {
-        private readonly Func<double, bool> allows;
-
-        private NumberRange(string text, Func<double, bool> allows)
-        {
-            Text = text;
-            this.allows = allows;
-        }
-
-        /// <summary>How the range reads in a message, after "must be".</summary>
-        public string Text { get; }
-
-        /// <summary>True for finite values inside the range (no setting takes NaN or an infinity).</summary>
-        public bool Allows(double value) => !double.IsNaN(value) && !double.IsInfinity(value) && allows(value);
-
-        /// <summary>Strictly above zero ("&gt; 0").</summary>
-        public static readonly NumberRange Positive = new NumberRange("> 0", v => v > 0);
-        /// <summary>Zero or above ("&gt;= 0").</summary>
-        public static readonly NumberRange NonNegative = new NumberRange(">= 0", v => v >= 0);
-        /// <summary>From 0 inclusive to 1 exclusive ("in [0, 1)").</summary>
-        public static readonly NumberRange UnitOpenAbove = new NumberRange("in [0, 1)", v => v >= 0 && v < 1);
-        /// <summary>Strictly between 0 and 1 ("in (0, 1)").</summary>
-        public static readonly NumberRange OpenUnit = new NumberRange("in (0, 1)", v => v > 0 && v < 1);
-
-        /// <summary>From <paramref name="minimum"/> to <paramref name="maximum"/>, both included ("in [a, b]").</summary>
-        public static NumberRange Between(double minimum, double maximum) =>
-            new NumberRange("in [" + minimum.ToString("R", CultureInfo.InvariantCulture) + ", " + maximum.ToString("R", CultureInfo.InvariantCulture) + "]",
-                            v => v >= minimum && v <= maximum);
-
-        /// <summary>Whole numbers from <paramref name="minimum"/> on.</summary>
-        public static NumberRange AtLeast(int minimum) =>
-            new NumberRange(">= " + minimum.ToString(CultureInfo.InvariantCulture), v => v >= minimum);
-    }
-
     /// <summary>The rules of the `training:` section, one entry per setting that has one.</summary>
 #if DDPM_GENERATOR
     internal static class TrainingRules
@@ -143,28 +103,6 @@ namespace Ddpm.Specs
             ("eval.sampler", SpecYaml.Spelling(t.Eval.Sampler), SpecYaml.SamplerValues),
             ("precision", (t.Precision ?? "").ToLowerInvariant(), SpecYaml.PrecisionValues),
         };
-    }
-
-    /// <summary>The rules of a class-conditional model's settings (`model.classes`, `class_dropout`, `guidance`).</summary>
-#if DDPM_GENERATOR
-    internal static class ClassRules
-#else
-    public static class ClassRules
-#endif
-    {
-        /// <summary>`model.classes`: at least 2 (leave it out for an unconditional model).</summary>
-        public static readonly NumberRange Classes = NumberRange.AtLeast(2);
-        /// <summary>`model.class_dropout`: the share of labels replaced by the null class while training, in [0, 1).</summary>
-        public static readonly NumberRange ClassDropout = NumberRange.UnitOpenAbove;
-        /// <summary>`model.guidance`, `--guidance`: the guidance scale, in [0, 100] (0 = the null class alone, 1 = no guidance;
-        /// usual values are 1-10, and far beyond that the samples only saturate).</summary>
-        public static readonly NumberRange Guidance = NumberRange.Between(0, 100);
-
-        /// <summary>
-        /// Guidance other than 1 extrapolates from the unconditional prediction, which only a model trained with some
-        /// labels dropped to the null class has learned.
-        /// </summary>
-        public static bool GuidanceNeedsDropout(double guidance, double classDropout) => guidance != 1.0 && classDropout <= 0;
     }
 
     /// <summary>The rules of the `schedule:` section that are not about names.</summary>

@@ -99,4 +99,35 @@ public sealed class ConditionalCliTests : IDisposable
         Assert.Equal(2, code);
         Assert.Contains("TinyUNet is not class-conditional: --class and --guidance do not apply to it.", error);
     }
+
+    [Fact]
+    public void An_onnx_export_samples_by_class_like_its_checkpoint()
+    {
+        string checkpoint = Train();
+        string onnx = Path.Combine(root, "conditional.onnx");
+        var (code, output, error) = Ddpm("export", checkpoint, "--out", onnx);
+        Assert.True(code == 0, output + error);
+
+        string png = Path.Combine(root, "onnx-all.png");
+        (code, output, error) = Ddpm("sample", onnx, "--class", "all", "--count", "4", "--sampler", "ddim", "--steps", "2", "--out", png);
+        Assert.True(code == 0, output + error);
+        Assert.Contains("6 images of TinyConditionalUNet, 3 classes, guidance 2; rows: vertical bar, horizontal bar, box", output);
+        Assert.Contains("ONNX Runtime", output);
+        using (var bitmap = SKBitmap.Decode(png))
+            Assert.Equal((2 * 20 + 4, 3 * 20 + 4), (bitmap.Width, bitmap.Height)); // one row per class, as from the checkpoint
+
+        (code, output, error) = Ddpm("sample", onnx, "--class", "hor", "--guidance", "4.5", "--count", "2", "--sampler", "dpmpp-2m", "--steps", "3", "--out", png);
+        Assert.True(code == 0, output + error);
+        Assert.Contains("2 images of TinyConditionalUNet, class horizontal bar, guidance 4.5", output);
+
+        // The same refusals as for the checkpoint.
+        File.Delete(png);
+        (code, _, error) = Ddpm("sample", onnx, "--out", png);
+        Assert.Equal(2, code);
+        Assert.Contains("TinyConditionalUNet is class-conditional: pass --class with a class name or index (0 vertical bar, 1 horizontal bar, 2 box)", error);
+        (code, _, error) = Ddpm("sample", onnx, "--class", "circle", "--out", png);
+        Assert.Equal(2, code);
+        Assert.Contains("--class circle: TinyConditionalUNet has no class 'circle'", error);
+        Assert.False(File.Exists(png));
+    }
 }

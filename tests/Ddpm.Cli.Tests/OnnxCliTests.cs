@@ -76,6 +76,10 @@ public sealed class OnnxCliTests(Xunit.Abstractions.ITestOutputHelper log) : IDi
         (code, _, error) = Ddpm("sample", raw, "--sampler", "dpmpp-2m", "--steps", "3", "--count", "2");
         Assert.True(code == 0, error);
         Assert.True(File.Exists(Path.Combine(root, "raw-samples.png")));
+        // An unconditional model takes no class (before, ONNX sampling ignored --class).
+        (code, _, error) = Ddpm("sample", raw, "--class", "1", "--count", "2");
+        Assert.Equal(2, code);
+        Assert.Contains("TinyUNet is not class-conditional: --class and --guidance do not apply to it.", error);
     }
 
     [Fact]

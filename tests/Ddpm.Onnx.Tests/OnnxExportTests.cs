@@ -15,17 +15,42 @@ public sealed class OnnxExportTests(Xunit.Abstractions.ITestOutputHelper log)
     /// <summary>float32 kernels of two libraries: differently ordered sums, a few ulps per layer over 30-100 layers.</summary>
     private const double Tolerance = 1e-4;
 
-    /// <summary>Every unconditional model of the library: specs/*.yaml and the attributed TutorialUNet.</summary>
+    /// <summary>Every model of the library: specs/*.yaml (the class-conditional one among them) and the attributed TutorialUNet.</summary>
     public static TheoryData<string> ShippedModels() =>
-        new(ModelCatalog.All.Where(e => e.CreateModel.Method.Module.Assembly == typeof(ModelLibrary).Assembly && e.Conditioning is null).Select(e => e.Name));
+        new(ModelCatalog.All.Where(e => e.CreateModel.Method.Module.Assembly == typeof(ModelLibrary).Assembly).Select(e => e.Name));
 
     [Fact]
-    public void A_class_conditional_model_is_refused_with_one_clear_error_instead_of_exporting_its_null_class()
+    public void A_class_conditional_model_exports_with_a_labels_input_and_its_classes_in_the_metadata()
     {
         var entry = ModelCatalog.Find("FashionMnistConditionalUNet")!;
         using var model = entry.CreateModel();
-        var e = Assert.Throws<NotSupportedException>(() => OnnxExport.Build(model, entry, null));
-        Assert.StartsWith("ONNX export of class-conditional models is not supported yet: FashionMnistConditionalUNet takes class labels", e.Message);
+        var proto = OnnxExport.Build(model, entry, null);
+        Assert.Equal(new[] { "images", "timesteps", "labels" }, proto.Graph.Input.Select(i => i.Name));
+        var labels = proto.Graph.Input[2].Type.TensorType;
+        Assert.Equal((int)global::Onnx.TensorProto.Types.DataType.Int64, labels.ElemType);
+        Assert.Equal("batch", labels.Shape.Dim.Single().DimParam);
+        // The embedding table is Gathered by label and added to the time embedding, as the generated forward does.
+        var gather = proto.Graph.Node.Single(n => n.OpType == "Gather");
+        Assert.Equal(new[] { "class_emb.weight", "labels" }, gather.Input);
+        var table = proto.Graph.Initializer.Single(i => i.Name == "class_emb.weight");
+        Assert.Equal(new long[] { 11, 112 }, table.Dims); // 10 classes and the null class, by time_dim = 4 * dim (28)
+        var metadata = proto.MetadataProps.ToDictionary(p => p.Key, p => p.Value);
+        Assert.Equal("10", metadata["ddpm.classes"]);
+        Assert.Equal("0.1", metadata["ddpm.class_dropout"]);
+        Assert.Equal("3", metadata["ddpm.guidance"]);
+        Assert.Equal("[\"T-shirt/top\",\"Trouser\",\"Pullover\",\"Dress\",\"Coat\",\"Sandal\",\"Shirt\",\"Sneaker\",\"Bag\",\"Ankle boot\"]",
+                     metadata["ddpm.class_names"]);
+    }
+
+    [Fact]
+    public void An_unconditional_export_has_no_labels_input_and_no_class_metadata()
+    {
+        var entry = ModelCatalog.Find("FashionMnistUNet")!;
+        using var model = entry.CreateModel();
+        var proto = OnnxExport.Build(model, entry, null);
+        Assert.Equal(new[] { "images", "timesteps" }, proto.Graph.Input.Select(i => i.Name));
+        Assert.DoesNotContain(proto.Graph.Node, n => n.OpType == "Gather");
+        Assert.DoesNotContain(proto.MetadataProps, p => p.Key.StartsWith("ddpm.class", StringComparison.Ordinal) || p.Key == "ddpm.guidance");
     }
 
     [Theory]
@@ -44,6 +69,13 @@ public sealed class OnnxExportTests(Xunit.Abstractions.ITestOutputHelper log)
         var entry = TestModels.Mixed();
         AssertMatches(entry, seed: 5, batch: 3, new[] { 0, 17, 49 });
         AssertMatches(entry, seed: 6, batch: 1, new[] { 25 });
+    }
+
+    [Fact]
+    public void Onnx_runtime_matches_torchsharp_for_every_class_and_the_null_class()
+    {
+        // Batch 4: labels 0, 1, 2 and 3 (the null class), each image at its own timestep.
+        AssertMatches(TestModels.SmallConditional(EpsSchedule.Diffusion), seed: 8, batch: 4, new[] { 0, 30, 49 });
     }
 
     [Fact]
@@ -141,9 +173,12 @@ public sealed class OnnxExportTests(Xunit.Abstractions.ITestOutputHelper log)
             var x = randn(entry.BatchShape(batch));
             // Each image at its own timestep: t, and t shifted, so the batch dimension of the time embedding is exercised.
             var steps = Enumerable.Range(0, batch).Select(i => (long)((t + 7 * i) % entry.Schedule.Timesteps)).ToArray();
+            // A conditional model: labels through every class and the null class (0, 1, ..., classes, 0, ...).
+            long[]? labels = entry.Conditioning is { } c ? Enumerable.Range(0, batch).Select(i => (long)(i % (c.Classes + 1))).ToArray() : null;
             Tensor expected;
-            using (no_grad()) expected = model.forward(x, tensor(steps));
-            var actual = onnx.Predict(x.data<float>().ToArray(), steps);
+            using (no_grad())
+                expected = model is Ddpm.Conditioning.IClassConditional conditional ? conditional.forward(x, tensor(steps), tensor(labels!)) : model.forward(x, tensor(steps));
+            var actual = onnx.Predict(x.data<float>().ToArray(), steps, labels);
             var want = expected.data<float>().ToArray();
             Assert.Equal(want.Length, actual.Length);
             double diff = want.Zip(actual, (a, b) => Math.Abs((double)a - b)).Max();

@@ -24,6 +24,11 @@ public partial class MixedUNet;
 [Attention(Heads = 2, DimHead = 8)]
 public partial class SmallUNet;
 
+/// <summary>SmallUNet made class-conditional: 3 classes, 20% of labels dropped while training, guidance 2 by default.</summary>
+[UNet(Channels = 1, ImageSize = 8, Dim = 8, DimMults = new[] { 1, 2 }, ResnetBlockGroups = 4, Classes = 3, ClassDropout = 0.2, Guidance = 2)]
+[Attention(Heads = 2, DimHead = 8)]
+public partial class SmallConditionalUNet;
+
 /// <summary>Eps prediction, linear betas, T = 50.</summary>
 [NoiseSchedule(ScheduleKind.Linear, Timesteps = 50, BetaStart = 1e-3, BetaEnd = 0.2)]
 public static partial class EpsSchedule;
@@ -38,8 +43,13 @@ public static partial class X0ThresholdSchedule;
 
 internal static class TestModels
 {
-    public static ModelEntry Entry(string name, Func<nn.Module<Tensor, Tensor, Tensor>> create, GaussianDiffusion diffusion, int channels, int size) =>
-        new(name, name + ".yaml", create, diffusion, channels, size, 0, "test-hash", new TrainingSpec());
+    public static ModelEntry Entry(string name, Func<nn.Module<Tensor, Tensor, Tensor>> create, GaussianDiffusion diffusion, int channels, int size,
+                                   Ddpm.Conditioning.ClassConditioning? conditioning = null) =>
+        new(name, name + ".yaml", create, diffusion, channels, size, 0, "test-hash", new TrainingSpec { Dataset = "synthetic" }, Conditioning: conditioning);
+
+    public static ModelEntry SmallConditional(GaussianDiffusion diffusion) =>
+        Entry("SmallConditionalUNet", () => new SmallConditionalUNet(), diffusion, SmallConditionalUNet.Channels, SmallConditionalUNet.ImageSize,
+              SmallConditionalUNet.ClassConditioning);
 
     public static ModelEntry Mixed(GaussianDiffusion? diffusion = null) =>
         Entry("MixedUNet", () => new MixedUNet(), diffusion ?? EpsSchedule.Diffusion, MixedUNet.Channels, MixedUNet.ImageSize);

@@ -85,12 +85,17 @@ public sealed class DiffusionModel : IDisposable
     {
         get
         {
-            if (Conditioning is not { } c) return Array.Empty<string>();
-            if (storedClassNames is { } stored && stored.Count == c.Classes) return stored;
-            string dataset = Dataset ?? Entry.Training.Dataset;
-            if (Datasets.KnownClassNames(dataset) is { } known && known.Count == c.Classes) return known;
-            return Enumerable.Range(0, c.Classes).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+            return NamesOfClasses(Conditioning, storedClassNames, Dataset ?? Entry.Training.Dataset);
         }
+    }
+
+    /// <summary>The rule of <see cref="ClassNames"/>, for a model's conditioning, the names its checkpoint kept and its data set.</summary>
+    internal static IReadOnlyList<string> NamesOfClasses(ClassConditioning? conditioning, IReadOnlyList<string>? stored, string dataset)
+    {
+        if (conditioning is not { } c) return Array.Empty<string>();
+        if (stored is { } kept && kept.Count == c.Classes) return kept;
+        if (Datasets.KnownClassNames(dataset) is { } known && known.Count == c.Classes) return known;
+        return Enumerable.Range(0, c.Classes).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
     }
 
     /// <summary>
@@ -107,38 +112,11 @@ public sealed class DiffusionModel : IDisposable
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(which);
         var c = Conditioning ?? throw new InvalidOperationException($"{Name} is not class-conditional: it takes no class.");
-        if (count < 1) throw new ArgumentOutOfRangeException(nameof(count), count, "Draw at least one image.");
-        double scale = guidance ?? c.Guidance;
-        var names = ClassNames;
-        string word = which.Trim();
-        ClassCondition result;
-        if (word.Equals("all", StringComparison.OrdinalIgnoreCase))
-            result = ClassCondition.EachClass(c.Classes, (count + c.Classes - 1) / c.Classes, scale);
-        else if (word.Equals("none", StringComparison.OrdinalIgnoreCase))
-            result = ClassCondition.Repeat(c.NullClass, count, 1.0);
-        else
-            result = ClassCondition.Repeat(ClassIndex(word, names), count, scale);
-        result.Check(c, result.Labels.Count);
+        int[] labels = ClassChoice.Labels(Name, ClassNames, which, count, out bool nullClass);
+        var result = new ClassCondition(labels, nullClass ? 1.0 : guidance ?? c.Guidance);
+        result.Check(c, labels.Length);
         return result;
     }
-
-    private int ClassIndex(string word, IReadOnlyList<string> names)
-    {
-        if (int.TryParse(word, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int index))
-        {
-            if (index < names.Count) return index;
-            throw new ArgumentException($"Class {index} is out of range: {Name} has classes 0 to {names.Count - 1} ({DescribeClasses(names)}).");
-        }
-        int exact = names.ToList().FindIndex(n => string.Equals(n, word, StringComparison.OrdinalIgnoreCase));
-        if (exact >= 0) return exact;
-        var prefixed = names.Select((n, i) => (n, i)).Where(p => p.n.StartsWith(word, StringComparison.OrdinalIgnoreCase)).ToList();
-        if (prefixed.Count == 1) return prefixed[0].i;
-        throw new ArgumentException(prefixed.Count > 1
-            ? $"Class '{word}' is ambiguous: it could be {string.Join(" or ", prefixed.Select(p => p.n))}."
-            : $"{Name} has no class '{word}'; its classes are {DescribeClasses(names)} (or an index, 'all', 'none').");
-    }
-
-    private static string DescribeClasses(IReadOnlyList<string> names) => string.Join(", ", names.Select((n, i) => $"{i} {n}"));
 
     /// <summary>
     /// The declared training settings (the spec's `training` section, or the defaults for an attributed model), as a copy

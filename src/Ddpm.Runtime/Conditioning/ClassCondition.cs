@@ -12,33 +12,21 @@ namespace Ddpm.Conditioning;
 public sealed record ClassCondition(IReadOnlyList<int> Labels, double Guidance)
 {
     /// <summary>Every one of <paramref name="count"/> images of class <paramref name="label"/>.</summary>
-    public static ClassCondition Repeat(int label, int count, double guidance) =>
-        new(Enumerable.Repeat(label, count).ToArray(), guidance);
+    public static ClassCondition Repeat(int label, int count, double guidance) => new(ClassChoice.Repeat(label, count), guidance);
 
     /// <summary>
     /// <paramref name="perClass"/> images of each class in turn (class 0 first): a grid with <paramref name="perClass"/> columns
     /// has one row per class.
     /// </summary>
-    public static ClassCondition EachClass(int classes, int perClass, double guidance) =>
-        new(Enumerable.Range(0, classes).SelectMany(c => Enumerable.Repeat(c, perClass)).ToArray(), guidance);
+    public static ClassCondition EachClass(int classes, int perClass, double guidance) => new(ClassChoice.EachClass(classes, perClass), guidance);
 
     /// <summary><paramref name="count"/> images with the classes in turn (0, 1, ..., Classes - 1, 0, ...): a balanced draw.</summary>
-    public static ClassCondition Balanced(int classes, int count, double guidance) =>
-        new(Enumerable.Range(0, count).Select(i => i % classes).ToArray(), guidance);
+    public static ClassCondition Balanced(int classes, int count, double guidance) => new(ClassChoice.Balanced(classes, count), guidance);
 
     /// <summary>Checks the labels and the scale against <paramref name="conditioning"/>; throws <see cref="ArgumentException"/> saying what is wrong.</summary>
     public void Check(ClassConditioning conditioning, int count)
     {
         ArgumentNullException.ThrowIfNull(conditioning);
-        if (Labels.Count != count)
-            throw new ArgumentException($"{Labels.Count} class labels for {count} images; give one label per image.");
-        if (Labels.Any(l => l < 0 || l > conditioning.NullClass))
-            throw new ArgumentException($"Class label {Labels.First(l => l < 0 || l > conditioning.NullClass)} is outside 0 .. {conditioning.NullClass} " +
-                                        $"({conditioning.Classes} classes, {conditioning.NullClass} = the null class).");
-        if (!ClassRules.Guidance.Allows(Guidance))
-            throw new ArgumentException($"The guidance scale must be {ClassRules.Guidance.Text}, got {Guidance}.");
-        if (!conditioning.CanGuide(Guidance))
-            throw new ArgumentException($"Guidance {Guidance} needs the unconditional (null-class) prediction, which this model never learned " +
-                                        "(it was trained with class_dropout 0); use guidance 1.");
+        ClassChoice.Check(conditioning.Classes, conditioning.Dropout, Labels, count, Guidance);
     }
 }

@@ -43,7 +43,7 @@ public static class Sampling
                 ? Draw(model, diffusion, shape, (int)shape[0], sampler, steps, eta, seed, GridBatch, condition: condition)
                 : diffusion.Sample(Denoiser(model, condition, 0, (int)shape[0]), shape, sampler, steps, eta, generator, frames, Devices.Of(model));
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-            int columns = Columns(shape[0], condition);
+            int columns = GridLayout.Columns(shape[0], condition?.Labels);
             ImageGrid.SavePng(images, path, columns: columns, scale: Scale(shape[^1]));
             if (frames is not null && framesPath is not null)
             {
@@ -132,24 +132,6 @@ public static class Sampling
         if (condition is null || model is not IClassConditional conditional) return model;
         var labels = tensor(condition.Labels.Skip(offset).Take(n).Select(l => (long)l).ToArray(), ScalarType.Int64).to(Devices.Of(model));
         return new GuidedDenoiser(conditional, labels, condition.Guidance);
-    }
-
-    /// <summary>Square-ish; one row per class when the labels come in equal runs of different classes (ClassCondition.EachClass).</summary>
-    private static int Columns(long count, ClassCondition? condition = null)
-    {
-        if (condition is not null && RunLength(condition.Labels) is int run && run > 1 && run < count) return run;
-        return GridLayout.Columns(count);
-    }
-
-    /// <summary>The length of the equal runs <paramref name="labels"/> is made of, or 0 when it is not.</summary>
-    private static int RunLength(IReadOnlyList<int> labels)
-    {
-        int run = 1;
-        while (run < labels.Count && labels[run] == labels[0]) run++;
-        if (labels.Count % run != 0) return 0;
-        for (int i = 0; i < labels.Count; i++)
-            if (labels[i] != labels[i - i % run] || (i % run == 0 && i > 0 && labels[i] == labels[i - 1])) return 0;
-        return run;
     }
 
     /// <summary>Small images are upscaled so a grid is easy to look at.</summary>

@@ -53,6 +53,27 @@ internal static class GridLayout
     /// <summary>Columns of a square-ish grid of <paramref name="count"/> images.</summary>
     public static int Columns(long count) => (int)Math.Max(1, Math.Ceiling(Math.Sqrt(count)));
 
+    /// <summary>
+    /// Columns of a grid of images drawn with class <paramref name="labels"/>: one row per class when the labels come in equal
+    /// runs of different classes (a draw of every class in turn), else square-ish.
+    /// </summary>
+    public static int Columns(long count, IReadOnlyList<int>? labels)
+    {
+        if (labels is not null && RunLength(labels) is int run && run > 1 && run < count) return run;
+        return Columns(count);
+    }
+
+    /// <summary>The length of the equal runs <paramref name="labels"/> is made of, or 0 when it is not.</summary>
+    private static int RunLength(IReadOnlyList<int> labels)
+    {
+        int run = 1;
+        while (run < labels.Count && labels[run] == labels[0]) run++;
+        if (labels.Count % run != 0) return 0;
+        for (int i = 0; i < labels.Count; i++)
+            if (labels[i] != labels[i - i % run] || (i % run == 0 && i > 0 && labels[i] == labels[i - 1])) return 0;
+        return run;
+    }
+
     /// <summary>Small images (32 pixels or less) are doubled so a grid is easy to look at.</summary>
     public static int Scale(long size) => size <= 32 ? 2 : 1;
 }

@@ -13,8 +13,9 @@ namespace Ddpm.Interop;
 
 /// <summary>
 /// Writes a generated U-Net as an ONNX model that ONNX Runtime runs without libtorch: inputs <c>images</c>
-/// [batch, C, H, W] float32 and <c>timesteps</c> [batch] int64 (batch is dynamic), output <c>prediction</c> [batch, C, H, W]
-/// (what the model's objective predicts). The schedule's tables, the objective, the image shape and the model's name and
+/// [batch, C, H, W] float32 and <c>timesteps</c> [batch] int64 (batch is dynamic), and for a class-conditional model
+/// <c>labels</c> [batch] int64 (its classes, and the null class for the unconditional prediction that guidance needs),
+/// output <c>prediction</c> [batch, C, H, W] (what the model's objective predicts). The schedule's tables, the objective, the image shape and the model's name and
 /// run settings go into the model's <c>metadata_props</c>, so a sampler (Ddpm.Onnx) needs nothing but the file.
 /// </summary>
 public static class OnnxExport
@@ -52,6 +53,9 @@ public static class OnnxExport
             [OnnxMetadata.StepKey] = checkpoint.Step.ToString(CultureInfo.InvariantCulture),
             [OnnxMetadata.ConfigKey] = checkpoint.SpecText,
         };
+        if (entry.Conditioning is not null) // the names the training data had, kept in the checkpoint
+            provenance[OnnxMetadata.ClassNamesKey] = ClassNamesJson(DiffusionModel.NamesOfClasses(
+                entry.Conditioning, checkpoint.ClassNames, RunConfig.Read(checkpoint.SpecText).Dataset ?? entry.Training.Dataset));
         long bytes = Write(model, entry, outPath, provenance);
         return new OnnxExportResult(entry.Name, chosen, why, checkpoint.Step, bytes, outPath);
     }
@@ -77,11 +81,8 @@ public static class OnnxExport
     /// <summary>The ONNX model in memory (what <see cref="Write"/> saves).</summary>
     internal static ModelProto Build(nn.Module<Tensor, Tensor, Tensor> model, ModelEntry entry, IReadOnlyDictionary<string, string>? extraMetadata)
     {
-        // The graph has no labels input yet: a conditional model exported without one would silently draw the null class.
-        if (model is Ddpm.Conditioning.IClassConditional || entry.Conditioning is not null)
-            throw new NotSupportedException(
-                $"ONNX export of class-conditional models is not supported yet: {entry.Name} takes class labels, and the exported graph has " +
-                "only images and timesteps as inputs. Export an unconditional model, or use the checkpoint with ddpm sample --class.");
+        if ((model is Ddpm.Conditioning.IClassConditional) != (entry.Conditioning is not null))
+            throw new ArgumentException($"The module is a {model.GetType().Name}, which does not match {entry.Name} (one is class-conditional, the other not).", nameof(model));
         var builder = new OnnxGraphBuilder();
         string prediction;
         using (no_grad())
@@ -93,6 +94,8 @@ public static class OnnxExport
         const string batch = "batch";
         graph.Input.Add(OnnxGraphBuilder.Value(OnnxMetadata.ImagesInput, TensorProto.Types.DataType.Float, batch, entry.Channels, entry.ImageSize, entry.ImageSize));
         graph.Input.Add(OnnxGraphBuilder.Value(OnnxMetadata.TimestepsInput, TensorProto.Types.DataType.Int64, batch));
+        if (entry.Conditioning is not null)
+            graph.Input.Add(OnnxGraphBuilder.Value(OnnxMetadata.LabelsInput, TensorProto.Types.DataType.Int64, batch));
         graph.Output.Add(OnnxGraphBuilder.Value(OnnxMetadata.PredictionOutput, TensorProto.Types.DataType.Float, batch, entry.Channels, entry.ImageSize, entry.ImageSize));
 
         var proto = new ModelProto
@@ -101,11 +104,15 @@ public static class OnnxExport
             ProducerName = "Ddpm",
             ProducerVersion = typeof(OnnxExport).Assembly.GetName().Version?.ToString() ?? "",
             DocString = $"{entry.Name} ({entry.SpecFile}): images [batch, {entry.Channels}, {entry.ImageSize}, {entry.ImageSize}] and timesteps [batch] " +
+                        (entry.Conditioning is { } c ? $"and labels [batch] (0 .. {c.Classes}, {c.Classes} = the null class) " : "") +
                         $"to the predicted {Spelling(entry.Diffusion.Options.Objective)}. Exported by Ddpm.",
             Graph = graph,
         };
         proto.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });
-        foreach (var (key, value) in Metadata(entry).Concat(extraMetadata ?? new Dictionary<string, string>()))
+        // Extra entries (a checkpoint's class names, provenance) take the place of the entry's own.
+        var metadata = Metadata(entry).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+        foreach (var (key, value) in extraMetadata ?? new Dictionary<string, string>()) metadata[key] = value;
+        foreach (var (key, value) in metadata)
             proto.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
         return proto;
     }
@@ -130,7 +137,16 @@ public static class OnnxExport
         yield return P(OnnxMetadata.ObjectiveKey, Spelling(options.Objective));
         yield return P(OnnxMetadata.ClipX0Key, options.ClipX0 ? "true" : "false");
         yield return P(OnnxMetadata.DynamicThresholdKey, OnnxMetadata.Format(options.DynamicThreshold));
+        if (entry.Conditioning is { } conditioning)
+        {
+            yield return P(OnnxMetadata.ClassesKey, conditioning.Classes.ToString(CultureInfo.InvariantCulture));
+            yield return P(OnnxMetadata.ClassDropoutKey, OnnxMetadata.Format(conditioning.Dropout));
+            yield return P(OnnxMetadata.GuidanceKey, OnnxMetadata.Format(conditioning.Guidance));
+            yield return P(OnnxMetadata.ClassNamesKey, ClassNamesJson(DiffusionModel.NamesOfClasses(conditioning, null, entry.Training.Dataset)));
+        }
     }
+
+    private static string ClassNamesJson(IReadOnlyList<string> names) => System.Text.Json.JsonSerializer.Serialize(names);
 
     private static string Spelling(Objective objective) => SpecYaml.Spelling(objective);
 

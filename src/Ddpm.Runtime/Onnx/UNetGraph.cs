@@ -31,17 +31,27 @@ internal sealed class UNetGraph
         resolution = imageSize;
     }
 
-    /// <summary>Adds the U-Net's nodes; reads inputs <c>images</c> and <c>timesteps</c>, returns the prediction's value name.</summary>
+    /// <summary>
+    /// Adds the U-Net's nodes; reads inputs <c>images</c> and <c>timesteps</c> (and <c>labels</c> for a model with a class
+    /// embedding), returns the prediction's value name.
+    /// </summary>
     /// <exception cref="NotSupportedException">The module is not a generated U-Net (a child the exporter does not know).</exception>
     public static string Build(OnnxGraphBuilder builder, nn.Module model, long imageSize)
     {
         var children = Children(model, "");
-        string[] known = { "init_conv", "time_mlp", "downs", "mid_block1", "mid_attn", "mid_block2", "ups", "final_res_block", "final_conv" };
+        string[] known = { "init_conv", "time_mlp", "class_emb", "downs", "mid_block1", "mid_attn", "mid_block2", "ups", "final_res_block", "final_conv" };
         foreach (string name in children.Keys)
             if (!known.Contains(name))
                 throw new NotSupportedException($"ONNX export: the model has a module '{name}' ({children[name].GetType().Name}), which is not part of a generated U-Net; " +
                                                 $"the exporter knows {string.Join(", ", known)}.");
         var time = TimeMlp(builder, Require<Sequential>(children, "time_mlp", ""), OnnxMetadata.TimestepsInput);
+        if (children.TryGetValue("class_emb", out var classEmbedding))
+        {
+            // A conditional model adds its class embedding (row `labels`, the null class included) to the time embedding.
+            var table = As<Embedding>(classEmbedding, "class_emb");
+            string rows = builder.Node("Gather", "class_emb", new[] { builder.Weight("class_emb.weight", table.weight!), OnnxMetadata.LabelsInput }, Int("axis", 0));
+            time = builder.Node("Add", "class_emb.add", new[] { time, rows });
+        }
         var graph = new UNetGraph(builder, time, imageSize);
         return graph.Forward(children);
     }
