@@ -83,7 +83,8 @@ public sealed class ConsumerTests : IDisposable
             """);
 
         // 3. Build: the YAML spec and the attributed class became typed modules.
-        Dotnet(project, Generous(4), "build", "-c", "Release", "-nodeReuse:false", "-v", "q", "-nologo");
+        // Hard links instead of copies of libtorch for every platform (1.2 GB): disk only, the build is the user's.
+        Dotnet(project, Generous(4), "build", "-c", "Release", "-nodeReuse:false", "-v", "q", "-nologo", HardLinks);
         string generated = Path.Combine(project, "obj", "Release", "net10.0", "generated", "Ddpm.Generators", "Ddpm.Generators.DdpmGenerator");
         string fromYaml = File.ReadAllText(Directory.GetFiles(generated, "MyDiffusionUNet.g.cs", SearchOption.AllDirectories).Single());
         string fromAttributes = File.ReadAllText(Directory.GetFiles(generated, "MyDiffusionSmallUNet.g.cs", SearchOption.AllDirectories).Single());
@@ -105,7 +106,7 @@ public sealed class ConsumerTests : IDisposable
         // 5. A broken declaration fails the consumer's build with the DDPM diagnostic at its file and line.
         string spec = Path.Combine(project, "specs", "my-diffusion.yaml");
         File.WriteAllText(spec, File.ReadAllText(spec).Replace("  dim_mults: [1, 2, 4]", "  dim_mults: [1, 0, 4]"));
-        var (code, broken) = DotnetResult(project, Generous(3), "build", "-c", "Release", "-nodeReuse:false", "-v", "q", "-nologo");
+        var (code, broken) = DotnetResult(project, Generous(3), "build", "-c", "Release", "-nodeReuse:false", "-v", "q", "-nologo", HardLinks);
         Assert.NotEqual(0, code);
         Assert.Contains($"{Path.Combine("specs", "my-diffusion.yaml")}(10,18): error DDPM013: dim_mults[1] must be >= 1, got 0", broken);
 
@@ -119,6 +120,8 @@ public sealed class ConsumerTests : IDisposable
         Assert.StartsWith("MyDiffusionUNet (spec my-diffusion.yaml, not compiled into this ddpm)", inspect);
         Assert.Contains("input: [B, 1, 28, 28] images and [B] timesteps -> the predicted velocity v of the same shape", inspect);
     }
+
+    private const string HardLinks = "-p:CreateHardLinksForCopyLocalIfPossible=true";
 
     /// <summary>The six packages (the tool as its pointer and its linux-x64 package) with complete metadata.</summary>
     private static void CheckPackages(string feed, string version)
