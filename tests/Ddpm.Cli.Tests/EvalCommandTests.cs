@@ -118,6 +118,28 @@ public sealed class EvalCommandTests : IDisposable
     }
 
     [Fact]
+    public void A_conditional_checkpoint_is_scored_on_a_balanced_draw_with_the_share_drawn_as_asked()
+    {
+        // TinyConditionalUNet's classes (vertical bar, horizontal bar, box) are the fixture's first three.
+        string run = Path.Combine(root, "conditional");
+        var (trainCode, _, trainError) = Ddpm("train", "TinyConditionalUNet", "--out", run, "--steps", "2", "--sample-every", "0", "--final-samples", "0");
+        Assert.True(trainCode == 0, trainError);
+        string json = Path.Combine(root, "conditional.json");
+        var (code, output, error) = Ddpm("eval", Path.Combine(run, "checkpoints", "last.ckpt"), "--dataset", dataset, "--samples", "9",
+                                         "--sampler", "ddim", "--steps", "2", "--class", "all", "--guidance", "3", "--json", json);
+        Assert.True(code == 0, error);
+        Assert.Contains("  by class: 3 classes, guidance 3" + Environment.NewLine, output); // a balanced draw has no grid rows to name
+        using var document = JsonDocument.Parse(File.ReadAllText(json));
+        Assert.Equal(3, document.RootElement.GetProperty("context").GetProperty("guidance").GetDouble());
+        var requested = document.RootElement.GetProperty("samples").GetProperty("requested_classes");
+        var classes = requested.GetProperty("classes").EnumerateArray().ToList();
+        Assert.Equal(new[] { "vertical", "horizontal", "box" }, classes.Select(c => c.GetProperty("name").GetString()));
+        Assert.All(classes, c => Assert.Equal(3, c.GetProperty("requested").GetInt32())); // 0, 1, 2, 0, 1, 2, ...
+        int correct = classes.Sum(c => c.GetProperty("correct").GetInt32());
+        Assert.Equal(correct / 9.0, requested.GetProperty("correct_share").GetDouble(), 1e-12);
+    }
+
+    [Fact]
     public void A_checkpoint_is_sampled_and_scores_the_same_as_its_saved_samples()
     {
         string run = Path.Combine(root, "run");
