@@ -113,8 +113,7 @@ internal static class Options
             return distinct[0] >= names.Count ? "the null class (unconditional)" : $"class {names[distinct[0]]}, {scale}";
         string text = $"{distinct.Length} classes, {scale}";
         // Runs of one class each (--class all) make one grid row per class; a balanced draw (eval) has no rows to name.
-        bool runs = labels.Count % distinct.Length == 0 && labels.SequenceEqual(distinct.SelectMany(l => Enumerable.Repeat(l, labels.Count / distinct.Length)));
-        return runs ? $"{text}; rows: {string.Join(", ", distinct.Select(l => l < names.Count ? names[l] : "null class"))}" : text;
+        return Ddpm.Imaging.GridLayout.ClassRowLength(labels) > 0 ? $"{text}; rows: {string.Join(", ", distinct.Select(l => l < names.Count ? names[l] : "null class"))}" : text;
     }
 
     public static Option<SamplerKind> Sampler(SamplerKind defaultKind) => new("--sampler")

@@ -59,9 +59,11 @@ internal static class GridLayout
     /// </summary>
     public static int Columns(long count, IReadOnlyList<int>? labels)
     {
-        if (labels is not null && RunLength(labels) is int run && run > 1 && run < count) return run;
-        return Columns(count);
+        return labels is not null && ClassRowLength(labels) is int run && run > 0 ? run : Columns(count);
     }
+
+    /// <summary>The row length of a grid with one row per class (<paramref name="labels"/> in equal runs of different classes), else 0.</summary>
+    public static int ClassRowLength(IReadOnlyList<int> labels) => RunLength(labels) is int run && run > 1 && run < labels.Count ? run : 0;
 
     /// <summary>The length of the equal runs <paramref name="labels"/> is made of, or 0 when it is not.</summary>
     private static int RunLength(IReadOnlyList<int> labels)
