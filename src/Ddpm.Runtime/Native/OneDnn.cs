@@ -35,7 +35,11 @@ namespace Ddpm.Native;
 /// (c10's caffe2_cpu_allocator_do_zero_fill), so the padding reads 0: one memset per allocation, measured
 /// 5% on a training step and 16% on a sampling step of the seed model; <c>off</c> turns oneDNN off for
 /// convolutions (at::Context::setUserEnabledMkldnn) and libtorch uses its own im2col + BLAS kernels, which
-/// write every output element but made a training step 1.8x and a sampling step 2.8x slower (docs/performance.md);
+/// write every output element but made a training step 1.8x and a sampling step 2.8x slower (docs/performance.md).
+/// <c>off</c> turns NNPACK off too (setUserEnabledNNPACK): with oneDNN off, libtorch tries NNPACK for every convolution,
+/// and where NNPACK cannot start (as on that EPYC) it prints "Could not initialize NNPACK! Reason: Unsupported hardware"
+/// each time (116,000 lines in a two-epoch run's log) before falling back; where it can start, it would put a kernel
+/// under the model that was never checked against float64. So every CPU gets the im2col + BLAS kernels the tests check;
 /// <c>unsafe</c> keeps libtorch as shipped (no ISA cap either).
 /// </para>
 /// </summary>
@@ -145,8 +149,11 @@ public static class OneDnn
                 var globalContext = Marshal.GetDelegateForFunctionPointer<GlobalContextFn>(NativeLibrary.GetExport(torchCpu, "_ZN2at13globalContextEv"));
                 var setEnabled = Marshal.GetDelegateForFunctionPointer<SetUserEnabledMkldnnFn>(
                     NativeLibrary.GetExport(torchCpu, "_ZN2at7Context20setUserEnabledMkldnnEb"));
+                var setNnpack = Marshal.GetDelegateForFunctionPointer<SetUserEnabledMkldnnFn>(
+                    NativeLibrary.GetExport(torchCpu, "_ZN2at7Context20setUserEnabledNNPACKEb"));
                 setEnabled(globalContext(), false);
-                return "oneDNN off (libtorch's own convolutions)";
+                setNnpack(globalContext(), false);
+                return "oneDNN and NNPACK off (libtorch's own convolutions)";
             }
             var c10 = NativeLibrary.Load(LoadedPath("libc10.so"));
             Marshal.WriteByte(NativeLibrary.GetExport(c10, "FLAGS_caffe2_cpu_allocator_do_zero_fill"), 1);
@@ -156,6 +163,17 @@ public static class OneDnn
         {
             return $"oneDNN as shipped (could not reach libtorch's switch: {e.Message})";
         }
+    }
+
+    /// <summary>libtorch's own switches for its oneDNN and NNPACK convolutions, read back (Linux only; null elsewhere).</summary>
+    internal static (bool Mkldnn, bool Nnpack)? UserEnabledConvolutionBackends()
+    {
+        if (!OperatingSystem.IsLinux()) return null;
+        var torchCpu = NativeLibrary.Load(LoadedPath("libtorch_cpu.so"));
+        var context = Marshal.GetDelegateForFunctionPointer<GlobalContextFn>(NativeLibrary.GetExport(torchCpu, "_ZN2at13globalContextEv"))();
+        var mkldnn = Marshal.GetDelegateForFunctionPointer<UserEnabledFn>(NativeLibrary.GetExport(torchCpu, "_ZNK2at7Context17userEnabledMkldnnEv"));
+        var nnpack = Marshal.GetDelegateForFunctionPointer<UserEnabledFn>(NativeLibrary.GetExport(torchCpu, "_ZNK2at7Context17userEnabledNNPACKEv"));
+        return (mkldnn(context), nnpack(context));
     }
 
     /// <summary>The path of a loaded libtorch library: TorchSharp loads them by full path from its runtimes folder.</summary>
@@ -185,4 +203,8 @@ public static class OneDnn
     // A C++ member function: `this` is the first argument in the x86-64 and AArch64 calling conventions.
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     private delegate void SetUserEnabledMkldnnFn(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    [return: MarshalAs(UnmanagedType.U1)]
+    private delegate bool UserEnabledFn(IntPtr context);
 }

@@ -26,6 +26,20 @@ public class OneDnnTests
     }
 
     /// <summary>
+    /// The default turns off both of libtorch's outside convolution libraries: oneDNN (wrong for some channel counts) and
+    /// NNPACK (which libtorch otherwise tries on every convolution, printing a warning each time where it cannot start).
+    /// </summary>
+    [SkippableFact]
+    public void The_default_turns_off_oneDNN_and_NNPACK_in_libtorch()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux(), "the remedy reaches libtorch's Linux symbols only");
+        Skip.If(OneDnn.ParseMode(Environment.GetEnvironmentVariable(OneDnn.EnvironmentVariable)) != OneDnn.Mode.Off,
+                $"{OneDnn.EnvironmentVariable} chose oneDNN for this process; this checks the default (off)");
+        OneDnn.Configure();
+        Assert.Equal((false, false), OneDnn.UserEnabledConvolutionBackends());
+    }
+
+    /// <summary>
     /// Under the runtime's default, float32 convolutions agree with float64 for every channel count, including those of
     /// 4 mod 8 (12, 28, 84) that oneDNN computed wrong on AMD EPYC (errors of 1.1-2.1).
     /// </summary>
@@ -57,7 +71,7 @@ public class OneDnnTests
         using var conv = new WeightStandardizedConv2d(28, 28, 3, padding: 1);
         if (Environment.GetEnvironmentVariable(OneDnn.EnvironmentVariable) is null
             && Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA") is null or OneDnn.CappedIsa)
-            Assert.Equal("oneDNN off (libtorch's own convolutions)", OneDnn.Status);
+            Assert.Equal("oneDNN and NNPACK off (libtorch's own convolutions)", OneDnn.Status);
         using var x = randn(2, 28, 28, 28);
         using var reference = conv.forward(x).detach();
         Assert.True(isfinite(reference).all().item<bool>());
