@@ -37,6 +37,7 @@ internal static class OnnxSampleCommand
         {
             SamplerKind.Ddim => OnnxSampler.Ddim,
             SamplerKind.DpmSolver2M => OnnxSampler.DpmSolver2M,
+            SamplerKind.DpmSolver2MSde => OnnxSampler.DpmSolver2MSde,
             _ => OnnxSampler.Ddpm,
         };
         var watch = Stopwatch.StartNew();

@@ -119,7 +119,7 @@ internal static class Options
     public static Option<SamplerKind> Sampler(SamplerKind defaultKind) => new("--sampler")
     {
         HelpName = string.Join('|', Ddpm.Specs.SpecYaml.SamplerValues),
-        Description = "ddpm (ancestral, all T steps), ddim, or dpmpp-2m (DPM-Solver++(2M): 15-25 steps instead of T; at one epoch its FID measured 1.2x DDPM's).",
+        Description = "ddpm (ancestral, all T steps), ddim, dpmpp-2m (DPM-Solver++(2M), deterministic: 15-25 steps instead of T), or dpmpp-2m-sde (its SDE form: fresh noise at every step, like ddpm; see docs/quality.md for which scores better).",
         DefaultValueFactory = _ => defaultKind,
         CustomParser = result =>
         {
@@ -178,6 +178,7 @@ internal static class Options
     {
         SamplerKind.Ddim => $"DDIM, {steps} steps, eta {eta.ToString(System.Globalization.CultureInfo.InvariantCulture)}",
         SamplerKind.DpmSolver2M => $"DPM-Solver++(2M), {steps} steps",
+        SamplerKind.DpmSolver2MSde => $"SDE-DPM-Solver++(2M), {steps} steps",
         _ => $"DDPM, {timesteps} steps",
     };
 

@@ -47,7 +47,7 @@ public sealed class GaussianNoise : IGaussianNoise
     }
 }
 
-/// <summary>The reverse-process samplers, as <c>ddpm sample --sampler</c> names them (ddpm, ddim, dpmpp-2m).</summary>
+/// <summary>The reverse-process samplers, as <c>ddpm sample --sampler</c> names them (ddpm, ddim, dpmpp-2m, dpmpp-2m-sde).</summary>
 public enum OnnxSampler
 {
     /// <summary>Ancestral sampling through all T steps (Algorithm 2 of Ho et al. 2020).</summary>
@@ -56,4 +56,6 @@ public enum OnnxSampler
     Ddim = 1,
     /// <summary>DPM-Solver++(2M), multistep second order (Lu et al. 2022); deterministic given x_T.</summary>
     DpmSolver2M = 2,
+    /// <summary>SDE-DPM-Solver++(2M): the same multistep scheme on the reverse SDE, with fresh noise at every step.</summary>
+    DpmSolver2MSde = 3,
 }

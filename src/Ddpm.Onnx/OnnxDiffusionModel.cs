@@ -272,7 +272,8 @@ public sealed class OnnxDiffusionModel : IDisposable
                 OnnxSampler.Ddpm => samplers.Ddpm(n, noise),
                 OnnxSampler.Ddim => samplers.Ddim(n, steps, eta, noise),
                 OnnxSampler.DpmSolver2M => samplers.DpmSolver2M(n, steps, noise),
-                _ => throw new ArgumentOutOfRangeException(nameof(sampler), sampler, "Use Ddpm, Ddim or DpmSolver2M."),
+                OnnxSampler.DpmSolver2MSde => samplers.DpmSolver2M(n, steps, noise, stochastic: true),
+                _ => throw new ArgumentOutOfRangeException(nameof(sampler), sampler, "Use Ddpm, Ddim, DpmSolver2M or DpmSolver2MSde."),
             };
             batch.CopyTo(images, (long)done * ImageLength);
             done += n;

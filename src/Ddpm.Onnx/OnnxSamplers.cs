@@ -3,7 +3,7 @@ using Ddpm.Diffusion;
 namespace Ddpm.Onnx;
 
 /// <summary>
-/// DDPM, DDIM and DPM-Solver++(2M) on float arrays, step for step as Ddpm.Runtime's GaussianDiffusion does them on tensors
+/// DDPM, DDIM and DPM-Solver++(2M) (ODE and SDE) on float arrays, step for step as Ddpm.Runtime's GaussianDiffusion does them on tensors
 /// (same timesteps, same coefficients in float64, the same order of noise draws), so the same noise gives the same images
 /// up to float32 rounding and the difference between ONNX Runtime's and libtorch's kernels.
 /// </summary>
@@ -74,9 +74,11 @@ internal sealed class OnnxSamplers
 
     /// <summary>
     /// DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2): x_t = (sigma_t / sigma_s) x_s + alpha_t (1 - e^{-h}) D with D the
-    /// x_0 prediction (first step) or (1 + 1/(2r)) D_s - 1/(2r) D_prev; the last call's prediction is the sample.
+    /// x_0 prediction (first step) or (1 + 1/(2r)) D_s - 1/(2r) D_prev; the last call's prediction is the sample. With
+    /// <paramref name="stochastic"/>, its SDE form: x_t = (sigma_t / sigma_s) e^{-h} x_s + alpha_t (1 - e^{-2h}) D
+    /// + sigma_t sqrt(1 - e^{-2h}) z, one draw of z after each model call but the last.
     /// </summary>
-    public float[] DpmSolver2M(int n, int steps, IGaussianNoise noise)
+    public float[] DpmSolver2M(int n, int steps, IGaussianNoise noise, bool stochastic = false)
     {
         int[] times = SamplerTimesteps.DpmSolver(schedule.AlphasCumprod, steps);
         var x = Noise(n, noise);
@@ -97,10 +99,18 @@ internal sealed class OnnxSamplers
                 d = new float[x0.Length];
                 for (int j = 0; j < d.Length; j++) d[j] = x0[j] * current + previous * previousX0[j];
             }
-            float sigmaRatio = (float)(schedule.SqrtOneMinusAlphasCumprod[t] / schedule.SqrtOneMinusAlphasCumprod[s]);
-            float dCoefficient = (float)(schedule.SqrtAlphasCumprod[t] * (1 - Math.Exp(-h)));
+            double sigmaRatio = schedule.SqrtOneMinusAlphasCumprod[t] / schedule.SqrtOneMinusAlphasCumprod[s];
+            double decay = Math.Exp(-h), kept = 1 - decay * decay; // e^{-h} and 1 - e^{-2h}
+            float xCoefficient = (float)(stochastic ? sigmaRatio * decay : sigmaRatio);
+            float dCoefficient = (float)(schedule.SqrtAlphasCumprod[t] * (stochastic ? kept : 1 - decay));
             var next = new float[x.Length];
-            for (int j = 0; j < x.Length; j++) next[j] = x[j] * sigmaRatio + dCoefficient * d[j];
+            for (int j = 0; j < x.Length; j++) next[j] = x[j] * xCoefficient + dCoefficient * d[j];
+            if (stochastic)
+            {
+                var z = Noise(n, noise);
+                float zCoefficient = (float)(schedule.SqrtOneMinusAlphasCumprod[t] * Math.Sqrt(kept));
+                for (int j = 0; j < x.Length; j++) next[j] += zCoefficient * z[j];
+            }
             previousH = h;
             previousX0 = x0;
             x = next;

@@ -4,7 +4,7 @@ namespace Ddpm.Generators.SpecCore;
 namespace Ddpm;
 #endif
 
-/// <summary>The reverse-process samplers; YAML and the CLI spell them ddpm, ddim and dpmpp-2m.</summary>
+/// <summary>The reverse-process samplers; YAML and the CLI spell them ddpm, ddim, dpmpp-2m and dpmpp-2m-sde.</summary>
 #if DDPM_GENERATOR
 internal enum SamplerKind
 #else
@@ -17,4 +17,6 @@ public enum SamplerKind
     Ddim = 1,
     /// <summary>DPM-Solver++(2M), multistep second order (Lu et al. 2022).</summary>
     DpmSolver2M = 2,
+    /// <summary>SDE-DPM-Solver++(2M): the same multistep scheme on the reverse SDE, with fresh noise at every step (Lu et al. 2022).</summary>
+    DpmSolver2MSde = 3,
 }

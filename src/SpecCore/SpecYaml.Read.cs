@@ -212,7 +212,7 @@ namespace Ddpm.Specs
                 EvalSpec e = t.Eval;
                 e.Every = eval.Int("every", e.Every, TrainingRules.EvalEvery);
                 e.Samples = eval.Int("samples", e.Samples, TrainingRules.EvalSamples);
-                e.Sampler = eval.Enum("sampler", e.Sampler, SamplerValues, new[] { SamplerKind.Ddpm, SamplerKind.Ddim, SamplerKind.DpmSolver2M });
+                e.Sampler = eval.Enum("sampler", e.Sampler, SamplerValues, new[] { SamplerKind.Ddpm, SamplerKind.Ddim, SamplerKind.DpmSolver2M, SamplerKind.DpmSolver2MSde });
                 e.Steps = eval.Int("steps", e.Steps, TrainingRules.EvalSteps);
             }
             t.Seed = s.Long("seed", t.Seed);

@@ -40,8 +40,8 @@ namespace Ddpm.Specs
         public static readonly string[] ObjectiveValues = { "eps", "x0", "v" };
         /// <summary>EmaWarmup's members in order: Power, Ratio, None.</summary>
         public static readonly string[] EmaWarmupValues = { "power", "ratio", "none" };
-        /// <summary>SamplerKind's members in order: Ddpm, Ddim, DpmSolver2M (the CLI's --sampler spellings).</summary>
-        public static readonly string[] SamplerValues = { "ddpm", "ddim", "dpmpp-2m" };
+        /// <summary>SamplerKind's members in order: Ddpm, Ddim, DpmSolver2M, DpmSolver2MSde (the CLI's --sampler spellings).</summary>
+        public static readonly string[] SamplerValues = { "ddpm", "ddim", "dpmpp-2m", "dpmpp-2m-sde" };
 
         /// <summary>The YAML spelling of an attention kind.</summary>
         public static string Spelling(AttentionKind value) => Spelling(AttentionValues, (int)value);
@@ -148,7 +148,7 @@ namespace Ddpm.Specs
                 new SpecKey("every", SpecValueType.Integer, "evaluate every this many steps (0 = never)"),
                 new SpecKey("samples", SpecValueType.Integer, "images sampled per evaluation"),
                 new SpecKey("sampler", SpecValueType.Enum, "the sampler of the evaluation images", false, SamplerValues),
-                new SpecKey("steps", SpecValueType.Integer, "sampler steps (ddim and dpmpp-2m; ddpm runs all T)"),
+                new SpecKey("steps", SpecValueType.Integer, "sampler steps (ddim and the dpmpp-2m variants; ddpm runs all T)"),
             },
         };
     }

@@ -487,7 +487,7 @@ public class YamlDiagnosticTests
             ("  eval: { every: -1 }", "DDPM106", 18, "-1", "'training.eval.every' must be >= 0, got -1"),
             ("  eval: { samples: 1 }", "DDPM106", 20, "1", "'training.eval.samples' must be >= 2, got 1"),
             ("  eval: { steps: 0 }", "DDPM106", 18, "0", "'training.eval.steps' must be >= 1, got 0"),
-            ("  eval: { sampler: dpmpp_2m }", "DDPM105", 20, "dpmpp_2m", "'training.eval.sampler' has unknown value 'dpmpp_2m' (did you mean 'dpmpp-2m'?); use ddpm, ddim or dpmpp-2m"),
+            ("  eval: { sampler: dpmpp_2m }", "DDPM105", 20, "dpmpp_2m", "'training.eval.sampler' has unknown value 'dpmpp_2m' (did you mean 'dpmpp-2m'?); use ddpm, ddim, dpmpp-2m or dpmpp-2m-sde"),
             ("  eval: { steps: 2.5 }", "DDPM103", 18, "2.5", "'training.eval.steps' must be an integer, got '2.5'"),
             ("  eval: 1000", "DDPM103", 9, "1000", "'training.eval' must be a mapping (key: value lines or { key: value }), got '1000'"),
             ("  eval: { sample: 4 }", "DDPM102", 11, "sample", "Unknown key 'sample' in 'training.eval' (did you mean 'samples'?); allowed keys: every, samples, sampler, steps"),

@@ -20,11 +20,15 @@ public sealed class OnnxConditionalTests(Xunit.Abstractions.ITestOutputHelper lo
     [InlineData("ddim", 1.0)]
     [InlineData("dpmpp-2m", 3.0)]
     [InlineData("dpmpp-2m", 0.0)]
+    [InlineData("dpmpp-2m-sde", 3.0)]
     public void Guided_samples_match_the_runtimes_given_the_same_noise(string sampler, double guidance)
     {
         var entry = TestModels.SmallConditional(EpsSchedule.Diffusion);
-        var kind = sampler switch { "ddpm" => SamplerKind.Ddpm, "ddim" => SamplerKind.Ddim, _ => SamplerKind.DpmSolver2M };
-        var onnxKind = sampler switch { "ddpm" => OnnxSampler.Ddpm, "ddim" => OnnxSampler.Ddim, _ => OnnxSampler.DpmSolver2M };
+        var kind = sampler switch
+        {
+            "ddpm" => SamplerKind.Ddpm, "ddim" => SamplerKind.Ddim, "dpmpp-2m-sde" => SamplerKind.DpmSolver2MSde, _ => SamplerKind.DpmSolver2M,
+        };
+        var onnxKind = (OnnxSampler)(int)kind; // the two enums number the samplers alike
         using var model = TestModels.Seeded(entry, seed: 4);
         using var file = TestModels.Export(model, entry);
         using var onnx = OnnxDiffusionModel.Load(file.Path);

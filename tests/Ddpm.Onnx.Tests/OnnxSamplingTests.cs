@@ -29,9 +29,11 @@ public sealed class OnnxSamplingTests(Xunit.Abstractions.ITestOutputHelper log)
         { "eps", "ddim", 0 },
         { "eps", "ddim", 1 },
         { "eps", "dpmpp-2m", 0 },
+        { "eps", "dpmpp-2m-sde", 0 },
         { "v-clip", "ddpm", 0 },
         { "v-clip", "ddim", 0.5 },
         { "v-clip", "dpmpp-2m", 0 },
+        { "v-clip", "dpmpp-2m-sde", 0 },
         { "x0-threshold", "ddpm", 0 },
         { "x0-threshold", "ddim", 0 },
         { "x0-threshold", "dpmpp-2m", 0 },
@@ -47,8 +49,11 @@ public sealed class OnnxSamplingTests(Xunit.Abstractions.ITestOutputHelper log)
             "v-clip" => VClipSchedule.Diffusion,
             _ => X0ThresholdSchedule.Diffusion,
         };
-        var kind = sampler switch { "ddpm" => SamplerKind.Ddpm, "ddim" => SamplerKind.Ddim, _ => SamplerKind.DpmSolver2M };
-        var onnxKind = sampler switch { "ddpm" => OnnxSampler.Ddpm, "ddim" => OnnxSampler.Ddim, _ => OnnxSampler.DpmSolver2M };
+        var kind = sampler switch
+        {
+            "ddpm" => SamplerKind.Ddpm, "ddim" => SamplerKind.Ddim, "dpmpp-2m-sde" => SamplerKind.DpmSolver2MSde, _ => SamplerKind.DpmSolver2M,
+        };
+        var onnxKind = (OnnxSampler)(int)kind; // the two enums number the samplers alike
         var entry = TestModels.Small(diffusion);
         const int count = 4, steps = 10;
         const ulong seed = 21;
@@ -94,6 +99,11 @@ public sealed class OnnxSamplingTests(Xunit.Abstractions.ITestOutputHelper log)
         log.WriteLine($"FashionMnistUNet {sampler} {steps}: max |ORT - TorchSharp| = {diff:E2} over samples up to {expected.Max(v => Math.Abs(v)):F2}");
         Assert.True(diff <= Tolerance, $"max abs diff {diff:E3} > {Tolerance:E0}");
     }
+
+    [Fact]
+    public void The_onnx_sampler_enum_numbers_the_samplers_as_the_runtime_does() =>
+        Assert.Equal(Enum.GetValues<SamplerKind>().Select(k => ((int)k, k.ToString())),
+                     Enum.GetValues<OnnxSampler>().Select(k => ((int)k, k.ToString())));
 
     [Fact]
     public void A_different_noise_stream_draws_different_images()

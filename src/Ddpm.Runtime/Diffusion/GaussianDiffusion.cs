@@ -310,7 +310,21 @@ public sealed class GaussianDiffusion
     /// prediction is the sample (the first-order step to sigma = 0 lands on D).
     /// </summary>
     public Tensor DpmSolverSample(nn.Module<Tensor, Tensor, Tensor> model, long[] shape, int steps,
-                                  Generator? generator = null, List<Tensor>? intermediates = null, Device? device = null)
+                                  Generator? generator = null, List<Tensor>? intermediates = null, Device? device = null) =>
+        DpmSolver2M(model, shape, steps, stochastic: false, generator, intermediates, device);
+
+    /// <summary>
+    /// SDE-DPM-Solver++(2M) (Lu et al. 2022, section 5 / appendix: the same data-prediction multistep scheme applied to
+    /// the reverse SDE instead of the ODE): x_t = (sigma_t / sigma_s) e^{-h} x_s + alpha_t (1 - e^{-2h}) D
+    /// + sigma_t sqrt(1 - e^{-2h}) z, with D as in <see cref="DpmSolverSample"/>. The fresh noise at every step corrects
+    /// the model's errors instead of carrying them to the image, as DDPM's ancestral steps do, at the solver's step count.
+    /// </summary>
+    public Tensor DpmSolverSdeSample(nn.Module<Tensor, Tensor, Tensor> model, long[] shape, int steps,
+                                     Generator? generator = null, List<Tensor>? intermediates = null, Device? device = null) =>
+        DpmSolver2M(model, shape, steps, stochastic: true, generator, intermediates, device);
+
+    private Tensor DpmSolver2M(nn.Module<Tensor, Tensor, Tensor> model, long[] shape, int steps, bool stochastic,
+                               Generator? generator, List<Tensor>? intermediates, Device? device)
     {
         int[] times = DpmSolverTimesteps(steps);
         using var _ = no_grad();
@@ -341,7 +355,17 @@ public sealed class GaussianDiffusion
                         d = x0.mul(1 + 0.5 / r).add_(previousX0, alpha: -0.5 / r);
                     }
                     double sigmaRatio = Tables.SqrtOneMinusAlphasCumprod[t] / Tables.SqrtOneMinusAlphasCumprod[s];
-                    next = x.mul(sigmaRatio).add_(d, alpha: Tables.SqrtAlphasCumprod[t] * (1 - Math.Exp(-h)));
+                    if (stochastic)
+                    {
+                        double decay = Math.Exp(-h), kept = 1 - decay * decay; // e^{-h} and 1 - e^{-2h}
+                        next = x.mul(sigmaRatio * decay).add_(d, alpha: Tables.SqrtAlphasCumprod[t] * kept);
+                        next.add_(Devices.Randn(shape, x.dtype, x.device, generator),
+                                  alpha: Tables.SqrtOneMinusAlphasCumprod[t] * Math.Sqrt(kept));
+                    }
+                    else
+                    {
+                        next = x.mul(sigmaRatio).add_(d, alpha: Tables.SqrtAlphasCumprod[t] * (1 - Math.Exp(-h)));
+                    }
                     previousH = h;
                 }
                 previousX0?.Dispose();
@@ -373,7 +397,7 @@ public sealed class GaussianDiffusion
 
     /// <summary>
     /// Draws images from pure noise with <paramref name="sampler"/>: DDPM runs all T steps and ignores
-    /// <paramref name="steps"/>; DDIM and DPM-Solver++ make <paramref name="steps"/> model calls.
+    /// <paramref name="steps"/>; DDIM and the DPM-Solver++ variants make <paramref name="steps"/> model calls.
     /// </summary>
     public Tensor Sample(nn.Module<Tensor, Tensor, Tensor> model, long[] shape, SamplerKind sampler, int steps, double eta = 0.0,
                          Generator? generator = null, List<Tensor>? intermediates = null, Device? device = null) => sampler switch
@@ -381,7 +405,8 @@ public sealed class GaussianDiffusion
         SamplerKind.Ddpm => PSampleLoop(model, shape, generator, intermediates, device),
         SamplerKind.Ddim => DdimSample(model, shape, steps, eta, generator, intermediates, device),
         SamplerKind.DpmSolver2M => DpmSolverSample(model, shape, steps, generator, intermediates, device),
-        _ => throw new ArgumentOutOfRangeException(nameof(sampler), sampler, "Use Ddpm, Ddim or DpmSolver2M."),
+        SamplerKind.DpmSolver2MSde => DpmSolverSdeSample(model, shape, steps, generator, intermediates, device),
+        _ => throw new ArgumentOutOfRangeException(nameof(sampler), sampler, "Use Ddpm, Ddim, DpmSolver2M or DpmSolver2MSde."),
     };
 
     /// <summary>The DDIM sub-sequence: steps timesteps spaced evenly over [0, T), ascending, starting at 0.</summary>
