@@ -87,6 +87,7 @@ public sealed class DevicePurityTests
     [InlineData(SamplerKind.Ddpm, 0.0, false)]
     [InlineData(SamplerKind.Ddim, 1.0, true)]
     [InlineData(SamplerKind.DpmSolver2M, 0.0, false)]
+    [InlineData(SamplerKind.DpmSolver2MSde, 0.0, true)]
     public void Samplers_make_no_tensor_on_the_implicit_device(SamplerKind sampler, double eta, bool dynamicThreshold)
     {
         using var model = new SmallTestUNet(7);
