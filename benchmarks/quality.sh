@@ -2,7 +2,9 @@
 # The sample-quality figures of docs/quality.md: one epoch of the tutorial's spec with the project's defaults, then
 # its EMA and raw weights scored with `ddpm eval` (n = 1000 against the 10,000 test images), then the sampler table.
 # Then the one-epoch ablation (benchmarks/ablation/*.yaml, compiled into this build only) and clipping on one checkpoint.
-# Usage: benchmarks/quality.sh [run-folder] [out-folder]     (about 4 h on 2 cores; run it on a quiet machine)
+# Last, the tutorial's own PyTorch code for the same 469 steps, scored the same way, when DDPM_PYTORCH_REFERENCE names a
+# folder holding it (tutorial_quality.py: trains N steps, saves N samples as .npy) and Debian's python3-torch is there.
+# Usage: benchmarks/quality.sh [run-folder] [out-folder]     (about 6 h on 2 cores; run it on a quiet machine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run=${1:-runs/quality-1-epoch}
@@ -39,7 +41,7 @@ for spec in abl-cosine abl-cosine-v-snr abl-cosine-v; do
   done
 done
 echo "== samplers on the EMA weights, n = 1000"
-for s in "ddim 10" "ddim 20" "ddim 50" "dpmpp-2m 10"; do
+for s in "ddim 10" "ddim 20" "ddim 50" "ddim 100" "dpmpp-2m 10" "dpmpp-2m-sde 10" "dpmpp-2m-sde 20" "dpmpp-2m-sde 50"; do
   set -- $s
   ddpm eval "$ckpt" --weights ema --samples 1000 --sampler $1 --steps $2 --json "$out/1ep-ema-$1$2.json"
 done
@@ -47,3 +49,22 @@ echo "== the tutorial's own sampler: DDPM, 300 steps, EMA and raw"
 for w in ema raw; do
   ddpm eval "$ckpt" --weights $w --samples 1000 --sampler ddpm --json "$out/1ep-$w-ddpm300.json" --save-samples "$out/1ep-$w-ddpm300.npy"
 done
+echo "== specs/fashion-mnist-tuned.yaml for one epoch, EMA and raw"
+tuned="$(dirname "$run")/tuned-1-epoch"
+[ -f "$tuned/checkpoints/last.ckpt" ] || ddpm train specs/fashion-mnist-tuned.yaml --epochs 1 --out "$tuned" --eval-every 0 --sample-every 0 --final-samples 0
+for w in ema raw; do
+  ddpm eval "$tuned/checkpoints/last.ckpt" --weights $w --samples 1000 --sampler dpmpp-2m --steps 20 --json "$out/tuned-1ep-$w-dpmpp20.json"
+done
+reference=${DDPM_PYTORCH_REFERENCE:-}
+if [ -n "$reference" ] && [ -f "$reference/tutorial_quality.py" ] && /usr/bin/python3 -c "import torch" 2>/dev/null; then
+  echo "== the tutorial's PyTorch code, 469 steps, 256 samples with 300-step DDPM (about 90 min here)"
+  # Debian's torch links netlib BLAS; the reference's helper points it at OpenBLAS if it has one.
+  blas=$( [ -f "$reference/pytorch_ref/openblas_env.sh" ] && sh "$reference/pytorch_ref/openblas_env.sh" || true)
+  LD_LIBRARY_PATH="$blas" /usr/bin/python3 "$reference/tutorial_quality.py" --steps 469 --samples 256 --out "$out/pytorch"
+  ddpm eval "$out/pytorch/samples.npy" --dataset fashion-mnist --json "$out/pytorch-1ep-ddpm300.json"
+  # This project at the same n: the first 256 images of each DDPM draw above.
+  ddpm eval "$out/1ep-ema-ddpm300.npy" --dataset fashion-mnist --count 256 --json "$out/1ep-ema-ddpm300-n256.json"
+  ddpm eval "$out/1ep-raw-ddpm300.npy" --dataset fashion-mnist --count 256 --json "$out/1ep-raw-ddpm300-n256.json"
+else
+  echo "== skipped the PyTorch reference: set DDPM_PYTORCH_REFERENCE to its folder and install python3-torch"
+fi
