@@ -29,7 +29,7 @@ internal static class EvalCommand
         var dataset = new Option<string?>("--dataset") { Description = "The data set to compare with (default: the checkpoint's training data set; required for images)." };
         var samples = new Option<int>("--samples") { Description = "Images to draw from a checkpoint (FID is comparable only at equal n; use 1000 or more).", DefaultValueFactory = _ => 1000 };
         var sampler = Options.Sampler(SamplerKind.Ddpm);
-        var steps = new Option<int>("--steps") { Description = "Model calls of ddim and dpmpp-2m (ddpm always runs all T).", DefaultValueFactory = _ => 50 };
+        var steps = Options.SamplerSteps();
         var eta = new Option<double>("--eta") { Description = "DDIM eta, from 0 to 1: 0 is deterministic, 1 is DDPM-like noise.", DefaultValueFactory = _ => 0.0 };
         var seed = new Option<long>("--seed") { Description = "Seed of the starting noise and of KID's subsets.", DefaultValueFactory = _ => 0 };
         var weights = Options.Weights();

@@ -116,6 +116,12 @@ internal static class Options
         return Ddpm.Imaging.GridLayout.ClassRowLength(labels) > 0 ? $"{text}; rows: {string.Join(", ", distinct.Select(l => l < names.Count ? names[l] : "null class"))}" : text;
     }
 
+    public static Option<int> SamplerSteps() => new("--steps")
+    {
+        Description = "Model calls of ddim, dpmpp-2m and dpmpp-2m-sde (ddpm always runs all T).",
+        DefaultValueFactory = _ => 50,
+    };
+
     public static Option<SamplerKind> Sampler(SamplerKind defaultKind) => new("--sampler")
     {
         HelpName = string.Join('|', Ddpm.Specs.SpecYaml.SamplerValues),

@@ -17,7 +17,7 @@ internal static class SampleCommand
         var checkpointPath = new Argument<string>("checkpoint") { Description = "A checkpoint written by ddpm train (runs/<name>/checkpoints/last.ckpt), or a model.onnx of ddpm export --format onnx (sampled on ONNX Runtime)." };
         var count = new Option<int>("--count") { Description = $"Number of images, at most {MaxCount} (at most {MaxFramesCount} with --frames); drawn 64 at a time.", DefaultValueFactory = _ => 64 };
         var sampler = Options.Sampler(SamplerKind.Ddpm);
-        var steps = new Option<int>("--steps") { Description = "Model calls of ddim and dpmpp-2m (ddpm always runs all T).", DefaultValueFactory = _ => 50 };
+        var steps = Options.SamplerSteps();
         var eta = new Option<double>("--eta") { Description = "DDIM eta, from 0 to 1: 0 is deterministic, 1 is DDPM-like noise.", DefaultValueFactory = _ => 0.0 };
         var seed = new Option<long>("--seed") { Description = "Seed of the starting noise.", DefaultValueFactory = _ => 0 };
         var outFile = new Option<string?>("--out") { Description = "PNG to write (default: samples.png beside the checkpoint's run)." };
