@@ -83,5 +83,6 @@ public class EquivalenceTests
                      (FashionMnistTunedSchedule.Kind, FashionMnistTunedSchedule.Timesteps, FashionMnistTunedSchedule.Objective));
         var training = ModelCatalog.Find("fashion-mnist-tuned.yaml")!.Training;
         Assert.Equal((5.0, 128, LossKind.Huber, 1e-3), (training.MinSnrGamma, training.BatchSize, training.Loss, training.Optimizer.Lr));
+        Assert.Equal((SamplerKind.DpmSolver2MSde, 20), (training.Eval.Sampler, training.Eval.Steps));
     }
 }
