@@ -268,9 +268,10 @@ public sealed class DiffusionModel : IDisposable
     /// range [-1, 1]. The same seed gives the same images.
     /// </summary>
     /// <param name="count">Images to draw, at least 1 (drawn 64 at a time).</param>
-    /// <param name="sampler">DDPM (ancestral, Ho et al. 2020: every timestep), DDIM (Song et al. 2021) or DPM-Solver++(2M)
-    /// (Lu et al. 2022: 15-25 model calls instead of T; on a one-epoch model its FID was 1.2x DDPM's, docs/quality.md).</param>
-    /// <param name="steps">Model calls of DDIM and DPM-Solver++, at most the schedule's timesteps; DDPM ignores it.</param>
+    /// <param name="sampler">DDPM (ancestral, Ho et al. 2020: every timestep), DDIM (Song et al. 2021), DPM-Solver++(2M)
+    /// (Lu et al. 2022: 15-25 model calls instead of T; on a one-epoch model its FID was 1.17x DDPM's) or its SDE form
+    /// (0.98x DDPM's at 20 calls on that model; docs/quality.md).</param>
+    /// <param name="steps">Model calls of DDIM and the DPM-Solver++ forms, at most the schedule's timesteps; DDPM ignores it.</param>
     /// <param name="seed">Seeds the starting noise and every step's noise.</param>
     /// <param name="eta">DDIM only: 0 is deterministic, 1 adds DDPM-like noise.</param>
     /// <param name="condition">A class-conditional model's classes and guidance (see <see cref="Classes"/>); required for one, null otherwise.</param>
