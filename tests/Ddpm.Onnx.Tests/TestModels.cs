@@ -71,10 +71,8 @@ internal static class TestModels
         {
             if (!name.Contains("norm.") && !name.Contains("to_out.1.")) continue;
             using var scope = NewDisposeScope();
-            using var spread = 0.2.ToScalar(); // explicit Scalars: see WeightStandardizedConv2d.StandardizedWeight
-            using var one = 1.0.ToScalar();
-            var noise = randn(parameter.shape).mul_(spread);
-            parameter.copy_(name.EndsWith(".weight", StringComparison.Ordinal) ? noise.add_(one) : noise);
+            var noise = randn(parameter.shape).mul_(0.2);
+            parameter.copy_(name.EndsWith(".weight", StringComparison.Ordinal) ? noise.add_(1.0) : noise);
         }
         return model;
     }

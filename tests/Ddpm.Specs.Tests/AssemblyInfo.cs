@@ -1,6 +1,5 @@
-// Tests seed TorchSharp's global generator and then build models from it; run them one at a time
-// so no other test draws from the generator in between.
-[assembly: CollectionBehavior(DisableTestParallelization = true)]
+// Tests run one at a time (tests/Shared/SerialTorchTests.cs), which they also need for another reason: they seed
+// TorchSharp's global generator and then build models from it, so no other test may draw from it in between.
 
 namespace Ddpm.Specs.Tests
 {

@@ -59,13 +59,10 @@ public sealed class WeightStandardizedConv2d : nn.Module<Tensor, Tensor>
     /// <summary>The standardised kernel the forward pass convolves with; the ONNX export stores it as a plain Conv's weight.</summary>
     internal Tensor StandardizedWeight(double eps)
     {
-        using var scope = NewDisposeScope();
-        long[] dims = { 1, 2, 3 };
-        var mean = weight.mean(dims, keepdim: true);
-        var variance = weight.var(dims, unbiased: false, keepdim: true);
-        // An explicit Scalar, alive until the call returns: the implicit double -> Scalar temporary can be finalized
-        // while libtorch still reads it (seen once under the export's GC pressure: "toFloat: Expected false to be true").
-        using var epsilon = eps.ToScalar();
-        return ((weight - mean) * variance.add(epsilon).rsqrt()).MoveToOuterDisposeScope();
+        // (w - mean) / sqrt(var + eps) per output channel, the biased variance over (in, kh, kw), is layer_norm over the
+        // kernel's last three dims. One libtorch call with eps as a plain double: TorchSharp 0.107's add/sub create a
+        // Scalar alpha = 1 that a GC on another thread can finalize mid-call ("toFloat: Expected false to be true";
+        // docs/performance.md, "TorchSharp's temporary Scalars").
+        return nn.functional.layer_norm(weight, weight.shape[1..], eps: eps);
     }
 }

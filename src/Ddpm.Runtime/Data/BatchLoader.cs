@@ -73,11 +73,20 @@ public sealed class BatchLoader
             throw new ArgumentOutOfRangeException(nameof(startBatch), startBatch, $"startBatch must be in [0, {BatchesPerEpoch}].");
         using var cancel = new CancellationTokenSource();
         using var queue = new BlockingCollection<float[]>(Prefetch);
-        var producer = Task.Run(() => Produce(epoch, startBatch, queue, cancel.Token));
+        // The producer fills recycled buffers: it allocates nothing per batch, so it does not start garbage collections
+        // while the training thread is inside libtorch (a GC on another thread can finalize a TorchSharp temporary
+        // Scalar mid-call; docs/performance.md, "TorchSharp's temporary Scalars").
+        using var free = new BlockingCollection<float[]>();
+        for (int i = 0; i < Prefetch + 1; i++) free.Add(new float[(long)ShardSize * data.ImageBytes]);
+        var producer = Task.Run(() => Produce(epoch, startBatch, queue, free, cancel.Token));
         try
         {
             foreach (var batch in queue.GetConsumingEnumerable())
-                yield return OnDevice(batch, device);
+            {
+                var onDevice = OnDevice(batch, device); // a copy: the buffer can be refilled
+                free.Add(batch);
+                yield return onDevice;
+            }
         }
         finally
         {
@@ -99,7 +108,9 @@ public sealed class BatchLoader
     public float[] MakeBatch(int epoch, int batchIndex)
     {
         var (order, flips) = EpochPlan(epoch);
-        return Fill(order, flips, batchIndex);
+        var batch = new float[(long)ShardSize * data.ImageBytes];
+        Fill(order, flips, batchIndex, batch);
+        return batch;
     }
 
     /// <summary>Whether the data has a class per image (<see cref="BatchLabels"/> works).</summary>
@@ -133,13 +144,17 @@ public sealed class BatchLoader
     private readonly object labelPlanGate = new();
     private (int Epoch, int[] Order)? labelPlan;
 
-    private void Produce(int epoch, int startBatch, BlockingCollection<float[]> queue, CancellationToken token)
+    private void Produce(int epoch, int startBatch, BlockingCollection<float[]> queue, BlockingCollection<float[]> free, CancellationToken token)
     {
         try
         {
             var (order, flips) = EpochPlan(epoch);
             for (int b = startBatch; b < BatchesPerEpoch; b++)
-                queue.Add(Fill(order, flips, b), token);
+            {
+                var batch = free.Take(token);
+                Fill(order, flips, b, batch);
+                queue.Add(batch, token);
+            }
         }
         catch (OperationCanceledException) { }
         finally { queue.CompleteAdding(); }
@@ -161,10 +176,9 @@ public sealed class BatchLoader
         return (order, flips);
     }
 
-    private float[] Fill(int[] order, bool[] flips, int batchIndex)
+    private void Fill(int[] order, bool[] flips, int batchIndex, float[] batch)
     {
         int c = data.Channels, h = data.Height, w = data.Width, size = data.ImageBytes;
-        var batch = new float[(long)ShardSize * size];
         for (int i = 0; i < ShardSize; i++)
         {
             int slot = batchIndex * BatchSize + shard.Index * ShardSize + i;
@@ -179,7 +193,6 @@ public sealed class BatchLoader
                         target[row + x] = image[row + (flip ? w - 1 - x : x)] * (2f / 255f) - 1f;
                 }
         }
-        return batch;
     }
 
     /// <summary>A small, fast, platform-independent generator (Steele et al. 2014) for shuffles.</summary>
