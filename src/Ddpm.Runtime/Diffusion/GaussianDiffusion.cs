@@ -355,17 +355,13 @@ public sealed class GaussianDiffusion
                         d = x0.mul(1 + 0.5 / r).add_(previousX0, alpha: -0.5 / r);
                     }
                     double sigmaRatio = Tables.SqrtOneMinusAlphasCumprod[t] / Tables.SqrtOneMinusAlphasCumprod[s];
+                    double decay = Math.Exp(-h), kept = 1 - decay * decay; // e^{-h} and 1 - e^{-2h}
+                    double xCoefficient = stochastic ? sigmaRatio * decay : sigmaRatio;
+                    double dCoefficient = Tables.SqrtAlphasCumprod[t] * (stochastic ? kept : 1 - decay);
+                    next = x.mul(xCoefficient).add_(d, alpha: dCoefficient);
                     if (stochastic)
-                    {
-                        double decay = Math.Exp(-h), kept = 1 - decay * decay; // e^{-h} and 1 - e^{-2h}
-                        next = x.mul(sigmaRatio * decay).add_(d, alpha: Tables.SqrtAlphasCumprod[t] * kept);
                         next.add_(Devices.Randn(shape, x.dtype, x.device, generator),
                                   alpha: Tables.SqrtOneMinusAlphasCumprod[t] * Math.Sqrt(kept));
-                    }
-                    else
-                    {
-                        next = x.mul(sigmaRatio).add_(d, alpha: Tables.SqrtAlphasCumprod[t] * (1 - Math.Exp(-h)));
-                    }
                     previousH = h;
                 }
                 previousX0?.Dispose();

@@ -146,13 +146,13 @@ public static class OneDnn
             if (mode == Mode.Off)
             {
                 var torchCpu = NativeLibrary.Load(LoadedPath("libtorch_cpu.so"));
-                var globalContext = Marshal.GetDelegateForFunctionPointer<GlobalContextFn>(NativeLibrary.GetExport(torchCpu, "_ZN2at13globalContextEv"));
-                var setEnabled = Marshal.GetDelegateForFunctionPointer<SetUserEnabledMkldnnFn>(
+                var context = GlobalContext(torchCpu);
+                var setMkldnn = Marshal.GetDelegateForFunctionPointer<SetUserEnabledFn>(
                     NativeLibrary.GetExport(torchCpu, "_ZN2at7Context20setUserEnabledMkldnnEb"));
-                var setNnpack = Marshal.GetDelegateForFunctionPointer<SetUserEnabledMkldnnFn>(
+                var setNnpack = Marshal.GetDelegateForFunctionPointer<SetUserEnabledFn>(
                     NativeLibrary.GetExport(torchCpu, "_ZN2at7Context20setUserEnabledNNPACKEb"));
-                setEnabled(globalContext(), false);
-                setNnpack(globalContext(), false);
+                setMkldnn(context, false);
+                setNnpack(context, false);
                 return "oneDNN and NNPACK off (libtorch's own convolutions)";
             }
             var c10 = NativeLibrary.Load(LoadedPath("libc10.so"));
@@ -170,11 +170,15 @@ public static class OneDnn
     {
         if (!OperatingSystem.IsLinux()) return null;
         var torchCpu = NativeLibrary.Load(LoadedPath("libtorch_cpu.so"));
-        var context = Marshal.GetDelegateForFunctionPointer<GlobalContextFn>(NativeLibrary.GetExport(torchCpu, "_ZN2at13globalContextEv"))();
+        var context = GlobalContext(torchCpu);
         var mkldnn = Marshal.GetDelegateForFunctionPointer<UserEnabledFn>(NativeLibrary.GetExport(torchCpu, "_ZNK2at7Context17userEnabledMkldnnEv"));
         var nnpack = Marshal.GetDelegateForFunctionPointer<UserEnabledFn>(NativeLibrary.GetExport(torchCpu, "_ZNK2at7Context17userEnabledNNPACKEv"));
         return (mkldnn(context), nnpack(context));
     }
+
+    /// <summary>at::globalContext(), the object that holds libtorch's switches.</summary>
+    private static IntPtr GlobalContext(IntPtr torchCpu) =>
+        Marshal.GetDelegateForFunctionPointer<GlobalContextFn>(NativeLibrary.GetExport(torchCpu, "_ZN2at13globalContextEv"))();
 
     /// <summary>The path of a loaded libtorch library: TorchSharp loads them by full path from its runtimes folder.</summary>
     private static string LoadedPath(string fileName) =>
@@ -202,7 +206,7 @@ public static class OneDnn
 
     // A C++ member function: `this` is the first argument in the x86-64 and AArch64 calling conventions.
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    private delegate void SetUserEnabledMkldnnFn(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
+    private delegate void SetUserEnabledFn(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     [return: MarshalAs(UnmanagedType.U1)]
