@@ -24,6 +24,13 @@ namespace Ddpm;
 /// QualityReport report = model.Evaluate(samples: 1000);
 /// </code>
 /// </summary>
+/// <remarks>
+/// Use one instance from one thread at a time. TorchSharp 0.107 frees the temporary Scalars of its tensor operations
+/// from finalizers, so a garbage collection that another thread starts while this one is inside libtorch can free one
+/// mid-call (docs/performance.md, "TorchSharp's temporary Scalars"). The chance per call is small, but a process whose
+/// other threads allocate all the time (a web server sampling per request) takes it on every call: there, sample with
+/// <c>Ddpm.Onnx</c>'s <c>OnnxDiffusionModel</c> (an exported model on ONNX Runtime, no TorchSharp).
+/// </remarks>
 public sealed class DiffusionModel : IDisposable
 {
     private readonly nn.Module<Tensor, Tensor, Tensor> raw;
