@@ -15,8 +15,7 @@ public class BatchLoaderTests
         var held = new List<Tensor>();
         try
         {
-            foreach (var batch in loader.Batches(epoch: 1, startBatch: 2))
-                held.Add(batch.DetachFromDisposeScope());
+            held.AddRange(loader.Batches(epoch: 1, startBatch: 2));
             Assert.Equal(14, held.Count);
             for (int i = 0; i < held.Count; i++)
             {
