@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The sample-quality figures of docs/quality.md: one epoch of the tutorial's spec with the project's defaults, then
 # its EMA and raw weights scored with `ddpm eval` (n = 1000 against the 10,000 test images), then the sampler table.
-# Then the one-epoch ablation (benchmarks/ablation/*.yaml, compiled into this build only) and clipping on one checkpoint.
+# Then the one-epoch ablation (benchmarks/ablation/*.yaml, compiled into this build only) and clipping on one checkpoint,
+# and the one-epoch run continued to six.
 # Last, the tutorial's own PyTorch code for the same 469 steps, scored the same way, when DDPM_PYTORCH_REFERENCE names a
 # folder holding it (tutorial_quality.py: trains N steps, saves N samples as .npy) and Debian's python3-torch is there.
-# Usage: benchmarks/quality.sh [run-folder] [out-folder]     (about 6 h on 2 cores; run it on a quiet machine)
+# Usage: benchmarks/quality.sh [run-folder] [out-folder]     (about 9 h on 2 cores; run it on a quiet machine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run=${1:-runs/quality-1-epoch}
@@ -54,6 +55,16 @@ tuned="$(dirname "$run")/tuned-1-epoch"
 [ -f "$tuned/checkpoints/last.ckpt" ] || ddpm train specs/fashion-mnist-tuned.yaml --epochs 1 --out "$tuned" --eval-every 0 --sample-every 0 --final-samples 0
 for w in ema raw; do
   ddpm eval "$tuned/checkpoints/last.ckpt" --weights $w --samples 1000 --sampler dpmpp-2m --steps 20 --json "$out/tuned-1ep-$w-dpmpp20.json"
+done
+echo "== six epochs (the spec's default budget): a copy of the one-epoch run continued with --resume (about 2.5 h here)"
+six="$(dirname "$run")/quality-6-epochs"
+if [ ! -f "$six/checkpoints/last.ckpt" ]; then rm -rf "$six" && cp -r "$run" "$six"; fi
+ddpm train specs/fashion-mnist.yaml --epochs 6 --out "$six" --resume --eval-every 0 --sample-every 0 --final-samples 0
+for s in "dpmpp-2m 20" "dpmpp-2m-sde 20"; do
+  set -- $s
+  for w in ema raw; do
+    ddpm eval "$six/checkpoints/last.ckpt" --weights $w --samples 1000 --sampler $1 --steps $2 --json "$out/6ep-$w-$1$2.json"
+  done
 done
 reference=${DDPM_PYTORCH_REFERENCE:-}
 if [ -n "$reference" ] && [ -f "$reference/tutorial_quality.py" ] && /usr/bin/python3 -c "import torch" 2>/dev/null; then

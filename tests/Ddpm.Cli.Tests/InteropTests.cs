@@ -245,7 +245,8 @@ public sealed class InteropTests(Xunit.Abstractions.ITestOutputHelper log) : IDi
     /// Skips a comparison with PyTorch's numbers while libtorch's oneDNN convolutions are in use: on this project's AMD EPYC
     /// machines (AVX-512, capped at AVX2) the 3x3 weight-standardized convolution of 12 input channels in ups.0.0.block1 of
     /// TinyTutorialUNet comes out wrong by up to 11 (PyTorch and a float64 reference agree), with DDPM_ONEDNN=off it matches
-    /// to 4e-7 (docs/interop.md). Run these tests with DDPM_ONEDNN=off until the runtime is fixed.
+    /// to 4e-7 (docs/interop.md). Off is the runtime's default; these comparisons skip only when DDPM_ONEDNN asks for
+    /// oneDNN (zero or unsafe).
     /// </summary>
     private static void SkipUnlessLibTorchOwnConvolutions() =>
         Skip.If(OneDnn.ParseMode(Environment.GetEnvironmentVariable(OneDnn.EnvironmentVariable)) != OneDnn.Mode.Off,
