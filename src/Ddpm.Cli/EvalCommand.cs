@@ -114,7 +114,7 @@ internal static class EvalCommand
                     report = quality.Score(images, Seed(parse.GetValue(seed)), requested);
                 }
                 output.Write(QualityTable.Render(report));
-                output.WriteLine($"feature net: {quality.FeatureNetPath}");
+                output.WriteLine($"feature net: {quality.FeatureNetPath} (weights sha256 {quality.FeatureNet.WeightsSha256?[..12]})");
                 context.Add(new("seconds", Math.Round(watch.Elapsed.TotalSeconds, 1)));
                 if (parse.GetValue(json) is { } jsonPath)
                 {

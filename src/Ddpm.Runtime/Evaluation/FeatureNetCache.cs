@@ -27,7 +27,16 @@ public sealed record FeatureNetInfo(
     FeatureNetOptions Options,
     double TestAccuracy,
     double TrainSeconds,
-    int TorchThreads);
+    int TorchThreads)
+{
+    /// <summary>
+    /// SHA-256 (lowercase hex) of the weights as <c>Module.save</c> writes them (<see cref="FeatureNetCache.WeightsSha256"/>):
+    /// the name of the features themselves. Nets trained from the same data, options and seed can still differ (another
+    /// libtorch kernel, another CPU), and scores compare only when they come from the same net. Null when the
+    /// description was not read from or written with a net.
+    /// </summary>
+    public string? WeightsSha256 { get; init; }
+}
 
 /// <summary>A trained feature net with its description; owns the net.</summary>
 /// <param name="Net">The trained net (disposed with this record).</param>
@@ -84,7 +93,7 @@ public static class FeatureNetCache
                 if (mismatch is null)
                 {
                     log?.Invoke(string.Create(CultureInfo.InvariantCulture,
-                        $"feature net: using {path} (test accuracy {info.TestAccuracy * 100:F2}%)"));
+                        $"feature net: using {path} (test accuracy {info.TestAccuracy * 100:F2}%, weights sha256 {info.WeightsSha256![..12]})"));
                     return new CachedFeatureNet(net, info, path);
                 }
                 net.Dispose();
@@ -99,18 +108,30 @@ public static class FeatureNetCache
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var (trained, accuracy) = FeatureNetTrainer.Train(data, options, log);
         var fresh = new FeatureNetInfo(data.Name, fingerprint, FeatureNet.ArchitectureVersion, data.Channels, data.ImageSize,
-                                       data.ClassNames.ToArray(), options, accuracy, watch.Elapsed.TotalSeconds, get_num_threads());
+                                       data.ClassNames.ToArray(), options, accuracy, watch.Elapsed.TotalSeconds, get_num_threads())
+        {
+            WeightsSha256 = WeightsSha256(trained),
+        };
         try
         {
             Write(path, trained, fresh);
             log?.Invoke(string.Create(CultureInfo.InvariantCulture,
-                $"feature net: trained in {fresh.TrainSeconds:F0} s, test accuracy {accuracy * 100:F2}%, cached in {path}"));
+                $"feature net: trained in {fresh.TrainSeconds:F0} s, test accuracy {accuracy * 100:F2}%, weights sha256 {fresh.WeightsSha256[..12]}, cached in {path}"));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             log?.Invoke($"feature net: trained, but could not cache it in {path}: {e.Message}");
         }
         return new CachedFeatureNet(trained, fresh, path);
+    }
+
+    /// <summary>SHA-256 of <paramref name="net"/>'s weights as <c>Module.save</c> writes them (the bytes a cache file holds), lowercase hex.</summary>
+    public static string WeightsSha256(FeatureNet net)
+    {
+        ArgumentNullException.ThrowIfNull(net);
+        using var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true)) net.save(writer);
+        return Convert.ToHexStringLower(SHA256.HashData(stream.GetBuffer().AsSpan(0, (int)stream.Length)));
     }
 
     /// <summary>Writes <paramref name="net"/> and its description atomically to <paramref name="path"/>.</summary>
@@ -205,7 +226,12 @@ public static class FeatureNetCache
             double accuracy = reader.ReadDouble();
             double seconds = reader.ReadDouble();
             int threads = reader.ReadInt32();
-            var info = new FeatureNetInfo(dataset, fingerprint, architecture, channels, imageSize, classes, options, accuracy, seconds, threads);
+            // The rest of the payload is the weights, exactly as WeightsSha256 hashes them.
+            int weights = header + (int)stream.Position;
+            var info = new FeatureNetInfo(dataset, fingerprint, architecture, channels, imageSize, classes, options, accuracy, seconds, threads)
+            {
+                WeightsSha256 = Convert.ToHexStringLower(SHA256.HashData(bytes.AsSpan(weights, header + (int)length - weights))),
+            };
             if (architecture != FeatureNet.ArchitectureVersion)
                 throw new InvalidDataException($"architecture version {architecture}, this build's is {FeatureNet.ArchitectureVersion}");
             net = new FeatureNet(channels, classCount);

@@ -7,7 +7,7 @@ namespace Ddpm.Evaluation;
 /// A <see cref="QualityReport"/> as JSON: snake_case keys, numbers as JSON numbers, a <c>schema_version</c>.
 /// <code>
 /// { "schema_version": 1, "dataset": "fashion-mnist",
-///   "feature_net": { "feature_dimension": 128, "test_accuracy": 0.93, ... },
+///   "feature_net": { "feature_dimension": 128, "test_accuracy": 0.93, ..., "weights_sha256": "..." },
 ///   "reference": { "split": "test", "count": 10000 },
 ///   "settings": { "kid_subsets": 100, "kid_subset_size": 1000, "nearest_k": 3, "seed": 0 },
 ///   "context": { ... what the caller adds: checkpoint, sampler, steps ... },
@@ -40,6 +40,7 @@ public static class QualityJson
                 json.WriteNumber("epochs", featureNet.Options.Epochs);
                 json.WriteNumber("seed", featureNet.Options.Seed);
                 json.WriteString("data_sha256", featureNet.Fingerprint);
+                if (featureNet.WeightsSha256 is { } weights) json.WriteString("weights_sha256", weights);
             }
             json.WriteEndObject();
             json.WriteStartObject("reference");

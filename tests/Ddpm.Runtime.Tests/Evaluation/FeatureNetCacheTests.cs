@@ -43,7 +43,8 @@ public class FeatureNetCacheTests
         Assert.Empty(Directory.GetFiles(dir.Path, "*.partial-*"));
 
         using var loaded = LoadOrTrain(data, log);
-        Assert.Equal(["feature net: using " + trained.Path + $" (test accuracy {trained.Info.TestAccuracy * 100:F2}%)"], log);
+        Assert.Equal(["feature net: using " + trained.Path +
+                      $" (test accuracy {trained.Info.TestAccuracy * 100:F2}%, weights sha256 {trained.Info.WeightsSha256![..12]})"], log);
 
         Assert.Equal(FeaturesOf(trained.Net, data.TestImages), FeaturesOf(loaded.Net, data.TestImages));
         var (a, b) = (trained.Info, loaded.Info);
@@ -51,6 +52,9 @@ public class FeatureNetCacheTests
                      (b.Dataset, b.Fingerprint, b.ArchitectureVersion, b.Channels, b.ImageSize, b.Options, b.TestAccuracy, b.TrainSeconds, b.TorchThreads));
         Assert.Equal(LabelledFixture.ClassNames, b.ClassNames);
         Assert.Equal(data.Fingerprint(), b.Fingerprint);
+        // The trained net and the one read back are named by the same hash of their weights.
+        Assert.Equal(FeatureNetCache.WeightsSha256(trained.Net), a.WeightsSha256);
+        Assert.Equal(a.WeightsSha256, b.WeightsSha256);
         Assert.Equal((1, 8, FeatureNet.ArchitectureVersion), (b.Channels, b.ImageSize, b.ArchitectureVersion));
         // The recorded accuracy is the net's accuracy on the test split.
         Assert.Equal(FeatureNetTrainer.Accuracy(loaded.Net, data.TestImages, data.TestLabels), b.TestAccuracy);
@@ -72,6 +76,30 @@ public class FeatureNetCacheTests
             Assert.Equal(f1, FeaturesOf(second, data.TestImages));
             Assert.Equal(accuracy1, accuracy2);
             Assert.NotEqual(f1, FeaturesOf(other, data.TestImages));
+            Assert.Equal(FeatureNetCache.WeightsSha256(first), FeatureNetCache.WeightsSha256(second));
+            Assert.NotEqual(FeatureNetCache.WeightsSha256(first), FeatureNetCache.WeightsSha256(other));
+        }
+    }
+
+    [Fact]
+    public void Weights_sha256_is_the_sha256_of_the_saved_weights_and_follows_every_value()
+    {
+        using var dir = new TempFolder();
+        var data = LabelledFixture.Load(dir, train: 48, test: 24);
+        var (net, _) = FeatureNetTrainer.Train(data, Quick);
+        using (net)
+        {
+            string path = dir.File("weights.bin");
+            net.save(path);
+            string before = FeatureNetCache.WeightsSha256(net);
+            Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path))), before);
+            Assert.Matches("^[0-9a-f]{64}$", before);
+            using (TorchSharp.torch.no_grad())
+            {
+                var weight = net.parameters().First();
+                weight.view(-1)[0].add_(1e-3f);
+            }
+            Assert.NotEqual(before, FeatureNetCache.WeightsSha256(net));
         }
     }
 
@@ -195,7 +223,9 @@ public class FeatureNetCacheTests
             var (read, back) = FeatureNetCache.Read(path);
             using (read)
             {
-                Assert.Equal(info with { ClassNames = back.ClassNames }, back);
+                Assert.Equal(info with { ClassNames = back.ClassNames, WeightsSha256 = back.WeightsSha256 }, back);
+                Assert.Null(info.WeightsSha256);
+                Assert.Equal(FeatureNetCache.WeightsSha256(net), back.WeightsSha256);
                 Assert.Equal(info.ClassNames, back.ClassNames);
                 Assert.Equal(FeaturesOf(net, data.TestImages), FeaturesOf(read, data.TestImages));
                 Assert.False(read.training);

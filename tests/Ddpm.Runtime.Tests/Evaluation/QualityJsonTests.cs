@@ -39,6 +39,14 @@ public class QualityJsonTests
              net.GetProperty("test_accuracy").GetDouble(), net.GetProperty("epochs").GetInt32(), net.GetProperty("seed").GetInt64(),
              net.GetProperty("data_sha256").GetString()));
 
+        // The net's weights hash is written when the description has one.
+        using (var named = JsonDocument.Parse(QualityJson.Serialize(Report(), Info with { WeightsSha256 = "0f1e" })))
+        {
+            var namedNet = named.RootElement.GetProperty("feature_net");
+            Assert.Equal(["architecture_version", "feature_dimension", "test_accuracy", "epochs", "seed", "data_sha256", "weights_sha256"], Keys(namedNet));
+            Assert.Equal("0f1e", namedNet.GetProperty("weights_sha256").GetString());
+        }
+
         var reference = root.GetProperty("reference");
         Assert.Equal(["split", "count"], Keys(reference));
         Assert.Equal(("test", 10000), (reference.GetProperty("split").GetString(), reference.GetProperty("count").GetInt32()));
