@@ -131,8 +131,11 @@ public static class FeatureNetCache
         ArgumentNullException.ThrowIfNull(net);
         using var stream = new MemoryStream();
         using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true)) net.save(writer);
-        return Convert.ToHexStringLower(SHA256.HashData(stream.GetBuffer().AsSpan(0, (int)stream.Length)));
+        return HashOfWeights(stream.GetBuffer().AsSpan(0, (int)stream.Length));
     }
+
+    /// <summary>The one rule for naming a net: SHA-256 of its saved weight bytes, lowercase hex.</summary>
+    private static string HashOfWeights(ReadOnlySpan<byte> savedWeights) => Convert.ToHexStringLower(SHA256.HashData(savedWeights));
 
     /// <summary>Writes <paramref name="net"/> and its description atomically to <paramref name="path"/>.</summary>
     public static void Write(string path, FeatureNet net, FeatureNetInfo info)
@@ -230,7 +233,7 @@ public static class FeatureNetCache
             int weights = header + (int)stream.Position;
             var info = new FeatureNetInfo(dataset, fingerprint, architecture, channels, imageSize, classes, options, accuracy, seconds, threads)
             {
-                WeightsSha256 = Convert.ToHexStringLower(SHA256.HashData(bytes.AsSpan(weights, header + (int)length - weights))),
+                WeightsSha256 = HashOfWeights(bytes.AsSpan(weights, header + (int)length - weights)),
             };
             if (architecture != FeatureNet.ArchitectureVersion)
                 throw new InvalidDataException($"architecture version {architecture}, this build's is {FeatureNet.ArchitectureVersion}");
