@@ -73,6 +73,9 @@ internal static class BenchCommand
         manual_seed(spec.Seed);
         using var model = entry.CreateModel();
         model.to(device);
+        var convolutions = device.type == DeviceType.CPU
+            ? ConvolutionBackends.Choose(model, precision == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32, entry.ImageSize, entry.Channels, ConvolutionBackends.Purpose.Training)
+            : null;
         var diffusion = entry.Diffusion;
         var times = new List<double>();
         var watch = new Stopwatch();
@@ -126,6 +129,20 @@ internal static class BenchCommand
             Allocator = Allocator.Status,
             Denormals = Denormals.AreFlushed() ? "flushed to zero (FTZ, DAZ)" : "kept",
             OneDnn = OneDnn.Status,
+            Kernels = new KernelReport
+            {
+                Convolutions = convolutions?.Line ?? $"the {deviceName} device's own kernels",
+                OneDnnConvolutions = convolutions?.OneDnn ?? false,
+                ConvolutionShapes = convolutions?.Shapes.Count ?? 0,
+                OneDnnFailedShapes = convolutions?.Failed.Select(s => s.Key(precision == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32)).ToList() ?? [],
+                CheckSeconds = Round(convolutions?.CheckSeconds ?? 0),
+            },
+            Threading = new ThreadingReport
+            {
+                OmpWaitPolicy = Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") ?? "(libgomp's default: ACTIVE)",
+                IntraOpThreads = get_num_threads(),
+                InterOpThreads = get_num_interop_threads(),
+            },
             TrainStepMs = Round(trainMs),
             TrainImagesPerSecond = Round(effectiveBatch * 1000 / trainMs),
             SamplingStepMs = Round(sampleMs),
@@ -167,6 +184,9 @@ internal sealed record BenchReport
     [JsonPropertyName("allocator")] public required string Allocator { get; init; }
     [JsonPropertyName("denormals")] public required string Denormals { get; init; }
     [JsonPropertyName("onednn")] public required string OneDnn { get; init; }
+    /// <summary>Which convolution kernels ran and why (the check of Native/ConvolutionBackends.cs).</summary>
+    [JsonPropertyName("kernels")] public required KernelReport Kernels { get; init; }
+    [JsonPropertyName("threading")] public required ThreadingReport Threading { get; init; }
     /// <summary>Median wall time of one training step (after 2 warm-up steps).</summary>
     [JsonPropertyName("train_step_ms")] public required double TrainStepMs { get; init; }
     [JsonPropertyName("train_images_per_second")] public required double TrainImagesPerSecond { get; init; }
@@ -189,13 +209,34 @@ internal sealed record BenchReport
         yield return ("precision", Precision);
         yield return ("allocator", Allocator);
         yield return ("denormals", Denormals);
-        yield return ("convolutions", OneDnn);
+        yield return ("libtorch set-up", OneDnn);
+        yield return ("convolutions", Kernels.Convolutions.Replace("convolutions: ", ""));
+        yield return ("OpenMP", $"{Threading.IntraOpThreads} intra-op, {Threading.InterOpThreads} inter-op threads, OMP_WAIT_POLICY {Threading.OmpWaitPolicy}");
         yield return ($"train step, batch {TrainBatchSize}", $"{F(TrainStepMs)} ms median of {TrainStepsMeasured} ({F(TrainImagesPerSecond)} img/s)");
         yield return ($"sampling step, batch {SampleBatchSize}", $"{F(SamplingStepMs)} ms median of {SamplingStepsMeasured}");
         yield return ($"DDPM {Timesteps} steps, est.", $"{F(DdpmSamplingSecondsEstimate)} s for {SampleBatchSize} images");
         yield return ("RSS after training", $"{RssAfterTrainingMib} MiB");
         yield return ("peak RSS", $"{PeakRssMib} MiB (training peak {TrainingPeakRssMib} MiB)");
     }
+}
+
+/// <summary>The kernels of a bench report.</summary>
+internal sealed record KernelReport
+{
+    [JsonPropertyName("convolutions")] public required string Convolutions { get; init; }
+    [JsonPropertyName("onednn_convolutions")] public required bool OneDnnConvolutions { get; init; }
+    [JsonPropertyName("convolution_shapes")] public required int ConvolutionShapes { get; init; }
+    [JsonPropertyName("onednn_failed_shapes")] public required IReadOnlyList<string> OneDnnFailedShapes { get; init; }
+    /// <summary>Seconds spent checking shapes that were not in the kernel cache (0 when all were).</summary>
+    [JsonPropertyName("check_seconds")] public required double CheckSeconds { get; init; }
+}
+
+/// <summary>The thread settings of a bench report.</summary>
+internal sealed record ThreadingReport
+{
+    [JsonPropertyName("omp_wait_policy")] public required string OmpWaitPolicy { get; init; }
+    [JsonPropertyName("intra_op_threads")] public required int IntraOpThreads { get; init; }
+    [JsonPropertyName("inter_op_threads")] public required int InterOpThreads { get; init; }
 }
 
 /// <summary>The processor of a bench report.</summary>

@@ -60,6 +60,7 @@ internal static class SampleCommand
             int images = condition?.Labels.Count ?? parse.GetValue(count); // --class all rounds up to whole rows
             var model = opened.Module;
             model.to(new Device(deviceName)); // the checkpoint holds CPU tensors; sampling runs where the model is
+            if (ConvolutionBackends.ChooseFor(model, computePrecision, entry.ImageSize, entry.Channels, ConvolutionBackends.Purpose.Sampling, deviceName) is string convolutions) output.WriteLine(convolutions);
             var sampled = PrecisionCast.Wrap(model, computePrecision);
             var kind = parse.GetValue(sampler);
             int ddimSteps = parse.GetValue(steps);

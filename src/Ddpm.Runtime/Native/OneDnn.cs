@@ -30,22 +30,22 @@ namespace Ddpm.Native;
 /// is now <c>off</c>.
 /// </para>
 /// <para>
-/// <see cref="Configure"/> applies one of two remedies, chosen by DDPM_ONEDNN:
-/// <c>off</c> (the default) and <c>zero</c>, which keeps oneDNN and makes libtorch's CPU allocator zero every new buffer
-/// (c10's caffe2_cpu_allocator_do_zero_fill), so the padding reads 0: one memset per allocation, measured
-/// 5% on a training step and 16% on a sampling step of the seed model; <c>off</c> turns oneDNN off for
-/// convolutions (at::Context::setUserEnabledMkldnn) and libtorch uses its own im2col + BLAS kernels, which
-/// write every output element but made a training step 1.8x and a sampling step 2.8x slower (docs/performance.md).
-/// <c>off</c> turns NNPACK off too (setUserEnabledNNPACK): with oneDNN off, libtorch tries NNPACK for every convolution,
-/// and where NNPACK cannot start (as on that EPYC) it prints "Could not initialize NNPACK! Reason: Unsupported hardware"
-/// each time (116,000 lines in a two-epoch run's log) before falling back; where it can start, it would put a kernel
-/// under the model that was never checked against float64. So every CPU gets the im2col + BLAS kernels the tests check;
-/// <c>unsafe</c> keeps libtorch as shipped (no ISA cap either).
+/// <see cref="Configure"/> applies what DDPM_ONEDNN chooses:
+/// <c>auto</c> (the default) starts on libtorch's own im2col + BLAS kernels, which write every output element and agree with
+/// float64 on every CPU checked, and lets <see cref="ConvolutionBackends.Choose"/> switch oneDNN on for a model when every
+/// one of its convolution shapes passed the check of <see cref="KernelCheck"/> on this machine and oneDNN was the faster;
+/// <c>off</c> keeps libtorch's own kernels whatever the check says; <c>zero</c> keeps oneDNN and makes libtorch's CPU
+/// allocator zero every new buffer (c10's caffe2_cpu_allocator_do_zero_fill), so the padding reads 0: one memset per
+/// allocation, measured 5% on a training step and 16% on a sampling step of the seed model. NNPACK stays off except under
+/// <c>unsafe</c> (setUserEnabledNNPACK): with oneDNN off, libtorch tries NNPACK for every convolution, and where NNPACK
+/// cannot start (as on that EPYC) it prints "Could not initialize NNPACK! Reason: Unsupported hardware" each time (116,000
+/// lines in a two-epoch run's log) before falling back; where it can start, it would put a kernel under the model that was
+/// never checked against float64. <c>unsafe</c> keeps libtorch as shipped (no ISA cap, no oneMKL dispatch either).
 /// </para>
 /// </summary>
 public static class OneDnn
 {
-    /// <summary>The environment variable that chooses the remedy: <c>off</c> (or unset), <c>zero</c> or <c>unsafe</c>.</summary>
+    /// <summary>The environment variable that chooses the remedy: <c>auto</c> (or unset), <c>off</c>, <c>zero</c> or <c>unsafe</c>.</summary>
     public const string EnvironmentVariable = "DDPM_ONEDNN";
 
     /// <summary>The remedies <see cref="Configure"/> can apply, as DDPM_ONEDNN names them.</summary>
@@ -53,10 +53,12 @@ public static class OneDnn
     {
         /// <summary><c>zero</c>: keep oneDNN and zero every new CPU buffer, so its padding reads 0 (faster, but wrong for some channel counts on AMD EPYC).</summary>
         ZeroFill,
-        /// <summary><c>off</c> (the default): no oneDNN for convolutions; libtorch's own kernels, slower and correct.</summary>
+        /// <summary><c>off</c>: no oneDNN for convolutions, whatever the check says; libtorch's own kernels.</summary>
         Off,
         /// <summary><c>unsafe</c>: libtorch as shipped, with no ISA cap; convolutions may return NaN.</summary>
         AsShipped,
+        /// <summary><c>auto</c> (the default): libtorch's own kernels, and oneDNN for a model whose every convolution shape passed the check here and ran faster on it (<see cref="ConvolutionBackends"/>).</summary>
+        Auto,
     }
 
     /// <summary>The value <see cref="PrepareEnvironment"/> gives ONEDNN_MAX_CPU_ISA on CPUs with AVX-512.</summary>
@@ -67,7 +69,7 @@ public static class OneDnn
     private static string isaNote = "";
 
     /// <summary>
-    /// Caps oneDNN at AVX2 on AMD CPUs with AVX-512 (see the class remarks), unless DDPM_ONEDNN=unsafe or the user set
+    /// Under DDPM_ONEDNN=zero, caps oneDNN at AVX2 on AMD CPUs with AVX-512 (see the class remarks), unless the user set
     /// ONEDNN_MAX_CPU_ISA. Runs as this assembly's module initializer, so before libtorch is loaded by anything that
     /// uses Ddpm; it only sets an environment variable, in the native environment (which oneDNN reads) and in .NET's.
     /// </summary>
@@ -79,7 +81,8 @@ public static class OneDnn
         const string variable = "ONEDNN_MAX_CPU_ISA";
         try
         {
-            if (ParseMode(Environment.GetEnvironmentVariable(EnvironmentVariable)) == Mode.AsShipped) return;
+            // Under auto the kernel check runs oneDNN at its full ISA and keeps it only where it agrees with float64.
+            if (ParseMode(Environment.GetEnvironmentVariable(EnvironmentVariable)) != Mode.ZeroFill) return;
         }
         catch (ArgumentException) { return; } // Configure reports the bad value
         if (Environment.GetEnvironmentVariable(variable) is { Length: > 0 } chosen)
@@ -107,14 +110,25 @@ public static class OneDnn
         }
     }
 
-    /// <summary>Reads DDPM_ONEDNN: unset or <c>off</c>, <c>zero</c>, <c>unsafe</c>.</summary>
+    /// <summary>Reads DDPM_ONEDNN: unset or <c>auto</c>, <c>off</c>, <c>zero</c>, <c>unsafe</c>.</summary>
     public static Mode ParseMode(string? value) => value?.Trim().ToLowerInvariant() switch
     {
-        null or "" or "off" => Mode.Off,
+        null or "" or "auto" => Mode.Auto,
+        "off" => Mode.Off,
         "zero" => Mode.ZeroFill,
         "unsafe" => Mode.AsShipped,
-        string other => throw new ArgumentException($"{EnvironmentVariable}={other} is not one of zero, off or unsafe."),
+        string other => throw new ArgumentException($"{EnvironmentVariable}={other} is not one of auto, off, zero or unsafe."),
     };
+
+    /// <summary>The mode this process runs under (<see cref="Mode.Auto"/> when DDPM_ONEDNN holds a value it does not know, which <see cref="Status"/> reports).</summary>
+    internal static Mode CurrentMode
+    {
+        get
+        {
+            try { return ParseMode(Environment.GetEnvironmentVariable(EnvironmentVariable)); }
+            catch (ArgumentException) { return Mode.AsShipped; }
+        }
+    }
 
     /// <summary>
     /// Applies the remedy once per process; later calls return at once. Every block that convolves calls it from its
@@ -143,26 +157,68 @@ public static class OneDnn
         _ = get_num_threads(); // loads libtorch if nothing has yet
         try
         {
-            if (mode == Mode.Off)
+            // Before any matrix product: oneMKL chooses its code path once, at its first call.
+            string gemm = MklDispatch.Apply(LoadedPath("libtorch_cpu.so"));
+            var switches = Switches();
+            switches.SetNnpack(switches.Context, false);
+            if (mode is Mode.Off or Mode.Auto)
             {
-                var torchCpu = NativeLibrary.Load(LoadedPath("libtorch_cpu.so"));
-                var context = GlobalContext(torchCpu);
-                var setMkldnn = Marshal.GetDelegateForFunctionPointer<SetUserEnabledFn>(
-                    NativeLibrary.GetExport(torchCpu, "_ZN2at7Context20setUserEnabledMkldnnEb"));
-                var setNnpack = Marshal.GetDelegateForFunctionPointer<SetUserEnabledFn>(
-                    NativeLibrary.GetExport(torchCpu, "_ZN2at7Context20setUserEnabledNNPACKEb"));
-                setMkldnn(context, false);
-                setNnpack(context, false);
-                return "oneDNN and NNPACK off (libtorch's own convolutions)";
+                switches.SetMkldnn(switches.Context, false);
+                return mode == Mode.Off
+                    ? $"oneDNN and NNPACK off (libtorch's own convolutions){gemm}"
+                    : $"libtorch's own convolutions until a model's shapes are checked{gemm}";
             }
-            var c10 = NativeLibrary.Load(LoadedPath("libc10.so"));
-            Marshal.WriteByte(NativeLibrary.GetExport(c10, "FLAGS_caffe2_cpu_allocator_do_zero_fill"), 1);
-            return $"oneDNN on{isaNote}, new CPU buffers zeroed";
+            SetZeroFill(true);
+            return $"oneDNN on{isaNote}, new CPU buffers zeroed{gemm}";
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or FileNotFoundException or BadImageFormatException)
         {
             return $"oneDNN as shipped (could not reach libtorch's switch: {e.Message})";
         }
+    }
+
+    /// <summary>
+    /// Switches libtorch's convolutions to oneDNN (with zeroed new buffers, so its channel-block padding reads 0) or to its
+    /// own kernels; returns the previous setting, or null where libtorch's switch cannot be reached (not Linux, another build).
+    /// The switch is process-wide and read when a convolution runs, forward and backward alike.
+    /// </summary>
+    internal static bool? SetConvolutionBackend(bool oneDnn)
+    {
+        if (!OperatingSystem.IsLinux()) return null;
+        try
+        {
+            var switches = Switches();
+            bool previous = switches.Mkldnn(switches.Context);
+            SetZeroFill(oneDnn); // the padding of oneDNN's channel blocks must read 0; libtorch's own kernels need no memset
+            switches.SetMkldnn(switches.Context, oneDnn);
+            return previous;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or FileNotFoundException or BadImageFormatException)
+        {
+            return null;
+        }
+    }
+
+    private static void SetZeroFill(bool on)
+    {
+        var c10 = NativeLibrary.Load(LoadedPath("libc10.so"));
+        Marshal.WriteByte(NativeLibrary.GetExport(c10, "FLAGS_caffe2_cpu_allocator_do_zero_fill"), on ? (byte)1 : (byte)0);
+    }
+
+    private sealed record LibtorchSwitches(IntPtr Context, SetUserEnabledFn SetMkldnn, SetUserEnabledFn SetNnpack, UserEnabledFn Mkldnn);
+
+    private static LibtorchSwitches? switchesCache;
+
+    /// <summary>libtorch's global context and its getters and setters of the convolution backends, looked up once.</summary>
+    private static LibtorchSwitches Switches()
+    {
+        if (switchesCache is { } known) return known;
+        var torchCpu = NativeLibrary.Load(LoadedPath("libtorch_cpu.so"));
+        return switchesCache = new LibtorchSwitches(
+            GlobalContext(torchCpu),
+            Marshal.GetDelegateForFunctionPointer<SetUserEnabledFn>(NativeLibrary.GetExport(torchCpu, "_ZN2at7Context20setUserEnabledMkldnnEb")),
+            Marshal.GetDelegateForFunctionPointer<SetUserEnabledFn>(NativeLibrary.GetExport(torchCpu, "_ZN2at7Context20setUserEnabledNNPACKEb")),
+            Marshal.GetDelegateForFunctionPointer<UserEnabledFn>(NativeLibrary.GetExport(torchCpu, "_ZNK2at7Context17userEnabledMkldnnEv")));
     }
 
     /// <summary>libtorch's own switches for its oneDNN and NNPACK convolutions, read back (Linux only; null elsewhere).</summary>
@@ -181,22 +237,13 @@ public static class OneDnn
         Marshal.GetDelegateForFunctionPointer<GlobalContextFn>(NativeLibrary.GetExport(torchCpu, "_ZN2at13globalContextEv"))();
 
     /// <summary>The path of a loaded libtorch library: TorchSharp loads them by full path from its runtimes folder.</summary>
-    private static string LoadedPath(string fileName) =>
+    internal static string LoadedPath(string fileName) =>
         AllocatorPreload.LoadedLibrary(fileName) is { } path && Path.GetFileName(path) == fileName
             ? path
             : throw new FileNotFoundException($"{fileName} is not loaded in this process.");
 
-    /// <summary>Whether the CPU's vendor (CPUID leaf 0: EBX, EDX, ECX) is "AuthenticAMD".</summary>
-    public static bool IsAmd()
-    {
-        if (!System.Runtime.Intrinsics.X86.X86Base.IsSupported) return false;
-        var (_, ebx, ecx, edx) = System.Runtime.Intrinsics.X86.X86Base.CpuId(0, 0);
-        Span<byte> vendor = stackalloc byte[12];
-        BitConverter.TryWriteBytes(vendor[0..4], ebx);
-        BitConverter.TryWriteBytes(vendor[4..8], edx);
-        BitConverter.TryWriteBytes(vendor[8..12], ecx);
-        return vendor.SequenceEqual("AuthenticAMD"u8);
-    }
+    /// <summary>Whether the CPU's vendor (CPUID leaf 0) is "AuthenticAMD".</summary>
+    public static bool IsAmd() => CpuInfo.Vendor() == "AuthenticAMD";
 
     [DllImport("libc", CharSet = CharSet.Ansi)]
     private static extern int setenv(string name, string value, int overwrite);
@@ -206,9 +253,9 @@ public static class OneDnn
 
     // A C++ member function: `this` is the first argument in the x86-64 and AArch64 calling conventions.
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    private delegate void SetUserEnabledFn(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
+    internal delegate void SetUserEnabledFn(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     [return: MarshalAs(UnmanagedType.U1)]
-    private delegate bool UserEnabledFn(IntPtr context);
+    internal delegate bool UserEnabledFn(IntPtr context);
 }

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
 using System.Text;
 
-namespace Ddpm.Cli;
+namespace Ddpm.Native;
 
 /// <summary>The processor's name and the instruction-set features that matter to libtorch's kernels, for bench reports.</summary>
 internal static class CpuInfo
@@ -23,6 +23,18 @@ internal static class CpuInfo
             if (name.Length > 0) return name;
         }
         return RuntimeInformation.ProcessArchitecture.ToString();
+    }
+
+    /// <summary>The vendor string of CPUID leaf 0 (EBX, EDX, ECX: "GenuineIntel", "AuthenticAMD"), or "" off x86.</summary>
+    public static string Vendor()
+    {
+        if (!X86Base.IsSupported) return "";
+        var (_, ebx, ecx, edx) = X86Base.CpuId(0, 0);
+        Span<byte> vendor = stackalloc byte[12];
+        BitConverter.TryWriteBytes(vendor[0..4], ebx);
+        BitConverter.TryWriteBytes(vendor[4..8], edx);
+        BitConverter.TryWriteBytes(vendor[8..12], ecx);
+        return Encoding.ASCII.GetString(vendor);
     }
 
     /// <summary>Vector and matrix extensions present, lower case as Linux names them (avx2, avx512f, avx512_bf16, amx_tile, ...).</summary>
