@@ -165,7 +165,7 @@ internal static class ConvolutionBackends
     public static IReadOnlyList<ConvolutionShape> ShapesOf(nn.Module model)
     {
         var shapes = new List<ConvolutionShape>();
-        foreach (var (_, module) in model.named_modules())
+        foreach (var module in model.modules().Prepend(model)) // TorchSharp lists the submodules only
         {
             ConvolutionShape? shape = module switch
             {

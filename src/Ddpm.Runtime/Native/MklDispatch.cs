@@ -53,9 +53,12 @@ internal static class MklDispatch
         if (!Write(function, ReturnOne))
             return $"; oneMKL's generic code path (could not patch {VendorFunction}: errno {Marshal.GetLastPInvokeError()})";
 
+        string checkedNow = "";
         if (cache.MklVendorDispatch is null)
         {
+            var watch = System.Diagnostics.Stopwatch.StartNew();
             double error = KernelCheck.GemmError();
+            checkedNow = string.Create(System.Globalization.CultureInfo.InvariantCulture, $" in {watch.Elapsed.TotalSeconds:F1} s");
             bool passed = error < KernelCheck.Float32Tolerance;
             cache.MklVendorDispatch = passed;
             cache.Save();
@@ -67,7 +70,7 @@ internal static class MklDispatch
                 Environment.Exit(1);
             }
         }
-        return "; oneMKL's full code path (its CPU vendor test answered as on Intel; checked against float64)";
+        return $"; oneMKL's full code path (its CPU vendor test answered as on Intel; checked against float64{checkedNow})";
     }
 
     /// <summary>Whether the CPU's vendor (CPUID leaf 0) is "GenuineIntel".</summary>

@@ -78,6 +78,7 @@ public static class OneDnn
 #pragma warning restore CA2255
     public static void PrepareEnvironment()
     {
+        ThreadPolicy.PrepareEnvironment(); // libgomp too reads its variables when libtorch loads it
         const string variable = "ONEDNN_MAX_CPU_ISA";
         try
         {
