@@ -146,7 +146,7 @@ internal static class BenchCommand
             TrainStepMs = Round(trainMs),
             TrainImagesPerSecond = Round(effectiveBatch * 1000 / trainMs),
             SamplingStepMs = Round(sampleMs),
-            DdpmSamplingSecondsEstimate = Round(sampleMs * entry.Schedule.Timesteps / 1000),
+            DdpmSamplingSecondsEstimate = Math.Round(sampleMs * entry.Schedule.Timesteps / 1000, 3), // a small model with few timesteps takes milliseconds
             RssAfterTrainingMib = trainRss >> 20,
             TrainingPeakRssMib = trainPeak >> 20,
             PeakRssMib = peak >> 20,

@@ -183,6 +183,15 @@ public sealed class CliTests : IDisposable
         Assert.Equal(System.Text.Json.JsonValueKind.Array, report.GetProperty("cpu").GetProperty("features").ValueKind);
         Assert.False(string.IsNullOrWhiteSpace(report.GetProperty("onednn").GetString()));
         Assert.False(string.IsNullOrWhiteSpace(report.GetProperty("allocator").GetString()));
+        // The kernels chosen for this model (the check of Native/ConvolutionBackends.cs) and the OpenMP settings.
+        var kernels = report.GetProperty("kernels");
+        Assert.StartsWith("convolutions: ", kernels.GetProperty("convolutions").GetString());
+        Assert.Contains("convolutions", output.Split('\n').Single(line => line.StartsWith("convolutions ", StringComparison.Ordinal)));
+        Assert.True(kernels.GetProperty("convolution_shapes").GetInt32() > 0);
+        Assert.Equal(System.Text.Json.JsonValueKind.Array, kernels.GetProperty("onednn_failed_shapes").ValueKind);
+        Assert.True(kernels.GetProperty("check_seconds").GetDouble() >= 0);
+        Assert.Equal(TorchSharp.torch.get_num_threads(), report.GetProperty("threading").GetProperty("intra_op_threads").GetInt32());
+        Assert.Contains("OMP_WAIT_POLICY", output);
     }
 
     [Fact]
