@@ -29,7 +29,14 @@ internal static class SampleCommand
         var device = Options.Device();
         var classOption = Options.Class();
         var guidance = Options.Guidance();
-        var command = new Command("sample", "Draw images from a checkpoint.") { checkpointPath, count, sampler, steps, eta, seed, outFile, frames, weights, noEma, precision, x0Limit, device, classOption, guidance };
+        var engine = new Option<string?>("--engine")
+        {
+            HelpName = "auto|torch|onnx",
+            Description = "What runs the network on the CPU: torch (TorchSharp), onnx (ONNX Runtime, on the checkpoint exported once into the cache), " +
+                          "or auto (the faster of the two for this model, measured once on this machine). The same seed draws the same images on both.",
+        };
+        engine.AcceptOnlyFromAmong(SamplingEngine.Auto, SamplingEngine.Torch, SamplingEngine.Onnx);
+        var command = new Command("sample", "Draw images from a checkpoint.") { checkpointPath, count, sampler, steps, eta, seed, outFile, frames, weights, noEma, precision, x0Limit, device, classOption, guidance, engine };
         Options.Between(count, 1, MaxCount);
         Options.AtLeast(steps, 1);
         Options.FiniteBetween(eta, 0, 1);
@@ -59,13 +66,29 @@ internal static class SampleCommand
             var condition = Options.ResolveClass(opened, parse.GetValue(classOption), parse.GetValue(guidance), parse.GetValue(count));
             int images = condition?.Labels.Count ?? parse.GetValue(count); // --class all rounds up to whole rows
             var model = opened.Module;
+            if (parse.GetValue(sampler) != SamplerKind.Ddpm && parse.GetValue(steps) > entry.Schedule.Timesteps)
+                throw new UsageException($"--steps {parse.GetValue(steps)} exceeds the schedule's {entry.Schedule.Timesteps} timesteps.");
+            var chosen = SamplingEngine.Choose(parse.GetValue(engine), opened, path, deviceName, computePrecision, gif is not null,
+                                               parse.GetResult(x0Limit) is { Implicit: false }, Math.Min(images, Sampling.GridBatch));
+            if (chosen.Engine == SamplingEngine.Onnx)
+            {
+                var onnxWatch = Stopwatch.StartNew();
+                string graph = SamplingEngine.ExportedGraph(path, opened);
+                var onnxCondition = condition is null ? null : new Ddpm.Onnx.OnnxClassCondition(condition.Labels, condition.Guidance);
+                float[] drawn = SamplingEngine.SampleOnnx(graph, images, parse.GetValue(sampler), parse.GetValue(steps), parse.GetValue(eta), parse.GetValue(seed), onnxCondition);
+                using (var grid = tensor(drawn, entry.BatchShape(images)))
+                    Ddpm.Imaging.ImageGrid.SavePng(grid, png, columns: Ddpm.Imaging.GridLayout.Columns(images, condition?.Labels), scale: Ddpm.Imaging.GridLayout.Scale(entry.ImageSize));
+                string onnxHow = Options.DescribeSampler(parse.GetValue(sampler), parse.GetValue(steps), entry.Schedule.Timesteps, parse.GetValue(eta));
+                string onnxWhat = condition is null ? "" : $", {Options.DescribeClass(condition, opened.ClassNames)}";
+                output.WriteLine($"wrote {png}: {images} images of {entry.Name}{onnxWhat} at step {opened.Step} " +
+                                 $"({onnxHow}, {Options.WeightsName(opened.Weights)} weights: {opened.WeightsReason}; ONNX Runtime ({chosen.Reason}), {onnxWatch.Elapsed.TotalSeconds:F1} s)");
+                return DdpmCli.Ok;
+            }
             model.to(new Device(deviceName)); // the checkpoint holds CPU tensors; sampling runs where the model is
             if (ConvolutionBackends.ChooseFor(model, computePrecision, entry.ImageSize, entry.Channels, ConvolutionBackends.Purpose.Sampling, deviceName) is string convolutions) output.WriteLine(convolutions);
             var sampled = PrecisionCast.Wrap(model, computePrecision);
             var kind = parse.GetValue(sampler);
             int ddimSteps = parse.GetValue(steps);
-            if (kind != SamplerKind.Ddpm && ddimSteps > entry.Schedule.Timesteps)
-                throw new UsageException($"--steps {ddimSteps} exceeds the schedule's {entry.Schedule.Timesteps} timesteps.");
             var diffusion = Options.WithX0Limit(entry.Diffusion, parse.GetValue(x0Limit));
             var watch = Stopwatch.StartNew();
             Sampling.WriteGrid(sampled, diffusion, entry.BatchShape(images), kind, ddimSteps,
@@ -73,7 +96,7 @@ internal static class SampleCommand
             string how = Options.DescribeSampler(kind, ddimSteps, entry.Schedule.Timesteps, parse.GetValue(eta));
             string what = condition is null ? "" : $", {Options.DescribeClass(condition, opened.ClassNames)}";
             output.WriteLine($"wrote {png}{(gif is null ? "" : $" and {gif}")}: {images} images of {entry.Name}{what} at step {opened.Step} " +
-                             $"({how}, x0 limit {Options.DescribeX0Limit(diffusion.Options)}, {Options.WeightsName(opened.Weights)} weights: {opened.WeightsReason}; {computePrecision}, {watch.Elapsed.TotalSeconds:F1} s, peak RSS {Allocator.ResidentMemory().PeakRss >> 20} MiB)");
+                             $"({how}, x0 limit {Options.DescribeX0Limit(diffusion.Options)}, {Options.WeightsName(opened.Weights)} weights: {opened.WeightsReason}; {computePrecision}, TorchSharp ({chosen.Reason}), {watch.Elapsed.TotalSeconds:F1} s, peak RSS {Allocator.ResidentMemory().PeakRss >> 20} MiB)");
             return DdpmCli.Ok;
         });
         return command;

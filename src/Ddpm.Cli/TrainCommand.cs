@@ -147,7 +147,7 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         string config = RunConfig.Write(entry, spec, device, Allocator.Status);
         File.WriteAllText(Path.Combine(folder, "config.yaml"), config);
         Say($"ddpm train {entry.Name} ({entry.ParameterCount:N0} parameters, {entry.SpecFile}) -> {folder}");
-        Say($"device {device}, {get_num_threads()} threads, allocator: {Allocator.Status}{(Denormals.AreFlushed() ? ", denormals flushed" : "")}, convolutions: {OneDnn.Status}");
+        Say($"device {device}, {get_num_threads()} threads, allocator: {Allocator.Status}{(Denormals.AreFlushed() ? ", denormals flushed" : "")}; {OneDnn.Status}");
         if (group.Size > 1)
             Say($"data-parallel: {group.Size} ranks (MPI), each training on {spec.BatchSize / group.Size} of every batch of {spec.BatchSize}");
 

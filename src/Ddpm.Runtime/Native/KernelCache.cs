@@ -110,6 +110,18 @@ internal sealed class KernelCache
         lock (gate) contents.Timings[modelKey] = timing;
     }
 
+    /// <summary>The recorded timing of one model on TorchSharp and on ONNX Runtime (by the key the sampling command makes), or null.</summary>
+    public EngineTiming? EngineTiming(string modelKey)
+    {
+        lock (gate) return contents.EngineTimings.TryGetValue(modelKey, out var timing) ? timing : null;
+    }
+
+    /// <summary>Records the timing of one model on both sampling engines.</summary>
+    public void SetEngineTiming(string modelKey, EngineTiming timing)
+    {
+        lock (gate) contents.EngineTimings[modelKey] = timing;
+    }
+
     /// <summary>Writes the file (temp file, then rename); a cache that cannot be written is only a slower next start.</summary>
     public void Save()
     {
@@ -140,6 +152,7 @@ internal sealed class KernelCache
         [JsonPropertyName("mkl_vendor_dispatch")] public bool? MklVendorDispatch { get; set; }
         [JsonPropertyName("convolutions")] public Dictionary<string, ConvolutionCheckResult> Convolutions { get; set; } = new(StringComparer.Ordinal);
         [JsonPropertyName("model_timings")] public Dictionary<string, ModelTiming> Timings { get; set; } = new(StringComparer.Ordinal);
+        [JsonPropertyName("engine_timings")] public Dictionary<string, EngineTiming> EngineTimings { get; set; } = new(StringComparer.Ordinal);
     }
 }
 
@@ -156,3 +169,8 @@ internal sealed record ConvolutionCheckResult(
 internal sealed record ModelTiming(
     [property: JsonPropertyName("own_ms")] double OwnMilliseconds,
     [property: JsonPropertyName("onednn_ms")] double OneDnnMilliseconds);
+
+/// <summary>One model call on each sampling engine, in milliseconds (the faster of two runs).</summary>
+internal sealed record EngineTiming(
+    [property: JsonPropertyName("torch_ms")] double TorchMilliseconds,
+    [property: JsonPropertyName("onnx_ms")] double OnnxMilliseconds);
