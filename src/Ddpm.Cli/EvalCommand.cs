@@ -5,6 +5,7 @@ using Ddpm.Data;
 using Ddpm.Diffusion;
 using Ddpm.Evaluation;
 using Ddpm.Imaging;
+using Ddpm.Native;
 using Ddpm.Training;
 using static TorchSharp.torch;
 
@@ -44,9 +45,10 @@ internal static class EvalCommand
         var saveSamples = new Option<string?>("--save-samples") { Description = "Also write the drawn images as a uint8 .npy [N, C, H, W] (checkpoint input only)." };
         var classOption = Options.Class();
         var guidance = Options.Guidance();
+        var engine = Options.Engine();
         var command = new Command("eval", "Score sample quality against a data set: FID, KID, precision, recall and class shares.")
         {
-            input, dataset, samples, sampler, steps, eta, seed, weights, x0Limit, count, range, json, saveSamples, classOption, guidance,
+            input, dataset, samples, sampler, steps, eta, seed, weights, x0Limit, count, range, json, saveSamples, classOption, guidance, engine,
         };
         Options.AtLeast(samples, 2);
         Options.AtLeast(steps, 1);
@@ -100,15 +102,35 @@ internal static class EvalCommand
                         output.WriteLine($"  by class: {Options.DescribeClass(condition, opened.ClassNames)}");
                         context.AddRange([new("class", parse.GetValue(classOption)), new("guidance", condition.Guidance)]);
                     }
+                    var chosen = SamplingEngine.Choose(parse.GetValue(engine), opened, path, "cpu", "fp32", frames: false,
+                                                       parse.GetResult(x0Limit) is { Implicit: false }, Math.Min(n, DrawBatch));
                     var drawWatch = Stopwatch.StartNew();
-                    using var images = Sampling.Draw(opened.Module, diffusion, opened.Entry.BatchShape(1), n, kind, modelCalls, parse.GetValue(eta),
-                                                     parse.GetValue(seed), DrawBatch,
-                                                     drawn => output.WriteLine($"  {drawn}/{n} drawn, {drawWatch.Elapsed.TotalSeconds:F0} s"), condition);
+                    void Drawn(int drawn) => output.WriteLine($"  {drawn}/{n} drawn, {drawWatch.Elapsed.TotalSeconds:F0} s");
+                    Tensor images;
+                    if (chosen.Engine == SamplingEngine.Onnx)
+                    {
+                        output.WriteLine($"  on ONNX Runtime ({chosen.Reason})");
+                        var onnxCondition = condition is null ? null : new Ddpm.Onnx.OnnxClassCondition(condition.Labels, condition.Guidance);
+                        float[] drawnImages = SamplingEngine.SampleOnnx(SamplingEngine.ExportedGraph(path, opened), n, kind, modelCalls, parse.GetValue(eta),
+                                                                        parse.GetValue(seed), onnxCondition, DrawBatch, Drawn);
+                        images = tensor(drawnImages, opened.Entry.BatchShape(n));
+                    }
+                    else
+                    {
+                        output.WriteLine($"  on TorchSharp ({chosen.Reason})");
+                        if (ConvolutionBackends.ChooseFor(opened.Module, "fp32", opened.Entry.ImageSize, opened.Entry.Channels,
+                                                          ConvolutionBackends.Purpose.Sampling, "cpu") is string convolutions)
+                            output.WriteLine($"  {convolutions}");
+                        images = Sampling.Draw(opened.Module, diffusion, opened.Entry.BatchShape(1), n, kind, modelCalls, parse.GetValue(eta),
+                                               parse.GetValue(seed), DrawBatch, Drawn, condition);
+                    }
+                    using var imagesOwner = images;
                     double drawSeconds = drawWatch.Elapsed.TotalSeconds;
                     if (parse.GetValue(saveSamples) is { } npy) SaveLevels(images, npy, output);
                     context.AddRange([new("model", opened.Entry.Name), new("step", opened.Step), new("weights", Options.WeightsName(opened.Weights)),
                                       new("sampler", Ddpm.Specs.SpecYaml.SamplerValues[(int)kind]), new("model_calls", kind == SamplerKind.Ddpm ? timesteps : modelCalls),
-                                      new("eta", parse.GetValue(eta)), new("x0_limit", limit), new("seed", parse.GetValue(seed)), new("sampling_seconds", Math.Round(drawSeconds, 1))]);
+                                      new("eta", parse.GetValue(eta)), new("x0_limit", limit), new("seed", parse.GetValue(seed)), new("sampling_seconds", Math.Round(drawSeconds, 1)),
+                                      new("engine", chosen.Engine)]);
                     // Only real classes are asked of the feature net: the null class asks for none.
                     var requested = condition is not null && condition.Labels.Any(l => l < opened.Conditioning!.Classes) ? condition.Labels : null;
                     report = quality.Score(images, Seed(parse.GetValue(seed)), requested);

@@ -136,6 +136,19 @@ internal static class Options
         },
     };
 
+    /// <summary>--engine auto|torch|onnx: what runs the network while sampling on the CPU (SamplingEngine).</summary>
+    public static Option<string?> Engine()
+    {
+        var engine = new Option<string?>("--engine")
+        {
+            HelpName = "auto|torch|onnx",
+            Description = "What runs the network on the CPU: torch (TorchSharp), onnx (ONNX Runtime, on the checkpoint exported once into the cache), " +
+                          "or auto (the faster of the two for this model, measured once on this machine). The same seed draws the same images on both.",
+        };
+        engine.AcceptOnlyFromAmong(SamplingEngine.Auto, SamplingEngine.Torch, SamplingEngine.Onnx);
+        return engine;
+    }
+
     /// <summary>
     /// `--x0-limit declared|none|clip|Q`: how sampling limits the predicted x_0, overriding the schedule's declared
     /// clip_x0 / dynamic_threshold, so clipping and thresholding can be compared on one checkpoint without recompiling.

@@ -29,13 +29,7 @@ internal static class SampleCommand
         var device = Options.Device();
         var classOption = Options.Class();
         var guidance = Options.Guidance();
-        var engine = new Option<string?>("--engine")
-        {
-            HelpName = "auto|torch|onnx",
-            Description = "What runs the network on the CPU: torch (TorchSharp), onnx (ONNX Runtime, on the checkpoint exported once into the cache), " +
-                          "or auto (the faster of the two for this model, measured once on this machine). The same seed draws the same images on both.",
-        };
-        engine.AcceptOnlyFromAmong(SamplingEngine.Auto, SamplingEngine.Torch, SamplingEngine.Onnx);
+        var engine = Options.Engine();
         var command = new Command("sample", "Draw images from a checkpoint.") { checkpointPath, count, sampler, steps, eta, seed, outFile, frames, weights, noEma, precision, x0Limit, device, classOption, guidance, engine };
         Options.Between(count, 1, MaxCount);
         Options.AtLeast(steps, 1);

@@ -82,11 +82,13 @@ internal static class SamplingEngine
     }
 
     /// <summary>Samples on ONNX Runtime with TorchSharp's noise for <paramref name="seed"/>; returns [count, C, H, W] in the data range.</summary>
-    public static float[] SampleOnnx(string graph, int count, SamplerKind sampler, int steps, double eta, long seed, OnnxClassCondition? condition)
+    /// <param name="batchSize">Images per batch: the TorchSharp path's, so that both draw the same noise in the same order.</param>
+    public static float[] SampleOnnx(string graph, int count, SamplerKind sampler, int steps, double eta, long seed, OnnxClassCondition? condition,
+                                     int batchSize = Sampling.GridBatch, Action<int>? drawn = null)
     {
         using var model = OnnxDiffusionModel.Load(graph);
         using var noise = new TorchNoise(unchecked((ulong)seed));
-        return model.Sample(count, ToOnnx(sampler), steps, seed, eta, batchSize: Sampling.GridBatch, noise: noise, condition: condition);
+        return model.Sample(count, ToOnnx(sampler), steps, seed, eta, batchSize: batchSize, noise: noise, drawn: drawn, condition: condition);
     }
 
     /// <summary>The ONNX samplers by the CLI's names.</summary>

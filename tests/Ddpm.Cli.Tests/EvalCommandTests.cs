@@ -170,6 +170,39 @@ public sealed class EvalCommandTests : IDisposable
     }
 
     [Fact]
+    public void A_checkpoint_draws_the_same_images_on_ONNX_Runtime_as_on_TorchSharp()
+    {
+        string? savedCache = Environment.GetEnvironmentVariable(global::Ddpm.Native.KernelCache.EnvironmentVariable);
+        Environment.SetEnvironmentVariable(global::Ddpm.Native.KernelCache.EnvironmentVariable, Path.Combine(root, "cache"));
+        try
+        {
+            string run = Path.Combine(root, "run");
+            var (trainCode, _, trainError) = Ddpm("train", "TinyUNet", "--out", run, "--steps", "2", "--sample-every", "0");
+            Assert.True(trainCode == 0, trainError);
+            var levels = new Dictionary<string, byte[]>();
+            foreach (string engine in new[] { "torch", "onnx" })
+            {
+                string json = Path.Combine(root, $"{engine}.json"), npy = Path.Combine(root, $"{engine}.npy");
+                var (code, output, error) = Ddpm("eval", Path.Combine(run, "checkpoints", "last.ckpt"), "--dataset", dataset, "--samples", "12",
+                                                 "--sampler", "dpmpp-2m-sde", "--steps", "4", "--seed", "2", "--engine", engine, "--json", json, "--save-samples", npy);
+                Assert.True(code == 0, error + output);
+                Assert.Contains(engine == "onnx" ? "on ONNX Runtime (--engine onnx)" : "on TorchSharp (--engine torch)", output);
+                using (var document = JsonDocument.Parse(File.ReadAllText(json)))
+                    Assert.Equal(engine, document.RootElement.GetProperty("context").GetProperty("engine").GetString());
+                levels[engine] = Npy.Read(npy).Values.Select(v => (byte)v).ToArray();
+            }
+            var pairs = levels["torch"].Zip(levels["onnx"]).ToList();
+            Assert.Equal(12 * Size * Size, pairs.Count);
+            Assert.True(pairs.Max(p => Math.Abs(p.First - p.Second)) <= 1, "images differ by more than one level of 255");
+            Assert.True(pairs.Count(p => p.First != p.Second) <= pairs.Count / 100, "more than 1% of the levels differ");
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(global::Ddpm.Native.KernelCache.EnvironmentVariable, savedCache);
+        }
+    }
+
+    [Fact]
     public void Bad_inputs_are_one_line_with_exit_code_2()
     {
         string npy = Path.Combine(root, "wrong.npy");
