@@ -16,7 +16,7 @@ internal static class SampleCommand
     {
         var checkpointPath = new Argument<string>("checkpoint") { Description = "A checkpoint written by ddpm train (runs/<name>/checkpoints/last.ckpt), or a model.onnx of ddpm export --format onnx (sampled on ONNX Runtime)." };
         var count = new Option<int>("--count") { Description = $"Number of images, at most {MaxCount} (at most {MaxFramesCount} with --frames); drawn 64 at a time.", DefaultValueFactory = _ => 64 };
-        var sampler = Options.Sampler(SamplerKind.Ddpm);
+        var sampler = Options.Sampler();
         var steps = Options.SamplerSteps();
         var eta = new Option<double>("--eta") { Description = "DDIM eta, from 0 to 1: 0 is deterministic, 1 is DDPM-like noise.", DefaultValueFactory = _ => 0.0 };
         var seed = new Option<long>("--seed") { Description = "Seed of the starting noise.", DefaultValueFactory = _ => 0 };
@@ -41,7 +41,7 @@ internal static class SampleCommand
             {
                 OnnxSampleCommand.RejectTorchOnly(parse, ("--frames", frames), ("--weights", weights), ("--no-ema", noEma), ("--precision", precision),
                                                   ("--x0-limit", x0Limit), ("--device", device));
-                return OnnxSampleCommand.Run(path, parse.GetValue(count), parse.GetValue(sampler), parse.GetValue(steps), parse.GetValue(eta),
+                return OnnxSampleCommand.Run(path, parse.GetValue(count), parse.GetValue(sampler) ?? SpecDefaults.Sampler, parse.GetValue(steps), parse.GetValue(eta),
                                              parse.GetValue(seed), parse.GetValue(outFile), parse.GetValue(classOption), parse.GetValue(guidance), output);
             }
             // Where the images go is checked before minutes of sampling.
@@ -61,8 +61,8 @@ internal static class SampleCommand
             var model = opened.Module;
             model.to(new Device(deviceName)); // the checkpoint holds CPU tensors; sampling runs where the model is
             var sampled = PrecisionCast.Wrap(model, computePrecision);
-            var kind = parse.GetValue(sampler);
-            int ddimSteps = parse.GetValue(steps);
+            var kind = parse.GetValue(sampler) ?? SpecDefaults.Sampler;
+            int ddimSteps = Options.StepsFor(parse.GetValue(steps), entry.Schedule.Timesteps);
             if (kind != SamplerKind.Ddpm && ddimSteps > entry.Schedule.Timesteps)
                 throw new UsageException($"--steps {ddimSteps} exceeds the schedule's {entry.Schedule.Timesteps} timesteps.");
             var diffusion = Options.WithX0Limit(entry.Diffusion, parse.GetValue(x0Limit));
