@@ -56,7 +56,7 @@ internal static class EvalCommand
         };
         var trainFeatureNet = new Option<bool>("--train-feature-net")
         {
-            Description = "Train the feature net of --dataset (4 epochs, batch 128, learning rate 0.002, seed 0; minutes on a CPU) instead of scoring, " +
+            Description = $"Train the feature net of --dataset ({DescribeOptions(FeatureNetOptions.Default)}; minutes on a CPU) instead of scoring, " +
                           "and write it to the data set's cache (or to --out with its manifest). Data sets without a shipped net get theirs this way, or on first use.",
         };
         var netOut = new Option<string?>("--out")
@@ -91,7 +91,7 @@ internal static class EvalCommand
             }
             if (parse.GetValue(trainFeatureNet))
             {
-                RejectWith("--train-feature-net", parse, [input], scoring);
+                RejectWith("--train-feature-net", parse, [input], scoring, $" (it trains with fixed options: {DescribeOptions(FeatureNetOptions.Default)})");
                 string name = parse.GetValue(dataset) ?? throw new UsageException("--train-feature-net: say which data set with --dataset (for example --dataset fashion-mnist).");
                 TrainFeatureNet(name, parse.GetValue(netOut), output);
                 return DdpmCli.Ok;
@@ -209,20 +209,24 @@ internal static class EvalCommand
         }
     }
 
+    /// <summary>"4 epochs, batch 128, learning rate 0.002, seed 0".</summary>
+    private static string DescribeOptions(FeatureNetOptions o) => string.Create(CultureInfo.InvariantCulture,
+        $"{o.Epochs} epochs, batch {o.BatchSize}, learning rate {o.LearningRate}, seed {o.Seed}");
+
     private static string Quote(string word) => word.Any(c => char.IsWhiteSpace(c) || c is '"' or '\'' or '$') ? $"'{word}'" : word;
 
     /// <summary>Whether <paramref name="option"/> was given on the command line (not just its default).</summary>
     private static bool Given(ParseResult parse, Option option) => parse.GetResult(option) is { Implicit: false };
 
     /// <summary>A mode that takes none of <paramref name="options"/> (and no <paramref name="arguments"/>): one usage line naming the first given.</summary>
-    private static void RejectWith(string mode, ParseResult parse, Argument[] arguments, Option[] options)
+    private static void RejectWith(string mode, ParseResult parse, Argument[] arguments, Option[] options, string why = "")
     {
         foreach (var argument in arguments)
             if (parse.GetResult(argument) is { Tokens.Count: > 0 } given)
                 throw new UsageException($"{mode} takes no {argument.Name} to score (got '{Options.Echo(given.Tokens[0].Value)}').");
         foreach (var option in options)
             if (Given(parse, option))
-                throw new UsageException($"{option.Name} does not apply to {mode}.");
+                throw new UsageException($"{option.Name} does not apply to {mode}{why}.");
     }
 
     private static SampleQuality Open(string dataset, TextWriter output)

@@ -295,7 +295,7 @@ public sealed class EvalCommandTests : IDisposable
             (["--compare", Path.Combine(root, "none.json"), npy], $"ddpm: --compare: '{Path.Combine(root, "none.json")}' does not exist."),
             (["--train-feature-net"], "ddpm: --train-feature-net: say which data set with --dataset (for example --dataset fashion-mnist)."),
             ([npy, "--train-feature-net", "--dataset", dataset], $"ddpm: --train-feature-net takes no input to score (got '{npy}')."),
-            (["--train-feature-net", "--dataset", dataset, "--seed", "3"], "ddpm: --seed does not apply to --train-feature-net."),
+            (["--train-feature-net", "--dataset", dataset, "--seed", "3"], "ddpm: --seed does not apply to --train-feature-net (it trains with fixed options: 4 epochs, batch 128, learning rate 0.002, seed 0)."),
             (["--train-feature-net", "--dataset", dataset, "--out", Path.Combine(root, "net.bin")], $"ddpm: --out {Path.Combine(root, "net.bin")}: a feature net file ends in .fnet (its manifest is written beside it as .json)."),
             ([npy, "--dataset", dataset, "--out", "x.fnet"], "ddpm: --out applies to --train-feature-net; scores go to --json."),
             ([npy], $"ddpm: {npy} holds images: say which data set they imitate with --dataset (for example --dataset fashion-mnist)."),
