@@ -14,7 +14,8 @@ namespace Ddpm.Cli;
 /// <summary>
 /// `ddpm eval`: how good are these samples? Draws images from a checkpoint, or reads images made elsewhere (a PNG grid,
 /// a folder of images, a .npy array), and scores them against the data set's test split with its feature net
-/// (FID, KID, precision, recall, class shares; docs/quality.md).
+/// (FID, KID, precision, recall, class shares; docs/quality.md). `--compare a.json b.json` puts two results side by side
+/// (from the same feature net only); `--train-feature-net` trains a data set's feature net and writes it.
 /// </summary>
 internal static class EvalCommand
 {
@@ -22,14 +23,15 @@ internal static class EvalCommand
 
     public static Command Create(TextWriter output)
     {
-        var input = new Argument<string>("input")
+        var input = new Argument<string?>("input")
         {
             Description = "A checkpoint (runs/<name>/checkpoints/last.ckpt), or images: a PNG grid, a folder of PNG/JPEG files, or a .npy array " +
                           "([N, H, W], [N, C, H, W] or [N, H, W, C]; uint8 levels or floats).",
+            Arity = ArgumentArity.ZeroOrOne,
         };
         var dataset = new Option<string?>("--dataset") { Description = "The data set to compare with (default: the checkpoint's training data set; required for images)." };
         var samples = new Option<int>("--samples") { Description = "Images to draw from a checkpoint (FID is comparable only at equal n; use 1000 or more).", DefaultValueFactory = _ => 1000 };
-        var sampler = Options.Sampler(SamplerKind.Ddpm);
+        var sampler = Options.Sampler();
         var steps = Options.SamplerSteps();
         var eta = new Option<double>("--eta") { Description = "DDIM eta, from 0 to 1: 0 is deterministic, 1 is DDPM-like noise.", DefaultValueFactory = _ => 0.0 };
         var seed = new Option<long>("--seed") { Description = "Seed of the starting noise and of KID's subsets.", DefaultValueFactory = _ => 0 };
@@ -46,9 +48,27 @@ internal static class EvalCommand
         var classOption = Options.Class();
         var guidance = Options.Guidance();
         var engine = Options.Engine();
+        var compare = new Option<string[]>("--compare")
+        {
+            Description = "Print two results of --json side by side instead of scoring (ddpm eval --compare a.json b.json); refused when they come " +
+                          "from different feature nets (weights_sha256), whose scores do not compare.",
+            Arity = new ArgumentArity(2, 2),
+            AllowMultipleArgumentsPerToken = true,
+            HelpName = "a.json b.json",
+        };
+        var trainFeatureNet = new Option<bool>("--train-feature-net")
+        {
+            Description = $"Train the feature net of --dataset ({DescribeOptions(FeatureNetOptions.Default)}; minutes on a CPU) instead of scoring, " +
+                          "and write it to the data set's cache (or to --out with its manifest). Data sets without a shipped net get theirs this way, or on first use.",
+        };
+        var netOut = new Option<string?>("--out")
+        {
+            Description = "With --train-feature-net: write the net to this .fnet file, and its manifest (data set, SHA-256, test accuracy, the command) beside it as .json.",
+        };
         var command = new Command("eval", "Score sample quality against a data set: FID, KID, precision, recall and class shares.")
         {
-            input, dataset, samples, sampler, steps, eta, seed, weights, x0Limit, count, range, json, saveSamples, classOption, guidance, engine,
+            input, dataset, samples, sampler, steps, eta, seed, weights, x0Limit, count, range, json, saveSamples, classOption, guidance,
+            compare, trainFeatureNet, netOut, engine,
         };
         Options.AtLeast(samples, 2);
         Options.AtLeast(steps, 1);
@@ -63,7 +83,24 @@ internal static class EvalCommand
 
         command.SetAction(parse =>
         {
-            string path = parse.GetValue(input)!;
+            // The two modes that score nothing take only their own options.
+            Option[] scoring = [samples, sampler, steps, eta, seed, weights, x0Limit, count, range, json, saveSamples, classOption, guidance];
+            if (Given(parse, compare) && parse.GetValue(compare) is [var first, var second])
+            {
+                RejectWith("--compare", parse, [input], [dataset, trainFeatureNet, netOut, .. scoring]);
+                EvalComparison.Run(first, second, output);
+                return DdpmCli.Ok;
+            }
+            if (parse.GetValue(trainFeatureNet))
+            {
+                RejectWith("--train-feature-net", parse, [input], scoring, $" (it trains with fixed options: {DescribeOptions(FeatureNetOptions.Default)})");
+                string name = parse.GetValue(dataset) ?? throw new UsageException("--train-feature-net: say which data set with --dataset (for example --dataset fashion-mnist).");
+                TrainFeatureNet(name, parse.GetValue(netOut), output);
+                return DdpmCli.Ok;
+            }
+            if (Given(parse, netOut)) throw new UsageException("--out applies to --train-feature-net; scores go to --json.");
+            string path = parse.GetValue(input)
+                ?? throw new UsageException("ddpm eval needs a checkpoint or images to score (or --compare a.json b.json, or --train-feature-net --dataset NAME).");
             if (parse.GetValue(json) is { } jsonFile) Options.CheckWritableFile(jsonFile, "--json");
             if (parse.GetValue(saveSamples) is { } npyFile) Options.CheckWritableFile(npyFile, "--save-samples");
             var watch = Stopwatch.StartNew();
@@ -87,9 +124,9 @@ internal static class EvalCommand
                     datasetName = parse.GetValue(dataset) ?? opened.Dataset
                         ?? throw new UsageException($"{path} does not record its training data set; pass --dataset.");
                     quality = Open(datasetName, output);
-                    var kind = parse.GetValue(sampler);
-                    int n = parse.GetValue(samples), modelCalls = parse.GetValue(steps);
+                    var kind = parse.GetValue(sampler) ?? SpecDefaults.Sampler;
                     int timesteps = opened.Entry.Schedule.Timesteps;
+                    int n = parse.GetValue(samples), modelCalls = Options.StepsFor(parse.GetValue(steps), timesteps);
                     if (kind != SamplerKind.Ddpm && modelCalls > timesteps)
                         throw new UsageException($"--steps {modelCalls} exceeds the schedule's {timesteps} timesteps.");
                     string how = Options.DescribeSampler(kind, modelCalls, timesteps, parse.GetValue(eta));
@@ -151,6 +188,67 @@ internal static class EvalCommand
             }
         });
         return command;
+    }
+
+    /// <summary>
+    /// `--train-feature-net`: trains <paramref name="datasetName"/>'s feature net with the fixed options and writes it to
+    /// <paramref name="outFile"/> with its manifest, or to the data set's cache (where evaluation finds it) when none is given.
+    /// </summary>
+    private static void TrainFeatureNet(string datasetName, string? outFile, TextWriter output)
+    {
+        if (outFile is not null)
+        {
+            if (!outFile.EndsWith(FeatureNetManifest.NetExtension, StringComparison.OrdinalIgnoreCase))
+                throw new UsageException($"--out {Options.Echo(outFile)}: a feature net file ends in {FeatureNetManifest.NetExtension} (its manifest is written beside it as .json).");
+            Options.CheckWritableFile(outFile, "--out");
+            Options.CheckWritableFile(FeatureNetManifest.PathFor(outFile), "--out");
+        }
+        LabelledDataset data;
+        try { data = LabelledDatasets.Load(datasetName, output.WriteLine); }
+        catch (ArgumentException e) { throw new UsageException($"--dataset: {DdpmCli.Describe(e)}"); }
+        var options = FeatureNetOptions.Default;
+        var (net, info) = FeatureNetCache.Train(data, options, output.WriteLine);
+        using (net)
+        {
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"feature net: trained in {info.TrainSeconds:F0} s on {get_num_threads()} threads, test accuracy {info.TestAccuracy * 100:F2}%, weights sha256 {info.WeightsSha256}"));
+            if (outFile is null)
+            {
+                string path = FeatureNetCache.PathFor(data);
+                FeatureNetCache.Write(path, net, info);
+                output.WriteLine($"wrote {path}");
+                if (FeatureNetCatalog.Shipped.For(info.Fingerprint) is { } shipped)
+                    output.WriteLine($"note: this data has a net shipped with ddpm ({shipped.File}, weights sha256 {shipped.WeightsSha256[..12]}); ddpm eval and " +
+                                     "training.eval use that one, so that scores compare between machines.");
+                return;
+            }
+            FeatureNetCache.Write(outFile, net, info);
+            string command = $"ddpm eval --train-feature-net --dataset {Quote(datasetName)} --out {Quote(outFile.Replace('\\', '/'))}";
+            var manifest = FeatureNetManifest.Describe(outFile, info, command);
+            string manifestPath = FeatureNetManifest.PathFor(outFile);
+            manifest.Write(manifestPath);
+            output.WriteLine($"wrote {outFile} ({manifest.Bytes:N0} bytes, sha256 {manifest.Sha256}) and its manifest {manifestPath}");
+        }
+    }
+
+    /// <summary>"4 epochs, batch 128, learning rate 0.002, seed 0".</summary>
+    private static string DescribeOptions(FeatureNetOptions o) => string.Create(CultureInfo.InvariantCulture,
+        $"{o.Epochs} epochs, batch {o.BatchSize}, learning rate {o.LearningRate}, seed {o.Seed}");
+
+    private static string Quote(string word) => word.Any(c => char.IsWhiteSpace(c) || c is '"' or '\'' or '$') ? $"'{word}'" : word;
+
+    /// <summary>Whether <paramref name="option"/> was given on the command line (not just its default).</summary>
+    private static bool Given(ParseResult parse, Option option) => parse.GetResult(option) is { Implicit: false };
+
+    /// <summary>A mode that takes none of <paramref name="options"/> (and no <paramref name="arguments"/>): one usage line naming the first given.</summary>
+    private static void RejectWith(string mode, ParseResult parse, Argument[] arguments, Option[] options, string why = "")
+    {
+        foreach (var argument in arguments)
+            if (parse.GetResult(argument) is { Tokens.Count: > 0 } given)
+                throw new UsageException($"{mode} takes no {argument.Name} to score (got '{Options.Echo(given.Tokens[0].Value)}').");
+        foreach (var option in options)
+            if (Given(parse, option))
+                throw new UsageException($"{option.Name} does not apply to {mode}{why}.");
     }
 
     private static SampleQuality Open(string dataset, TextWriter output)

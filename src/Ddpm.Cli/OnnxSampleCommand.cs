@@ -22,7 +22,7 @@ internal static class OnnxSampleCommand
                                      "(it holds one set of float32 weights, its x_0 treatment is in its metadata, and it runs on the CPU).");
     }
 
-    public static int Run(string path, int count, SamplerKind sampler, int steps, double eta, long seed, string? outFile,
+    public static int Run(string path, int count, SamplerKind sampler, int? givenSteps, double eta, long seed, string? outFile,
                           string? classWords, double? guidance, TextWriter output)
     {
         if (!File.Exists(path)) throw new UsageException($"ONNX model '{path}' does not exist.");
@@ -31,6 +31,7 @@ internal static class OnnxSampleCommand
         using var model = OnnxDiffusionModel.Load(path);
         var condition = Options.ResolveClass(model, classWords, guidance, count);
         count = condition?.Labels.Count ?? count; // --class all rounds up to whole rows
+        int steps = Options.StepsFor(givenSteps, model.Schedule.Timesteps);
         if (sampler != SamplerKind.Ddpm && steps > model.Schedule.Timesteps)
             throw new UsageException($"--steps {steps} exceeds the schedule's {model.Schedule.Timesteps} timesteps.");
         var kind = sampler switch

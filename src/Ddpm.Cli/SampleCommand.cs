@@ -16,7 +16,7 @@ internal static class SampleCommand
     {
         var checkpointPath = new Argument<string>("checkpoint") { Description = "A checkpoint written by ddpm train (runs/<name>/checkpoints/last.ckpt), or a model.onnx of ddpm export --format onnx (sampled on ONNX Runtime)." };
         var count = new Option<int>("--count") { Description = $"Number of images, at most {MaxCount} (at most {MaxFramesCount} with --frames); drawn 64 at a time.", DefaultValueFactory = _ => 64 };
-        var sampler = Options.Sampler(SamplerKind.Ddpm);
+        var sampler = Options.Sampler();
         var steps = Options.SamplerSteps();
         var eta = new Option<double>("--eta") { Description = "DDIM eta, from 0 to 1: 0 is deterministic, 1 is DDPM-like noise.", DefaultValueFactory = _ => 0.0 };
         var seed = new Option<long>("--seed") { Description = "Seed of the starting noise.", DefaultValueFactory = _ => 0 };
@@ -42,7 +42,7 @@ internal static class SampleCommand
             {
                 OnnxSampleCommand.RejectTorchOnly(parse, ("--frames", frames), ("--weights", weights), ("--no-ema", noEma), ("--precision", precision),
                                                   ("--x0-limit", x0Limit), ("--device", device));
-                return OnnxSampleCommand.Run(path, parse.GetValue(count), parse.GetValue(sampler), parse.GetValue(steps), parse.GetValue(eta),
+                return OnnxSampleCommand.Run(path, parse.GetValue(count), parse.GetValue(sampler) ?? SpecDefaults.Sampler, parse.GetValue(steps), parse.GetValue(eta),
                                              parse.GetValue(seed), parse.GetValue(outFile), parse.GetValue(classOption), parse.GetValue(guidance), output);
             }
             // Where the images go is checked before minutes of sampling.
@@ -60,8 +60,10 @@ internal static class SampleCommand
             var condition = Options.ResolveClass(opened, parse.GetValue(classOption), parse.GetValue(guidance), parse.GetValue(count));
             int images = condition?.Labels.Count ?? parse.GetValue(count); // --class all rounds up to whole rows
             var model = opened.Module;
-            if (parse.GetValue(sampler) != SamplerKind.Ddpm && parse.GetValue(steps) > entry.Schedule.Timesteps)
-                throw new UsageException($"--steps {parse.GetValue(steps)} exceeds the schedule's {entry.Schedule.Timesteps} timesteps.");
+            var kind = parse.GetValue(sampler) ?? SpecDefaults.Sampler;
+            int ddimSteps = Options.StepsFor(parse.GetValue(steps), entry.Schedule.Timesteps);
+            if (kind != SamplerKind.Ddpm && ddimSteps > entry.Schedule.Timesteps)
+                throw new UsageException($"--steps {ddimSteps} exceeds the schedule's {entry.Schedule.Timesteps} timesteps.");
             var chosen = SamplingEngine.Choose(parse.GetValue(engine), opened, path, deviceName, computePrecision, gif is not null,
                                                parse.GetResult(x0Limit) is { Implicit: false }, Math.Min(images, Sampling.GridBatch));
             if (chosen.Engine == SamplingEngine.Onnx)
@@ -69,10 +71,10 @@ internal static class SampleCommand
                 var onnxWatch = Stopwatch.StartNew();
                 string graph = SamplingEngine.ExportedGraph(path, opened);
                 var onnxCondition = condition is null ? null : new Ddpm.Onnx.OnnxClassCondition(condition.Labels, condition.Guidance);
-                float[] drawn = SamplingEngine.SampleOnnx(graph, images, parse.GetValue(sampler), parse.GetValue(steps), parse.GetValue(eta), parse.GetValue(seed), onnxCondition);
+                float[] drawn = SamplingEngine.SampleOnnx(graph, images, kind, ddimSteps, parse.GetValue(eta), parse.GetValue(seed), onnxCondition);
                 using (var grid = tensor(drawn, entry.BatchShape(images)))
                     Ddpm.Imaging.ImageGrid.SavePng(grid, png, columns: Ddpm.Imaging.GridLayout.Columns(images, condition?.Labels), scale: Ddpm.Imaging.GridLayout.Scale(entry.ImageSize));
-                string onnxHow = Options.DescribeSampler(parse.GetValue(sampler), parse.GetValue(steps), entry.Schedule.Timesteps, parse.GetValue(eta));
+                string onnxHow = Options.DescribeSampler(kind, ddimSteps, entry.Schedule.Timesteps, parse.GetValue(eta));
                 string onnxWhat = condition is null ? "" : $", {Options.DescribeClass(condition, opened.ClassNames)}";
                 output.WriteLine($"wrote {png}: {images} images of {entry.Name}{onnxWhat} at step {opened.Step} " +
                                  $"({onnxHow}, {Options.WeightsName(opened.Weights)} weights: {opened.WeightsReason}; ONNX Runtime ({chosen.Reason}), {onnxWatch.Elapsed.TotalSeconds:F1} s)");
@@ -81,8 +83,6 @@ internal static class SampleCommand
             model.to(new Device(deviceName)); // the checkpoint holds CPU tensors; sampling runs where the model is
             if (ConvolutionBackends.ChooseFor(model, computePrecision, entry.ImageSize, entry.Channels, ConvolutionBackends.Purpose.Sampling, deviceName) is string convolutions) output.WriteLine(convolutions);
             var sampled = PrecisionCast.Wrap(model, computePrecision);
-            var kind = parse.GetValue(sampler);
-            int ddimSteps = parse.GetValue(steps);
             var diffusion = Options.WithX0Limit(entry.Diffusion, parse.GetValue(x0Limit));
             var watch = Stopwatch.StartNew();
             Sampling.WriteGrid(sampled, diffusion, entry.BatchShape(images), kind, ddimSteps,

@@ -32,10 +32,15 @@ internal static class TrainCommand
         };
         var resume = new Option<bool>("--resume") { Description = "Continue from the run folder's last checkpoint." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Start a new run in a folder that holds one, deleting its checkpoints, samples, logs and loss curve." };
-        var sampleEvery = new Option<int?>("--sample-every") { Description = "Write a 64-image sample grid every N steps (0: none during training; default: the spec's sample_every)." };
+        var sampleEvery = new Option<int?>("--sample-every")
+        {
+            Description = $"Write a 64-image sample grid every N steps (0: none during training; default: the spec's sample_every), drawn as ddpm sample " +
+                          $"draws by default ({Options.DefaultSamplerName}, {SpecDefaults.SamplerSteps} model calls).",
+        };
         var finalSamples = new Option<int>("--final-samples")
         {
-            Description = $"Images in the sample grid drawn after the last step (0: none; it takes minutes on a CPU), at most {MaxFinalSamples}.",
+            Description = $"Images in the sample grid drawn after the last step with the default sampler ({Options.DefaultSamplerName}, {SpecDefaults.SamplerSteps} " +
+                          $"model calls; 0: none), at most {MaxFinalSamples}.",
             DefaultValueFactory = _ => 64,
         };
         var checkpointEvery = new Option<int?>("--checkpoint-every") { Description = "Write a checkpoint every N steps (0: by time and at the end only; default: the spec's checkpoint_every, 500)." };
@@ -176,8 +181,11 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
                 var shape = entry.BatchShape(condition?.Labels.Count ?? count);
                 string path = Path.Combine(folder, "samples", $"step-{request.Step:D6}.png");
                 var sampleWatch = Stopwatch.StartNew();
-                Sampling.WriteGrid(request.Model, request.Diffusion, shape, SamplerKind.Ddpm, 0, 0, spec.Seed, path, condition: condition);
-                Say($"step {request.Step}: wrote {path} ({sampleWatch.Elapsed.TotalSeconds:F0} s)");
+                // The project's default sampler (SpecDefaults.Sampler), as `ddpm sample` draws without options.
+                Sampling.WriteGrid(request.Model, request.Diffusion, shape, SpecDefaults.Sampler, SpecDefaults.SamplerStepsFor(entry.Schedule.Timesteps),
+                                   0, spec.Seed, path, condition: condition);
+                Say($"step {request.Step}: wrote {path} ({Options.DescribeSampler(SpecDefaults.Sampler, SpecDefaults.SamplerStepsFor(entry.Schedule.Timesteps), entry.Schedule.Timesteps, 0)}, " +
+                    $"{sampleWatch.Elapsed.TotalSeconds:F0} s)");
             },
             CheckpointDue = request => request.Trainer.SaveCheckpoint(CheckpointPath),
             EvaluationDue = evaluation is null ? null : request => evaluation.Evaluate(request, CheckpointPath),

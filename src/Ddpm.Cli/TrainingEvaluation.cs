@@ -40,7 +40,8 @@ internal sealed class TrainingEvaluation : IDisposable
         settings = spec.Eval;
         seed = spec.Seed + SeedOffset;
         this.say = say;
-        // Made before training starts, so an unknown data set fails at once and the feature net is trained (once) up front.
+        // Made before training starts, so an unknown data set fails at once and the feature net is ready up front (the shipped
+        // one for Fashion-MNIST; for other data, trained once and cached).
         quality = SampleQuality.Create(spec.Dataset, say);
         if (quality.Channels != entry.Channels || quality.ImageSize != entry.ImageSize)
             throw new UsageException($"training.eval: {quality.Dataset} images are {quality.Channels}x{quality.ImageSize}x{quality.ImageSize}, " +
@@ -85,7 +86,7 @@ internal sealed class TrainingEvaluation : IDisposable
         if (candidates.Count > 1) trainer.PreferWeights(winner.Weights, reason);
         Latest = $"{Metric} {Format(Key(winner.Report))}";
         say($"step {request.Step}: evaluation ({settings.Samples} samples, {Options.DescribeSampler(settings.Sampler, settings.Steps, entry.Schedule.Timesteps, 0)}) " +
-            $"{reason}; floor {Format(Key(winner.Report.Floor!))}; sampling uses the {winner.Name} weights ({watch.Elapsed.TotalSeconds:F0} s)");
+            $"{reason}; floor {Format(Key(winner.Report.Floor!))}; feature net {quality.FeatureNet.WeightsSha256?[..12]}; sampling uses the {winner.Name} weights ({watch.Elapsed.TotalSeconds:F0} s)");
 
         if (Key(winner.Report) < best)
         {

@@ -57,5 +57,18 @@ namespace Ddpm
         public const double ClassDropout = 0.1;
         /// <summary>Guidance scale of sampling: 1 = the conditional model alone, no guidance.</summary>
         public const double Guidance = 1.0;
+
+        /// <summary>
+        /// The sampler wherever none is named: <c>ddpm sample</c>, <c>ddpm eval</c>, the grids of <c>ddpm train</c>, a spec's
+        /// <c>training.eval</c>, <c>DiffusionModel</c>'s Sample, SampleGrid and Evaluate. SDE-DPM-Solver++(2M), chosen by
+        /// measurement: at 20 model calls it scored FID 21.95 against 22.41 for DDPM's 300 ancestral steps (n = 1000, one
+        /// epoch of specs/fashion-mnist.yaml, docs/quality.md), in 15x fewer model calls.
+        /// </summary>
+        public const SamplerKind Sampler = SamplerKind.DpmSolver2MSde;
+        /// <summary>Model calls of <see cref="Sampler"/>: 20 (fewer when the schedule has fewer timesteps; <see cref="SamplerStepsFor"/>).</summary>
+        public const int SamplerSteps = 20;
+
+        /// <summary>The default model calls for a schedule of <paramref name="timesteps"/> steps: <see cref="SamplerSteps"/>, at most T.</summary>
+        public static int SamplerStepsFor(int timesteps) => timesteps < SamplerSteps ? System.Math.Max(1, timesteps) : SamplerSteps;
     }
 }

@@ -39,10 +39,10 @@ namespace Ddpm.Specs
         public int Every { get; set; }
         /// <summary>Images sampled per evaluation.</summary>
         public int Samples { get; set; } = 256;
-        /// <summary>The sampler of the evaluation images (`sampler`): DDIM by default.</summary>
-        public SamplerKind Sampler { get; set; } = SamplerKind.Ddim;
-        /// <summary>Sampler steps (DDIM and DPM-Solver++; DDPM always runs all T).</summary>
-        public int Steps { get; set; } = 50;
+        /// <summary>The sampler of the evaluation images (`sampler`): the project's default sampler (<see cref="SpecDefaults.Sampler"/>).</summary>
+        public SamplerKind Sampler { get; set; } = SpecDefaults.Sampler;
+        /// <summary>Sampler steps (DDIM and DPM-Solver++; DDPM always runs all T): <see cref="SpecDefaults.SamplerSteps"/>.</summary>
+        public int Steps { get; set; } = SpecDefaults.SamplerSteps;
 
         /// <summary>A copy (every member is a value).</summary>
         public EvalSpec Clone() => (EvalSpec)MemberwiseClone();

@@ -55,6 +55,8 @@ public sealed class CliTests : IDisposable
         Assert.Contains("model: TinyUNet", File.ReadAllText(Path.Combine(run, "config.yaml")));
         Assert.Equal(31, File.ReadAllLines(Path.Combine(run, "loss.csv")).Length); // header + 30 steps
         Assert.Contains("done: 30 steps", output);
+        // The grids of a run are drawn with the project's default sampler: SDE-DPM-Solver++(2M), 20 model calls.
+        Assert.Contains(Path.Combine("samples", "step-000030.png") + " (SDE-DPM-Solver++(2M), 20 steps, ", output);
         using (var grid = SKBitmap.Decode(Path.Combine(run, "samples/step-000030.png")))
             Assert.True(grid.Width >= 8 * 8 * 2 && grid.Height >= 8 * 8 * 2, $"grid is {grid.Width}x{grid.Height}");
         using (var loss = SKBitmap.Decode(Path.Combine(run, "loss.png")))
@@ -70,6 +72,25 @@ public sealed class CliTests : IDisposable
         Assert.StartsWith("GIF89a", File.ReadAllText(Path.ChangeExtension(png, ".gif"))[..6]);
         using (var gif = SKCodec.Create(Path.ChangeExtension(png, ".gif")))
             Assert.Equal((2 * (2 * 8 + 3 * 2), 5), (gif.Info.Width, gif.FrameCount)); // the x after each of the 5 DDIM steps
+
+        // Without --sampler, ddpm sample draws with SDE-DPM-Solver++(2M) at 20 model calls; --sampler ddpm is the tutorial's chain
+        // of all T steps (TinySchedule: 20), and --steps defaults to 20 for the other samplers too.
+        foreach (var (args, how) in new (string[], string)[]
+                 {
+                     ([], "SDE-DPM-Solver++(2M), 20 steps"),
+                     (["--sampler", "ddpm"], "DDPM, 20 steps"),
+                     (["--sampler", "dpmpp-2m"], "DPM-Solver++(2M), 20 steps"),
+                     (["--sampler", "dpmpp-2m-sde", "--steps", "7"], "SDE-DPM-Solver++(2M), 7 steps"),
+                 })
+        {
+            var (code2, out2, err2) = Ddpm(["sample", Path.Combine(run, "checkpoints/last.ckpt"), "--count", "2", "--out", Path.Combine(root, "default.png"), .. args]);
+            Assert.True(code2 == 0, err2);
+            Assert.Contains($"2 images of TinyUNet at step 30 ({how}, x0 limit none, ", out2);
+        }
+        var (helpCode, sampleHelp, _) = Ddpm("sample", "--help");
+        Assert.Equal(0, helpCode);
+        Assert.Contains("dpmpp-2m-sde (the default: SDE-DPM-Solver++(2M)", sampleHelp);
+        Assert.DoesNotContain("[default: DpmSolver2MSde]", sampleHelp); // the enum's internal name is not a value the option takes
 
         var (inspectCode, inspectOut, _) = Ddpm("inspect", "TinyUNet", "--plot", Path.Combine(root, "schedule.png"));
         Assert.Equal(0, inspectCode);

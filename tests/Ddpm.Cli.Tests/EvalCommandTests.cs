@@ -169,6 +169,119 @@ public sealed class EvalCommandTests : IDisposable
         Assert.Equal(Fid(json), Fid(again));
     }
 
+    /// <summary>Scores <paramref name="count"/> fixture images (or noise) from a .npy with --json; returns the JSON's path.</summary>
+    private string Score(string name, bool noise, int count = 60)
+    {
+        byte[] pixels;
+        if (noise)
+        {
+            pixels = new byte[count * Size * Size];
+            new Random(9).NextBytes(pixels);
+        }
+        else pixels = Shapes(count, seed: 3).Images.Pixels;
+        string npy = Path.Combine(root, name + ".npy"), json = Path.Combine(root, name + ".json");
+        Npy.Write(npy, [count, 1, Size, Size], pixels);
+        var (code, _, error) = Ddpm("eval", npy, "--dataset", dataset, "--json", json);
+        Assert.True(code == 0, error);
+        return json;
+    }
+
+    private static string WeightsSha256(string json)
+    {
+        using var document = JsonDocument.Parse(File.ReadAllText(json));
+        return document.RootElement.GetProperty("feature_net").GetProperty("weights_sha256").GetString()!;
+    }
+
+    /// <summary>A copy of <paramref name="json"/> whose feature_net.weights_sha256 is <paramref name="sha256"/> (null: removed).</summary>
+    private string WithNet(string json, string name, string? sha256)
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(json))!;
+        var net = node["feature_net"]!.AsObject();
+        if (sha256 is null) net.Remove("weights_sha256");
+        else net["weights_sha256"] = sha256;
+        string path = Path.Combine(root, name);
+        File.WriteAllText(path, node.ToJsonString());
+        return path;
+    }
+
+    [Fact]
+    public void Compare_prints_two_results_of_one_net_side_by_side_and_refuses_results_of_different_nets()
+    {
+        string real = Score("real", noise: false), noise = Score("noise", noise: true, count: 40);
+        string sha = WeightsSha256(real);
+        Assert.Equal(sha, WeightsSha256(noise)); // the data set's one cached net
+
+        var (code, output, error) = Ddpm("eval", "--compare", real, noise);
+        Assert.True(code == 0, error);
+        var lines = output.ReplaceLineEndings("\n").Split('\n');
+        Assert.Equal($"Two eval results against {dataset}, scored with the same feature net (weights sha256 {sha[..12]}, test accuracy " +
+                     $"{JsonDocument.Parse(File.ReadAllText(real)).RootElement.GetProperty("feature_net").GetProperty("test_accuracy").GetDouble() * 100:F1}%)", lines[0]);
+        Assert.Matches(@"^ +real\.json +noise\.json +second / first$", lines[1]);
+        Assert.Contains(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^n +60 +40$"));
+        string fidRow = lines.Single(l => l.StartsWith("FID (lower is better)"));
+        string ratio = (Fid(noise) / Fid(real)).ToString("F2", System.Globalization.CultureInfo.InvariantCulture) + "x";
+        Assert.Equal($"FID (lower is better) {Fid(real):F3} {Fid(noise):F3} {ratio}", string.Join(' ', fidRow.Split(' ', StringSplitOptions.RemoveEmptyEntries)));
+        Assert.Contains(lines, l => l.StartsWith("KID (mean ± std)"));
+        Assert.Contains(lines, l => l.StartsWith("  vertical "));
+        Assert.Contains("n differs (60 and 40): FID is biased upwards at small n, so compare FID only at equal n; KID is unbiased.", output);
+
+        // Another net: refused with one line and exit code 2, whichever way round.
+        string other = WithNet(noise, "other-net.json", new string('a', 64));
+        foreach (var (first, second) in new[] { (real, other), (other, real) })
+        {
+            (code, output, error) = Ddpm("eval", "--compare", first, second);
+            Assert.Equal(2, code);
+            Assert.Equal("", output);
+            string shaFirst = WeightsSha256(first)[..12], shaSecond = WeightsSha256(second)[..12];
+            Assert.Equal($"ddpm: refusing to compare: {first} and {second} were scored with different feature nets (weights sha256 {shaFirst} and " +
+                         $"{shaSecond}), so their scores do not compare; score both with the same net.", Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries)).Trim());
+        }
+
+        // A result that does not name its net cannot be compared either.
+        string unnamed = WithNet(noise, "unnamed.json", null);
+        (code, _, error) = Ddpm("eval", "--compare", real, unnamed);
+        Assert.Equal(2, code);
+        Assert.StartsWith($"ddpm: {unnamed} does not name its feature net (no feature_net.weights_sha256", error);
+    }
+
+    [Fact]
+    public void Train_feature_net_writes_a_net_with_its_manifest_or_into_the_cache_that_eval_then_uses_without_training()
+    {
+        string net = Path.Combine(root, "nets", "shapes.fnet");
+        var (code, output, error) = Ddpm("eval", "--train-feature-net", "--dataset", dataset, "--out", net);
+        Assert.True(code == 0, error);
+        Assert.Contains("feature net: training on 400 ", output);
+        string manifestPath = Path.Combine(root, "nets", "shapes.json");
+        using (var manifest = JsonDocument.Parse(File.ReadAllText(manifestPath)))
+        {
+            var m = manifest.RootElement;
+            byte[] bytes = File.ReadAllBytes(net);
+            Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)), m.GetProperty("sha256").GetString());
+            Assert.Equal(bytes.LongLength, m.GetProperty("bytes").GetInt64());
+            Assert.Equal((dataset, "shapes.fnet", 0L, 4), (m.GetProperty("dataset").GetString(), m.GetProperty("file").GetString(),
+                                                          m.GetProperty("options").GetProperty("seed").GetInt64(), m.GetProperty("options").GetProperty("epochs").GetInt32()));
+            Assert.Equal($"ddpm eval --train-feature-net --dataset {dataset} --out {net}", m.GetProperty("command").GetString());
+            string weights = m.GetProperty("weights_sha256").GetString()!;
+            Assert.Contains($"weights sha256 {weights}", output);
+            Assert.Contains($"wrote {net} ({bytes.LongLength:N0} bytes, sha256 {m.GetProperty("sha256").GetString()}) and its manifest {manifestPath}", output);
+            Assert.InRange(m.GetProperty("test_accuracy").GetDouble(), 0, 1);
+
+            // Without --out the net goes to the data set's cache, where ddpm eval finds it and trains nothing.
+            string cache = Path.Combine(dataset["idx:".Length..], "feature-net-v1.bin");
+            Assert.False(File.Exists(cache));
+            (code, output, error) = Ddpm("eval", "--train-feature-net", "--dataset", dataset);
+            Assert.True(code == 0, error);
+            Assert.Contains($"wrote {cache}", output);
+            Assert.Contains($"weights sha256 {weights}", output); // the same data, options and seed give the same net
+            string json = Score("after", noise: false);
+            Assert.Equal(weights, WeightsSha256(json));
+            var (_, evalOutput, _) = Ddpm("eval", Path.Combine(root, "after.npy"), "--dataset", dataset);
+            Assert.Contains($"feature net: using {cache} (", evalOutput);
+            Assert.DoesNotContain("training on", evalOutput);
+            Assert.Contains($"feature net: {cache} (weights sha256 {weights[..12]})", evalOutput);
+        }
+    }
+
     [Fact]
     public void A_checkpoint_draws_the_same_images_on_ONNX_Runtime_as_on_TorchSharp()
     {
@@ -209,6 +322,15 @@ public sealed class EvalCommandTests : IDisposable
         Npy.Write(npy, [10, 5, 5], new byte[250]);
         (string[] Args, string Message)[] cases =
         [
+            ([], "ddpm: ddpm eval needs a checkpoint or images to score (or --compare a.json b.json, or --train-feature-net --dataset NAME)."),
+            (["--compare", npy], "ddpm: Required argument missing for option: '--compare'."),
+            (["--compare", npy, npy, "--dataset", dataset], "ddpm: --dataset does not apply to --compare."),
+            (["--compare", Path.Combine(root, "none.json"), npy], $"ddpm: --compare: '{Path.Combine(root, "none.json")}' does not exist."),
+            (["--train-feature-net"], "ddpm: --train-feature-net: say which data set with --dataset (for example --dataset fashion-mnist)."),
+            ([npy, "--train-feature-net", "--dataset", dataset], $"ddpm: --train-feature-net takes no input to score (got '{npy}')."),
+            (["--train-feature-net", "--dataset", dataset, "--seed", "3"], "ddpm: --seed does not apply to --train-feature-net (it trains with fixed options: 4 epochs, batch 128, learning rate 0.002, seed 0)."),
+            (["--train-feature-net", "--dataset", dataset, "--out", Path.Combine(root, "net.bin")], $"ddpm: --out {Path.Combine(root, "net.bin")}: a feature net file ends in .fnet (its manifest is written beside it as .json)."),
+            ([npy, "--dataset", dataset, "--out", "x.fnet"], "ddpm: --out applies to --train-feature-net; scores go to --json."),
             ([npy], $"ddpm: {npy} holds images: say which data set they imitate with --dataset (for example --dataset fashion-mnist)."),
             ([npy, "--dataset", dataset], $"ddpm: {npy}: an array of shape (10, 5, 5) is not images of this data set ([N, 8, 8], [N, 1, 8, 8] or [N, 8, 8, 1])."),
             ([Path.Combine(root, "none.npy"), "--dataset", dataset], $"ddpm: '{Path.Combine(root, "none.npy")}' does not exist."),
@@ -216,6 +338,11 @@ public sealed class EvalCommandTests : IDisposable
             ([npy, "--dataset", dataset, "--samples", "abc"], "ddpm: --samples must be a whole number >= 2 (at most 2147483647), got 'abc'."),
             ([npy, "--dataset", dataset, "--eta", "NaN"], "ddpm: --eta must be a finite number from 0 to 1, got 'NaN'."),
         ];
+        string notJson = Path.Combine(root, "not.json");
+        File.WriteAllText(notJson, "hello");
+        var (notJsonCode, _, notJsonError) = Ddpm("eval", "--compare", notJson, notJson);
+        Assert.Equal(2, notJsonCode);
+        Assert.StartsWith($"ddpm: --compare: {notJson} is not JSON ('h' is an invalid start of a value.", notJsonError);
         foreach (var (args, message) in cases)
         {
             var (code, output, error) = Ddpm(["eval", .. args]);

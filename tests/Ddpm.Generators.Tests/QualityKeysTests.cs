@@ -66,12 +66,14 @@ public class QualityKeysTests
 
         TrainingSpec t = document.Training;
         Assert.Equal((EmaWarmup.Power, 2.0 / 3.0, 1.0, 0.0), (t.EmaWarmup, t.EmaPower, t.EmaInvGamma, t.MinSnrGamma));
-        Assert.Equal((0, 256, SamplerKind.Ddim, 50), (t.Eval.Every, t.Eval.Samples, t.Eval.Sampler, t.Eval.Steps));
+        // training.eval samples with the project's one default sampler: SDE-DPM-Solver++(2M) at 20 model calls.
+        Assert.Equal((0, 256, SamplerKind.DpmSolver2MSde, 20), (t.Eval.Every, t.Eval.Samples, t.Eval.Sampler, t.Eval.Steps));
+        Assert.Equal((SpecDefaults.Sampler, SpecDefaults.SamplerSteps), (t.Eval.Sampler, t.Eval.Steps));
         Assert.Equal(SpecWriter.TrainingYaml(new TrainingSpec { BatchSize = 4 }), SpecWriter.TrainingYaml(t));
 
         // A partial eval mapping keeps the defaults of the keys it leaves out.
         TrainingSpec partial = Read(Minimal + "\n  eval: { every: 500 }\n").Training;
-        Assert.Equal((500, 256, SamplerKind.Ddim, 50), (partial.Eval.Every, partial.Eval.Samples, partial.Eval.Sampler, partial.Eval.Steps));
+        Assert.Equal((500, 256, SamplerKind.DpmSolver2MSde, 20), (partial.Eval.Every, partial.Eval.Samples, partial.Eval.Sampler, partial.Eval.Steps));
     }
 
     [Fact]

@@ -123,6 +123,16 @@ public sealed class OnnxSamplingTests(Xunit.Abstractions.ITestOutputHelper log)
     }
 
     [Fact]
+    public void Sample_defaults_to_the_runtimes_default_sampler()
+    {
+        // Ddpm.Onnx cannot reference the runtime's SpecDefaults (it carries no TorchSharp), so this holds the two together.
+        var parameters = typeof(OnnxDiffusionModel).GetMethod(nameof(OnnxDiffusionModel.Sample))!.GetParameters();
+        Assert.Equal(OnnxSampler.DpmSolver2MSde, parameters.Single(p => p.Name == "sampler").DefaultValue);
+        Assert.Equal((int)SpecDefaults.Sampler, (int)(OnnxSampler)parameters.Single(p => p.Name == "sampler").DefaultValue!);
+        Assert.Equal(SpecDefaults.SamplerSteps, parameters.Single(p => p.Name == "steps").DefaultValue);
+    }
+
+    [Fact]
     public void The_schedule_read_from_the_file_is_the_training_programs()
     {
         var entry = TestModels.Small(VClipSchedule.Diffusion);

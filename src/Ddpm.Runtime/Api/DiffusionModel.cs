@@ -20,7 +20,7 @@ namespace Ddpm;
 /// var training = model.Training; training.Steps = 1000;           // the spec's training section, changed in code
 /// model.Train(Datasets.Load("fashion-mnist", 1, 28), training, p =&gt; Console.WriteLine(p.Loss));
 /// model.Save("model.ckpt");
-/// model.SampleGrid("samples.png", count: 64, SamplerKind.DpmSolver2M, steps: 20);
+/// model.SampleGrid("samples.png", count: 64);                    // SDE-DPM-Solver++(2M), 20 model calls (SpecDefaults.Sampler)
 /// QualityReport report = model.Evaluate(samples: 1000);
 /// </code>
 /// </summary>
@@ -275,14 +275,15 @@ public sealed class DiffusionModel : IDisposable
     /// range [-1, 1]. The same seed gives the same images.
     /// </summary>
     /// <param name="count">Images to draw, at least 1 (drawn 64 at a time).</param>
-    /// <param name="sampler">DDPM (ancestral, Ho et al. 2020: every timestep), DDIM (Song et al. 2021), DPM-Solver++(2M)
-    /// (Lu et al. 2022: 15-25 model calls instead of T; on a one-epoch model its FID was 1.17x DDPM's) or its SDE form
-    /// (0.98x DDPM's at 20 calls on that model; docs/quality.md).</param>
-    /// <param name="steps">Model calls of DDIM and the DPM-Solver++ forms, at most the schedule's timesteps; DDPM ignores it.</param>
+    /// <param name="sampler">The default, SDE-DPM-Solver++(2M) (<see cref="SpecDefaults.Sampler"/>: Lu et al. 2022, fresh noise at every
+    /// step; 0.98x DDPM's FID at 20 calls on a one-epoch model, docs/quality.md), DDPM (ancestral, Ho et al. 2020: every
+    /// timestep), DDIM (Song et al. 2021) or DPM-Solver++(2M) (deterministic; 1.17x DDPM's FID on that model).</param>
+    /// <param name="steps">Model calls of DDIM and the DPM-Solver++ forms (default <see cref="SpecDefaults.SamplerSteps"/>), at most the
+    /// schedule's timesteps; DDPM ignores it.</param>
     /// <param name="seed">Seeds the starting noise and every step's noise.</param>
     /// <param name="eta">DDIM only: 0 is deterministic, 1 adds DDPM-like noise.</param>
     /// <param name="condition">A class-conditional model's classes and guidance (see <see cref="Classes"/>); required for one, null otherwise.</param>
-    public Tensor Sample(int count = 64, SamplerKind sampler = SamplerKind.DpmSolver2M, int steps = 20, long seed = 0, double eta = 0,
+    public Tensor Sample(int count = 64, SamplerKind sampler = SpecDefaults.Sampler, int steps = SpecDefaults.SamplerSteps, long seed = 0, double eta = 0,
                          ClassCondition? condition = null)
     {
         CheckSampling(count, sampler, steps);
@@ -292,14 +293,14 @@ public sealed class DiffusionModel : IDisposable
     /// <summary>Draws <paramref name="count"/> images as <see cref="Sample"/> does and writes them to <paramref name="pngPath"/> as a grid.</summary>
     /// <param name="pngPath">The PNG to write; its folder is created.</param>
     /// <param name="count">Images in the grid (a square-ish layout; images of 32 pixels or less are shown at twice their size).</param>
-    /// <param name="sampler">DDPM, DDIM or DPM-Solver++(2M), as for <see cref="Sample"/>.</param>
-    /// <param name="steps">Model calls of DDIM and DPM-Solver++.</param>
+    /// <param name="sampler">The default sampler or another, as for <see cref="Sample"/>.</param>
+    /// <param name="steps">Model calls of DDIM and DPM-Solver++ (default <see cref="SpecDefaults.SamplerSteps"/>).</param>
     /// <param name="seed">Seeds the starting noise and every step's noise.</param>
     /// <param name="eta">DDIM only: 0 is deterministic, 1 adds DDPM-like noise.</param>
     /// <param name="framesGifPath">Also writes the denoising sequence as an animated GIF there (at most 256 images).</param>
     /// <param name="condition">A class-conditional model's classes and guidance (see <see cref="Classes"/>); required for one, null
     /// otherwise. <see cref="ClassCondition.EachClass"/> gives one row per class.</param>
-    public void SampleGrid(string pngPath, int count = 64, SamplerKind sampler = SamplerKind.DpmSolver2M, int steps = 20, long seed = 0,
+    public void SampleGrid(string pngPath, int count = 64, SamplerKind sampler = SpecDefaults.Sampler, int steps = SpecDefaults.SamplerSteps, long seed = 0,
                            double eta = 0, string? framesGifPath = null, ClassCondition? condition = null)
     {
         CheckSampling(count, sampler, steps);
@@ -309,18 +310,19 @@ public sealed class DiffusionModel : IDisposable
     /// <summary>
     /// Scores <paramref name="samples"/> images drawn with <see cref="Module"/> against the data set's test split (FID, KID,
     /// precision, recall and class histogram in the data set's feature net, with the floor of real images at the same n):
-    /// what <c>ddpm eval</c> prints. The feature net is trained once per machine and data set on first use.
+    /// what <c>ddpm eval</c> prints. Fashion-MNIST's feature net ships with Ddpm.Runtime; other data sets train theirs once per
+    /// machine on first use and cache it.
     /// </summary>
     /// <param name="samples">Images to draw and score; KID is the figure to read below about 1000.</param>
-    /// <param name="sampler">DDPM, DDIM or DPM-Solver++(2M), as for <see cref="Sample"/>.</param>
-    /// <param name="steps">Model calls of DDIM and DPM-Solver++.</param>
+    /// <param name="sampler">The default sampler or another, as for <see cref="Sample"/>.</param>
+    /// <param name="steps">Model calls of DDIM and DPM-Solver++ (default <see cref="SpecDefaults.SamplerSteps"/>).</param>
     /// <param name="seed">Seeds the sampling and the metrics' subsets.</param>
     /// <param name="dataset">The data set the images imitate; default: the one the weights were trained on.</param>
     /// <param name="log">Progress messages (feature net training, data loading).</param>
     /// <param name="condition">A class-conditional model's classes and guidance (required for one; <see cref="ClassCondition.Balanced"/>
     /// scores every class equally); the report then says how many images the feature net assigns to the class asked for.</param>
     /// <exception cref="InvalidOperationException">No data set given and none known for these weights.</exception>
-    public QualityReport Evaluate(int samples = 1000, SamplerKind sampler = SamplerKind.DpmSolver2M, int steps = 20, long seed = 0,
+    public QualityReport Evaluate(int samples = 1000, SamplerKind sampler = SpecDefaults.Sampler, int steps = SpecDefaults.SamplerSteps, long seed = 0,
                                   string? dataset = null, Action<string>? log = null, ClassCondition? condition = null)
     {
         CheckSampling(samples, sampler, steps);

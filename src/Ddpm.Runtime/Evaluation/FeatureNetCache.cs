@@ -41,16 +41,21 @@ public sealed record FeatureNetInfo(
 /// <summary>A trained feature net with its description; owns the net.</summary>
 /// <param name="Net">The trained net (disposed with this record).</param>
 /// <param name="Info">What the net is and how it was trained.</param>
-/// <param name="Path">The cache file it was loaded from or written to.</param>
+/// <param name="Path">The cache file it was loaded from or written to; for a shipped net, its file name and where it comes
+/// from: "fashion-mnist.fnet, shipped with Ddpm.Runtime".</param>
 public sealed record CachedFeatureNet(FeatureNet Net, FeatureNetInfo Info, string Path) : IDisposable
 {
+    /// <summary>True for a ready-made net shipped with Ddpm.Runtime (nothing was trained or read from the cache).</summary>
+    public bool Shipped { get; init; }
+
     /// <summary>Disposes the net.</summary>
     public void Dispose() => Net.Dispose();
 }
 
 /// <summary>
-/// Keeps one trained <see cref="FeatureNet"/> per data set in the data set's cache folder
-/// (<c>feature-net-v1.bin</c> beside Fashion-MNIST's IDX files), training it on first use.
+/// Finds the <see cref="FeatureNet"/> of a data set: the one shipped with Ddpm.Runtime for exactly this data
+/// (<see cref="FeatureNetCatalog.Shipped"/>; Fashion-MNIST has one), else the one in the data set's cache folder
+/// (<c>feature-net-v1.bin</c> beside the IDX files), else one trained on first use and cached there.
 /// </summary>
 /// <remarks>
 /// File layout (little-endian), as the checkpoints': "DDPMFNET", int32 format version, int64 payload length,
@@ -74,16 +79,24 @@ public static class FeatureNetCache
     public static string PathFor(LabelledDataset data) => System.IO.Path.Combine(data.CacheFolder, FileName);
 
     /// <summary>
-    /// Loads the cached net for <paramref name="data"/> when it is intact and was trained on this data with these
-    /// options; otherwise trains one (logging progress) and caches it. A cache folder that cannot be written is
-    /// logged and the freshly trained net used anyway.
+    /// The net shipped for <paramref name="data"/> when there is one for exactly this data and these options (verified
+    /// against its SHA-256); otherwise the cached net when it is intact and was trained on this data with these options;
+    /// otherwise trains one (logging progress) and caches it. A cache folder that cannot be written is logged and the
+    /// freshly trained net used anyway.
     /// </summary>
+    /// <exception cref="InvalidDataException">The shipped net for this data does not match its manifest (never replaced by a trained one).</exception>
     public static CachedFeatureNet LoadOrTrain(LabelledDataset data, FeatureNetOptions? options = null, Action<string>? log = null)
+        => LoadOrTrain(data, options, log, FeatureNetCatalog.Shipped);
+
+    /// <summary><see cref="LoadOrTrain(LabelledDataset, FeatureNetOptions?, Action{string}?)"/> with the ready-made nets of <paramref name="catalog"/>.</summary>
+    internal static CachedFeatureNet LoadOrTrain(LabelledDataset data, FeatureNetOptions? options, Action<string>? log, FeatureNetCatalog catalog)
     {
         ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(catalog);
         options = (options ?? FeatureNetOptions.Default).Validated();
         string path = PathFor(data);
         string fingerprint = data.Fingerprint();
+        if (FromCatalog(data, fingerprint, options, log, catalog) is { } ready) return ready;
         if (File.Exists(path))
         {
             try
@@ -105,24 +118,62 @@ public static class FeatureNetCache
             }
         }
 
-        var watch = System.Diagnostics.Stopwatch.StartNew();
-        var (trained, accuracy) = FeatureNetTrainer.Train(data, options, log);
-        var fresh = new FeatureNetInfo(data.Name, fingerprint, FeatureNet.ArchitectureVersion, data.Channels, data.ImageSize,
-                                       data.ClassNames.ToArray(), options, accuracy, watch.Elapsed.TotalSeconds, get_num_threads())
-        {
-            WeightsSha256 = WeightsSha256(trained),
-        };
+        var (trained, fresh) = Train(data, options, log);
         try
         {
             Write(path, trained, fresh);
             log?.Invoke(string.Create(CultureInfo.InvariantCulture,
-                $"feature net: trained in {fresh.TrainSeconds:F0} s, test accuracy {accuracy * 100:F2}%, weights sha256 {fresh.WeightsSha256[..12]}, cached in {path}"));
+                $"feature net: trained in {fresh.TrainSeconds:F0} s, test accuracy {fresh.TestAccuracy * 100:F2}%, weights sha256 {fresh.WeightsSha256![..12]}, cached in {path}"));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             log?.Invoke($"feature net: trained, but could not cache it in {path}: {e.Message}");
         }
         return new CachedFeatureNet(trained, fresh, path);
+    }
+
+    /// <summary>Trains a new net on <paramref name="data"/> (<see cref="FeatureNetTrainer.Train"/>) and describes it; the caller owns the net.</summary>
+    internal static (FeatureNet Net, FeatureNetInfo Info) Train(LabelledDataset data, FeatureNetOptions options, Action<string>? log)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        options = options.Validated();
+        string fingerprint = data.Fingerprint();
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var (trained, accuracy) = FeatureNetTrainer.Train(data, options, log);
+        var info = new FeatureNetInfo(data.Name, fingerprint, FeatureNet.ArchitectureVersion, data.Channels, data.ImageSize,
+                                      data.ClassNames.ToArray(), options, accuracy, watch.Elapsed.TotalSeconds, get_num_threads())
+        {
+            WeightsSha256 = WeightsSha256(trained),
+        };
+        return (trained, info);
+    }
+
+    /// <summary>The ready-made net of <paramref name="catalog"/> for this data and these options, verified; null when it has none.</summary>
+    private static CachedFeatureNet? FromCatalog(LabelledDataset data, string fingerprint, FeatureNetOptions options, Action<string>? log, FeatureNetCatalog catalog)
+    {
+        var manifest = catalog.For(fingerprint);
+        if (manifest is null)
+        {
+            // Say so when a net of that name exists but for other data (e.g. Fashion-MNIST from the official files, another split).
+            if (catalog.Nets.FirstOrDefault(n => string.Equals(n.Dataset, data.Name, StringComparison.OrdinalIgnoreCase)) is { } named)
+                log?.Invoke($"feature net: the net {named.File} ({catalog.Origin}) is for other {named.Dataset} data " +
+                            $"(data sha256 {named.DataSha256[..12]}, this data {fingerprint[..12]}); it is not used.");
+            return null;
+        }
+        if (manifest.Options != options)
+        {
+            log?.Invoke($"feature net: the net {manifest.File} ({catalog.Origin}) was trained with other options ({manifest.Options}, now {options}); it is not used.");
+            return null;
+        }
+        var (net, info) = catalog.Load(manifest);
+        if (Mismatch(info, data, fingerprint, options) is { } mismatch)
+        {
+            net.Dispose();
+            throw new InvalidDataException($"The feature net {manifest.File} ({catalog.Origin}) {mismatch}.");
+        }
+        log?.Invoke(string.Create(CultureInfo.InvariantCulture,
+            $"feature net: using {manifest.File} ({catalog.Origin}; test accuracy {info.TestAccuracy * 100:F2}%, weights sha256 {info.WeightsSha256![..12]}); nothing to train"));
+        return new CachedFeatureNet(net, info, $"{manifest.File}, {catalog.Origin}") { Shipped = true };
     }
 
     /// <summary>SHA-256 of <paramref name="net"/>'s weights as <c>Module.save</c> writes them (the bytes a cache file holds), lowercase hex.</summary>
@@ -198,6 +249,12 @@ public static class FeatureNetCache
         {
             throw new InvalidDataException($"{path} cannot be read: {e.Message}", e);
         }
+        return Read(bytes, path);
+    }
+
+    /// <summary>Reads and verifies the bytes of a feature-net file; any problem is an <see cref="InvalidDataException"/> starting with <paramref name="path"/>.</summary>
+    internal static (FeatureNet Net, FeatureNetInfo Info) Read(byte[] bytes, string path)
+    {
         int header = Magic.Length + sizeof(int) + sizeof(long);
         if (bytes.Length < header || !bytes.AsSpan(0, Magic.Length).SequenceEqual(Magic))
             throw new InvalidDataException($"{path} is not a feature-net file (it does not start with \"DDPMFNET\")");

@@ -7,8 +7,8 @@ namespace Ddpm.Evaluation;
 /// <summary>
 /// Measures how close images are to a labelled data set: FID, KID, precision/recall and the class histogram,
 /// each beside its floor (the same scores for as many real training images). Created once per data set: it
-/// loads (or trains and caches) the data set's feature net and featurises the test split, the reference of
-/// every score, once. Floors are computed on first use for each n and kept.
+/// takes the data set's feature net (shipped, cached, or trained and cached) and featurises the test split, the
+/// reference of every score, once. Floors are computed on first use for each n and kept.
 /// </summary>
 /// <example>
 /// <code>
@@ -29,16 +29,26 @@ public sealed class SampleQuality : IDisposable
     public static SampleQuality Create(string dataset, Action<string>? log = null, QualitySettings? settings = null)
         => new(LabelledDatasets.Load(dataset, log), log, settings);
 
-    /// <summary>Prepares scoring against <paramref name="data"/>: loads or trains its feature net and featurises its test split.</summary>
+    /// <summary>
+    /// Prepares scoring against <paramref name="data"/>: takes its feature net (the one shipped for this data, else the cached
+    /// one, else one trained now and cached; <see cref="FeatureNetCache.LoadOrTrain(LabelledDataset, FeatureNetOptions?, Action{string}?)"/>)
+    /// and featurises its test split.
+    /// </summary>
     /// <param name="data">The labelled data set; validated first.</param>
     /// <param name="log">Receives the feature net's and the reference statistics' progress lines.</param>
     /// <param name="settings">How to measure; <see cref="QualitySettings.Default"/> when null.</param>
     public SampleQuality(LabelledDataset data, Action<string>? log = null, QualitySettings? settings = null)
+        : this(data, log, settings, FeatureNetCatalog.Shipped)
+    {
+    }
+
+    /// <summary>As the public constructor, with the ready-made feature nets of <paramref name="catalog"/> instead of the shipped ones.</summary>
+    internal SampleQuality(LabelledDataset data, Action<string>? log, QualitySettings? settings, FeatureNetCatalog catalog)
     {
         ArgumentNullException.ThrowIfNull(data);
         Data = data.Validated();
         Settings = (settings ?? QualitySettings.Default).Validated();
-        featureNet = FeatureNetCache.LoadOrTrain(data, Settings.FeatureNetOptions, log);
+        featureNet = FeatureNetCache.LoadOrTrain(data, Settings.FeatureNetOptions, log, catalog);
         try
         {
             using var extractor = new FeatureExtractor(featureNet.Net, Settings.BatchSize);
@@ -71,8 +81,10 @@ public sealed class SampleQuality : IDisposable
 
     /// <summary>What the feature net is and where it is cached.</summary>
     public FeatureNetInfo FeatureNet => featureNet.Info;
-    /// <summary>The cache file of the feature net.</summary>
+    /// <summary>The cache file of the feature net; for a shipped net, its file name and origin (<see cref="CachedFeatureNet.Path"/>).</summary>
     public string FeatureNetPath => featureNet.Path;
+    /// <summary>True when the feature net is one shipped with Ddpm.Runtime: the same net, and so comparable scores, on every machine.</summary>
+    public bool FeatureNetShipped => featureNet.Shipped;
 
     /// <summary>Scores float images [N, C, H, W] in [-1, 1] (the model's output scale); <paramref name="seed"/> draws the KID subsets.</summary>
     /// <param name="images">The images to score.</param>

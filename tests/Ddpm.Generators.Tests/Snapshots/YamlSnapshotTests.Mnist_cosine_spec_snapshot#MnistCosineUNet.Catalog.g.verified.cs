@@ -41,8 +41,8 @@ namespace Ddpm.Models
             {
                 Every = 0,
                 Samples = 256,
-                Sampler = global::Ddpm.SamplerKind.Ddim,
-                Steps = 50,
+                Sampler = global::Ddpm.SamplerKind.DpmSolver2MSde,
+                Steps = 20,
             },
             Seed = 42L,
             Precision = "fp32",

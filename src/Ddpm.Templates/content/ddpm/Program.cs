@@ -31,5 +31,6 @@ model.Train(data, training, progress =>
 
 Directory.CreateDirectory("runs");
 model.Save("runs/my-diffusion.ckpt");
-model.SampleGrid("runs/samples.png", count: 16, SamplerKind.DpmSolver2M, steps: samplerSteps, seed: 0);
-Console.WriteLine($"wrote runs/my-diffusion.ckpt and runs/samples.png (DPM-Solver++, {samplerSteps} model calls; weights: {model.WeightsReason})");
+// The default sampler, SDE-DPM-Solver++(2M) (SpecDefaults.Sampler); pass SamplerKind.Ddpm for the tutorial's chain of T steps.
+model.SampleGrid("runs/samples.png", count: 16, steps: samplerSteps, seed: 0);
+Console.WriteLine($"wrote runs/my-diffusion.ckpt and runs/samples.png (SDE-DPM-Solver++(2M), {samplerSteps} model calls; weights: {model.WeightsReason})");
