@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Ddpm.Data;
 using Ddpm.Diffusion;
+using Ddpm.Models;
 using Ddpm.Native;
 using Ddpm.Training;
 using TorchSharp;
@@ -110,6 +111,8 @@ internal static class BenchCommand
             }
             x.Dispose();
         }
+        double? onnxSampleMs = device.type == DeviceType.CPU && precision == "fp32" ? OnnxCallMilliseconds(model, entry, sampleBatch) : null;
+        double sgemmGflops = SgemmPeakGflops(device);
         var (_, peak) = Allocator.ResidentMemory();
         double trainMs = Median(times), sampleMs = Median(samplingTimes);
         return new BenchReport
@@ -150,7 +153,55 @@ internal static class BenchCommand
             RssAfterTrainingMib = trainRss >> 20,
             TrainingPeakRssMib = trainPeak >> 20,
             PeakRssMib = peak >> 20,
+            OnnxSamplingCallMs = onnxSampleMs is double ms ? Round(ms) : null,
+            SgemmPeakGflops = Round(sgemmGflops),
         };
+    }
+
+    /// <summary>The same network's call on ONNX Runtime (exported with these weights to a temporary file), the faster of 3 after a warm-up.</summary>
+    private static double OnnxCallMilliseconds(nn.Module<Tensor, Tensor, Tensor> model, ModelEntry entry, int batch)
+    {
+        string folder = Directory.CreateTempSubdirectory("ddpm-bench-").FullName;
+        try
+        {
+            string path = Path.Combine(folder, "model.onnx");
+            Ddpm.Interop.OnnxExport.Write(model, entry, path);
+            using var onnx = Ddpm.Onnx.OnnxDiffusionModel.Load(path);
+            var images = new float[(long)batch * onnx.ImageLength];
+            new Ddpm.Onnx.GaussianNoise(1).Fill(images);
+            var timesteps = Enumerable.Repeat((long)entry.Schedule.Timesteps - 1, batch).ToArray();
+            var best = double.MaxValue;
+            for (int i = 0; i < 4; i++)
+            {
+                var watch = Stopwatch.StartNew();
+                _ = onnx.Predict(images, timesteps);
+                if (i > 0) best = Math.Min(best, watch.Elapsed.TotalMilliseconds);
+            }
+            return best;
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>The machine's float32 matrix-multiply peak through libtorch: a 2048² by 2048² product, the best of 5 after 2 warm-ups.</summary>
+    private static double SgemmPeakGflops(Device device)
+    {
+        const int n = 2048;
+        using var scope = NewDisposeScope();
+        var a = randn(new long[] { n, n }, device: device);
+        var b = randn(new long[] { n, n }, device: device);
+        double best = double.MaxValue;
+        for (int i = 0; i < 7; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            using var product = mm(a, b);
+            if (device.type == DeviceType.CUDA) cuda.synchronize(device);
+            else _ = product[0, 0].item<float>();
+            if (i >= 2) best = Math.Min(best, watch.Elapsed.TotalSeconds);
+        }
+        return 2.0 * n * n * n / best / 1e9;
     }
 
     private static double Round(double value) => Math.Round(value, 1);
@@ -197,6 +248,10 @@ internal sealed record BenchReport
     [JsonPropertyName("rss_after_training_mib")] public required long RssAfterTrainingMib { get; init; }
     [JsonPropertyName("training_peak_rss_mib")] public required long TrainingPeakRssMib { get; init; }
     [JsonPropertyName("peak_rss_mib")] public required long PeakRssMib { get; init; }
+    /// <summary>One call of the same network (same batch as a sampling step) on ONNX Runtime; null off the CPU or in bf16.</summary>
+    [JsonPropertyName("onnx_sampling_call_ms")] public double? OnnxSamplingCallMs { get; init; }
+    /// <summary>A 2048² float32 matrix product through libtorch, best of 5: the machine's practical fp32 peak for the figures above.</summary>
+    [JsonPropertyName("sgemm_peak_gflops")] public required double SgemmPeakGflops { get; init; }
 
     /// <summary>The human table: the same figures, rounded and with their units.</summary>
     public IEnumerable<(string Name, string Value)> Table()
@@ -215,6 +270,9 @@ internal sealed record BenchReport
         yield return ($"train step, batch {TrainBatchSize}", $"{F(TrainStepMs)} ms median of {TrainStepsMeasured} ({F(TrainImagesPerSecond)} img/s)");
         yield return ($"sampling step, batch {SampleBatchSize}", $"{F(SamplingStepMs)} ms median of {SamplingStepsMeasured}");
         yield return ($"DDPM {Timesteps} steps, est.", $"{F(DdpmSamplingSecondsEstimate)} s for {SampleBatchSize} images");
+        if (OnnxSamplingCallMs is double onnx)
+            yield return ($"ONNX Runtime call, batch {SampleBatchSize}", $"{F(onnx)} ms (best of 3)");
+        yield return ("sgemm peak (2048², fp32)", $"{F(SgemmPeakGflops)} GFLOP/s");
         yield return ("RSS after training", $"{RssAfterTrainingMib} MiB");
         yield return ("peak RSS", $"{PeakRssMib} MiB (training peak {TrainingPeakRssMib} MiB)");
     }
