@@ -77,7 +77,7 @@ internal static class SampleCommand
                 string onnxHow = Options.DescribeSampler(kind, ddimSteps, entry.Schedule.Timesteps, parse.GetValue(eta));
                 string onnxWhat = condition is null ? "" : $", {Options.DescribeClass(condition, opened.ClassNames)}";
                 output.WriteLine($"wrote {png}: {images} images of {entry.Name}{onnxWhat} at step {opened.Step} " +
-                                 $"({onnxHow}, {Options.WeightsName(opened.Weights)} weights: {opened.WeightsReason}; ONNX Runtime ({chosen.Reason}), {onnxWatch.Elapsed.TotalSeconds:F1} s)");
+                                 $"({onnxHow}, x0 limit {Options.DescribeX0Limit(entry.Diffusion.Options)}, {Options.WeightsName(opened.Weights)} weights: {opened.WeightsReason}; ONNX Runtime ({chosen.Reason}), {onnxWatch.Elapsed.TotalSeconds:F1} s)");
                 return DdpmCli.Ok;
             }
             model.to(new Device(deviceName)); // the checkpoint holds CPU tensors; sampling runs where the model is
