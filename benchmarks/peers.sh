@@ -14,18 +14,24 @@ echo "== this project (ddpm bench: training step at batch 128, one sampling call
 $ddpm bench specs/fashion-mnist.yaml --steps 5 --json "$out/bench.json" | tee "$out/bench.txt"
 
 refpy="$reference/pytorch_ref/ddpm_ref.py"
-if [ -f "$refpy" ] && ! python3 -c "import torch" 2>/dev/null && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+py=${DDPM_REFERENCE_PYTHON:-/usr/bin/python3} # Debian's python, where python3-torch installs
+if [ -f "$refpy" ] && ! "$py" -c "import torch" 2>/dev/null && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
   echo "== installing Debian's python3-torch for the reference"
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch; } >/dev/null 2>&1 || true
 fi
-if [ -f "$refpy" ] && python3 -c "import torch" 2>/dev/null; then
-  echo "== the tutorial's PyTorch code (2 threads)"
-  python3 "$refpy" --flops --bench-train 5 --bench-sample --sample-steps 5 --threads 2 | tee "$out/reference.txt"
+if [ -f "$refpy" ] && "$py" -c "import torch" 2>/dev/null; then
+  echo "== the tutorial's PyTorch code (2 threads; Debian's torch on the system BLAS, netlib's on a stock Debian 12)"
+  "$py" "$refpy" --flops --bench-train 5 --bench-sample --sample-steps 5 --threads 2 | tee "$out/reference.txt"
+  if openblas=$(sh "$reference/pytorch_ref/openblas_env.sh" 2>/dev/null); then
+    echo "== the same on OpenBLAS (the reference's openblas_env.sh)"
+    LD_LIBRARY_PATH="$openblas" "$py" "$refpy" --bench-train 5 --bench-sample --sample-steps 5 --threads 2 | tee "$out/reference-openblas.txt"
+  fi
 else
   echo "== the tutorial's PyTorch code: not run (no $refpy or no python3-torch)" | tee "$out/reference.txt"
 fi
+touch "$out/reference-openblas.txt"
 
-python3 - "$out/bench.json" "$out/reference.txt" <<'PY'
+python3 - "$out/bench.json" "$out/reference.txt" "$out/reference-openblas.txt" <<'PY'
 import json, re, sys
 bench = json.load(open(sys.argv[1]))
 ref = open(sys.argv[2]).read()
@@ -41,13 +47,14 @@ rows.append(("training step, ddpm (TorchSharp)", bench["train_step_ms"], train_g
 rows.append(("sampling call, ddpm (TorchSharp)", bench["sampling_step_ms"], call_gflop / bench["sampling_step_ms"] * 1e3))
 if bench.get("onnx_sampling_call_ms"):
     rows.append(("sampling call, ONNX Runtime", bench["onnx_sampling_call_ms"], call_gflop / bench["onnx_sampling_call_ms"] * 1e3))
-m = re.search(r"bench-train: .*median=([\d.]+) ms/step", ref)
-if m: rows.append(("training step, tutorial PyTorch", float(m.group(1)), train_gflop / float(m.group(1)) * 1e3))
-m = re.search(r"bench-sample: .*\(([\d.]+) ms/step", ref)
-if m: rows.append(("sampling call, tutorial PyTorch", float(m.group(1)), call_gflop / float(m.group(1)) * 1e3))
+for label, text in (("", ref), (", OpenBLAS", open(sys.argv[3]).read())):
+    m = re.search(r"bench-train: .*median=([\d.]+) ms/step", text)
+    if m: rows.append((f"training step, tutorial PyTorch{label}", float(m.group(1)), train_gflop / float(m.group(1)) * 1e3))
+    m = re.search(r"bench-sample: .*\(([\d.]+) ms/step", text)
+    if m: rows.append((f"sampling call, tutorial PyTorch{label}", float(m.group(1)), call_gflop / float(m.group(1)) * 1e3))
 print(f"\nCPU: {bench['cpu']['name']} ({' '.join(bench['cpu']['features'])}), {bench['threads']} threads; "
       f"forward {forward / 1e9:.3f} GFLOP per image; training step {train_gflop:.1f} GFLOP, sampling call {call_gflop:.1f} GFLOP")
-print(f"{'what':<36} {'ms':>9} {'GFLOP/s':>9} {'of peak':>8}")
+print(f"{'what':<46} {'ms':>9} {'GFLOP/s':>9} {'of peak':>8}")
 for name, ms, gflops in rows:
-    print(f"{name:<36} {ms:>9.1f} {gflops:>9.1f} {gflops / peak:>8.0%}")
+    print(f"{name:<46} {ms:>9.1f} {gflops:>9.1f} {gflops / peak:>8.0%}")
 PY
