@@ -16,7 +16,8 @@ namespace Ddpm.Native;
 /// sampling step 40% slower). oneDNN is used only when it passed on every shape and ran the model at least 5% faster.
 /// <para>
 /// Why the whole model, not per layer: libtorch's switch is process-wide and read again when the backward pass runs
-/// (at::convolution_backward selects its backend itself), so a layer-by-layer choice would need the switch flipped inside
+/// (the backward of a oneDNN forward runs on libtorch's own kernels if the switch is off by then, and the other way round:
+/// ConvolutionBackendsTests shows it by the last bits of the weight gradients), so a layer-by-layer choice would need the switch flipped inside
 /// autograd between one layer's gradient and the next, which TorchSharp offers no hook for. A model with one shape that
 /// fails therefore runs on libtorch's own kernels throughout, and the line says which shapes failed.
 /// </para>

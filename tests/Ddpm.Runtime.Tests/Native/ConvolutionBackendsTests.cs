@@ -78,6 +78,36 @@ public sealed class ConvolutionBackendsTests : IDisposable
         Assert.Contains("oneDNN agreed with float64 but was not 5% faster", choice.Line);
     }
 
+    /// <summary>
+    /// Why the choice is per model and not per layer: libtorch reads its oneDNN switch again when the backward pass runs, so
+    /// the gradients of a convolution whose forward ran on oneDNN come from whatever the switch says at backward time. The
+    /// two backends sum in different orders, so their weight gradients differ in the last bits, which shows which one ran.
+    /// </summary>
+    [SkippableFact]
+    public void The_backward_pass_runs_on_the_backend_the_switch_names_when_it_runs()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux(), "libtorch's oneDNN switch is reached through its Linux symbols");
+        using var scope = NewDisposeScope();
+        manual_seed(11);
+        var x = randn(4, 28, 14, 14);
+        var w = randn(28, 28, 3, 3) * 0.1;
+        var upstream = randn(4, 28, 14, 14);
+        Tensor WeightGradient(bool forwardOnOneDnn, bool backwardOnOneDnn)
+        {
+            var wi = w.detach().clone().requires_grad_(true);
+            OneDnn.SetConvolutionBackend(forwardOnOneDnn);
+            var y = nn.functional.conv2d(x, wi, padding: [1, 1]);
+            OneDnn.SetConvolutionBackend(backwardOnOneDnn);
+            y.backward([upstream]);
+            return wi.grad!.detach().clone();
+        }
+        var own = WeightGradient(false, false);
+        var oneDnn = WeightGradient(true, true);
+        Skip.If(own.eq(oneDnn).all().item<bool>(), "both backends gave bit-identical gradients here, so which one ran cannot be told apart");
+        Assert.True(WeightGradient(true, false).eq(own).all().item<bool>(), "forward on oneDNN, switch off at backward: libtorch's own gradient");
+        Assert.True(WeightGradient(false, true).eq(oneDnn).all().item<bool>(), "forward on libtorch's own, switch on at backward: oneDNN's gradient");
+    }
+
     [Fact]
     public void The_shapes_of_a_model_are_its_distinct_convolutions_with_their_padding()
     {
