@@ -75,7 +75,7 @@ internal static class BenchCommand
         using var model = entry.CreateModel();
         model.to(device);
         var convolutions = device.type == DeviceType.CPU
-            ? ConvolutionBackends.Choose(model, precision == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32, entry.ImageSize, entry.Channels, ConvolutionBackends.Purpose.Training)
+            ? ConvolutionBackends.Choose(model, precision == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32, entry.ImageSize, entry.Channels, ConvolutionBackends.Purpose.Training, createCopy: entry.CreateModel)
             : null;
         var diffusion = entry.Diffusion;
         var times = new List<double>();

@@ -81,7 +81,7 @@ internal static class SampleCommand
                 return DdpmCli.Ok;
             }
             model.to(new Device(deviceName)); // the checkpoint holds CPU tensors; sampling runs where the model is
-            if (ConvolutionBackends.ChooseFor(model, computePrecision, entry.ImageSize, entry.Channels, ConvolutionBackends.Purpose.Sampling, deviceName) is string convolutions) output.WriteLine(convolutions);
+            if (ConvolutionBackends.ChooseFor(model, computePrecision, entry.ImageSize, entry.Channels, ConvolutionBackends.Purpose.Sampling, deviceName, entry.CreateModel) is string convolutions) output.WriteLine(convolutions);
             var sampled = PrecisionCast.Wrap(model, computePrecision);
             var diffusion = Options.WithX0Limit(entry.Diffusion, parse.GetValue(x0Limit));
             var watch = Stopwatch.StartNew();

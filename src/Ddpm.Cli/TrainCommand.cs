@@ -164,7 +164,7 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         manual_seed(spec.Seed); // initial weights depend only on the seed (made on the CPU, then moved: the same on every device)
         using var model = entry.CreateModel();
         model.to(new Device(device));
-        if (ConvolutionBackends.ChooseFor(model, spec.Precision, entry.ImageSize, entry.Channels, ConvolutionBackends.Purpose.Training, device) is string convolutions) Say(convolutions);
+        if (ConvolutionBackends.ChooseFor(model, spec.Precision, entry.ImageSize, entry.Channels, ConvolutionBackends.Purpose.Training, device, entry.CreateModel) is string convolutions) Say(convolutions);
         var diffusion = entry.Diffusion;
         var loader = ShardedLoader(data, spec);
         using var parallel = new DataParallel(group);
@@ -240,7 +240,7 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         manual_seed(spec.Seed);
         using var model = entry.CreateModel();
         model.to(new Device(device));
-        ConvolutionBackends.ChooseFor(model, spec.Precision, entry.ImageSize, entry.Channels, ConvolutionBackends.Purpose.Training, device);
+        ConvolutionBackends.ChooseFor(model, spec.Precision, entry.ImageSize, entry.Channels, ConvolutionBackends.Purpose.Training, device, entry.CreateModel);
         using var parallel = new DataParallel(group);
         using var trainer = new Trainer(model, entry.Diffusion, ShardedLoader(data, spec), spec, entry.CreateModel) { Parallel = parallel };
         if (resumeFrom is not null)

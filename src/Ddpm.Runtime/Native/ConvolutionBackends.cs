@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Ddpm.Blocks;
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -66,7 +67,10 @@ internal static class ConvolutionBackends
     /// <param name="cacheRoot">The cache root; default <see cref="KernelCache.DefaultRoot"/>.</param>
     /// <param name="channels">The model's image channels.</param>
     /// <param name="purpose">What the model is about to do: decides what is timed.</param>
-    public static Choice Choose(nn.Module model, ScalarType dtype, int imageSize, int channels, Purpose purpose, string? cacheRoot = null)
+    /// <param name="createCopy">Makes another module like <paramref name="model"/>: a model computing in bf16 runs behind a
+    /// converted copy (PrecisionCast), so a copy converted to <paramref name="dtype"/> is what is timed; without it only float32 models are timed.</param>
+    public static Choice Choose(nn.Module model, ScalarType dtype, int imageSize, int channels, Purpose purpose, string? cacheRoot = null,
+                                Func<nn.Module<Tensor, Tensor, Tensor>>? createCopy = null)
     {
         OneDnn.Configure();
         var shapes = ShapesOf(model);
@@ -100,15 +104,15 @@ internal static class ConvolutionBackends
                 }
                 // Time the model only when oneDNN could be chosen, and once per model, precision and purpose on a machine.
                 ModelTiming? timing = null;
-                // A bf16 model runs behind PrecisionCast's copy, so only float32 models are timed; bf16 ones stay on libtorch's own kernels.
-                if (results.All(r => r.Result.OneDnnPassed) && dtype == ScalarType.Float32 && model is nn.Module<Tensor, Tensor, Tensor> denoiser)
+                if (results.All(r => r.Result.OneDnnPassed) && Timeable(model, dtype, createCopy) is { } denoiser)
                 {
                     string key = $"{string.Join(',', shapes.Select(s => s.Key(dtype)))}|{channels}x{imageSize}|{purpose}|batch {TimingBatch}";
                     key = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key)))[..16];
                     timing = cache.Timing(key);
                     if (timing is null)
                     {
-                        timing = TimeModel(denoiser, imageSize, channels, purpose);
+                        try { timing = TimeModel(denoiser, dtype, imageSize, channels, purpose); }
+                        finally { if (!ReferenceEquals(denoiser, model)) denoiser.Dispose(); }
                         cache.SetTiming(key, timing);
                         checkedAny = true;
                     }
@@ -124,7 +128,8 @@ internal static class ConvolutionBackends
     /// <see cref="Choose"/> for a model about to run on <paramref name="device"/> in <paramref name="precision"/> (<c>fp32</c>,
     /// <c>bf16</c>, <c>fp16</c>): the line to print, or null off the CPU (the switch is for libtorch's CPU kernels).
     /// </summary>
-    public static string? ChooseFor(nn.Module model, string precision, int imageSize, int channels, Purpose purpose, string device)
+    public static string? ChooseFor(nn.Module model, string precision, int imageSize, int channels, Purpose purpose, string device,
+                                    Func<nn.Module<Tensor, Tensor, Tensor>>? createCopy = null)
     {
         if (!string.Equals(new Device(device).type.ToString(), "CPU", StringComparison.OrdinalIgnoreCase)) return null;
         var dtype = precision.ToLowerInvariant() switch
@@ -132,7 +137,7 @@ internal static class ConvolutionBackends
             "bf16" => ScalarType.BFloat16,
             _ => ScalarType.Float32,
         };
-        return Choose(model, dtype, imageSize, channels, purpose).Line;
+        return Choose(model, dtype, imageSize, channels, purpose, createCopy: createCopy).Line;
     }
 
     /// <summary>Decides from the shapes' results and sets libtorch's switch (separate from <see cref="Choose"/> so a test can feed results).</summary>
@@ -156,7 +161,7 @@ internal static class ConvolutionBackends
                 : failed.Count > 0
                     ? $"convolutions: libtorch's own for all {shapes.Count} shapes (oneDNN failed {failed.Count} of {shapes.Count}: {Describe(failed)}{check})"
                     : timing is null
-                        ? $"convolutions: libtorch's own for all {shapes.Count} shapes (oneDNN agreed with float64; only float32 models of (x, t) are timed{check})"
+                        ? $"convolutions: libtorch's own for all {shapes.Count} shapes (oneDNN agreed with float64; this model could not be timed{check})"
                         : $"convolutions: libtorch's own for all {shapes.Count} shapes (oneDNN agreed with float64 but was not 5% faster: {times}{check})";
         Summary = line;
         return new Choice(useOneDnn, shapes, failed, oneDnnMs, ownMs, checkSeconds, line);
@@ -182,7 +187,18 @@ internal static class ConvolutionBackends
     }
 
     /// <summary>Median milliseconds of one pass of the model at <see cref="TimingBatch"/> images on each backend, interleaved.</summary>
-    private static ModelTiming TimeModel(nn.Module<Tensor, Tensor, Tensor> model, int imageSize, int channels, Purpose purpose)
+    /// <summary>The module to time: the model itself in float32, a copy converted to <paramref name="dtype"/> otherwise (null without a factory).</summary>
+    private static nn.Module<Tensor, Tensor, Tensor>? Timeable(nn.Module model, ScalarType dtype, Func<nn.Module<Tensor, Tensor, Tensor>>? createCopy)
+    {
+        if (model is not nn.Module<Tensor, Tensor, Tensor> denoiser) return null;
+        if (dtype == ScalarType.Float32) return denoiser;
+        if (createCopy is null) return null;
+        var copy = createCopy();
+        copy.to(dtype).to(denoiser.parameters().First().device);
+        return copy;
+    }
+
+    private static ModelTiming TimeModel(nn.Module<Tensor, Tensor, Tensor> model, ScalarType dtype, int imageSize, int channels, Purpose purpose)
     {
         var device = model.parameters().First().device;
         bool wasTraining = model.training;
@@ -196,15 +212,15 @@ internal static class ConvolutionBackends
                 {
                     bool? previous = OneDnn.SetConvolutionBackend(useOneDnn);
                     using var scope = NewDisposeScope();
-                    var x = randn(new long[] { TimingBatch, channels, imageSize, imageSize }, device: device);
+                    var x = randn(new long[] { TimingBatch, channels, imageSize, imageSize }, dtype: dtype, device: device);
                     var t = full(new long[] { TimingBatch }, 1L, dtype: ScalarType.Int64, device: device);
                     var watch = Stopwatch.StartNew();
                     if (purpose == Purpose.Training)
-                        model.forward(x, t).square().mean().backward();
+                        model.forward(x, t).to(ScalarType.Float32).square().mean().backward();
                     else
                     {
                         using var noGrad = no_grad();
-                        _ = model.forward(x, t).sum().item<float>(); // reads the result back: the work has finished
+                        _ = model.forward(x, t).to(ScalarType.Float32).sum().item<float>(); // reads the result back: the work has finished
                     }
                     if (round > 0) (useOneDnn ? oneDnn : own).Add(watch.Elapsed.TotalMilliseconds); // round 0 sets up kernels
                     if (previous is bool before) OneDnn.SetConvolutionBackend(before);
