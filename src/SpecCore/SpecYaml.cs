@@ -115,7 +115,7 @@ namespace Ddpm.Specs
             },
             ["training"] = new[]
             {
-                new SpecKey("dataset", SpecValueType.String, "fashion-mnist, idx:<folder> (MNIST-style IDX files, as mnist-idx:<folder>), cifar10:<folder>, images:<folder> or synthetic"),
+                new SpecKey("dataset", SpecValueType.String, "fashion-mnist, mnist, idx:<folder> (MNIST-style IDX files, as mnist-idx:<folder>), cifar10:<folder>, images:<folder> or synthetic"),
                 new SpecKey("batch_size", SpecValueType.Integer, "images per optimiser step"),
                 new SpecKey("epochs", SpecValueType.Integer, "passes over the data; ignored when steps is set"),
                 new SpecKey("steps", SpecValueType.Integer, "total optimiser steps; overrides epochs"),

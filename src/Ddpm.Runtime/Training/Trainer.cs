@@ -527,7 +527,7 @@ public sealed class Trainer : IDisposable
         if (!loader.HasLabels || loader.ClassNames is null)
             throw new ArgumentException(
                 $"The model is class-conditional ({conditioning.Classes} classes), but the training data has no class labels; use a labelled " +
-                "data set (fashion-mnist, idx:<folder> with its labels file, cifar10:<folder>, images:<folder> with one subfolder per class, synthetic).",
+                "data set (fashion-mnist, mnist, idx:<folder> with its labels file, cifar10:<folder>, images:<folder> with one subfolder per class, synthetic).",
                 nameof(loader));
         if (loader.ClassNames.Count != conditioning.Classes)
             throw new ArgumentException(

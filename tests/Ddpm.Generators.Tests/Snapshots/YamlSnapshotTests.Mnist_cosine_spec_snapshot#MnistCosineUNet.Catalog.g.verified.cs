@@ -14,7 +14,7 @@ namespace Ddpm.Models
         /// <summary>The spec's training settings (the defaults for any it does not set).</summary>
         public static global::Ddpm.Specs.TrainingSpec Training() => new global::Ddpm.Specs.TrainingSpec
         {
-            Dataset = "mnist-idx:data/mnist",
+            Dataset = "mnist",
             BatchSize = 128,
             Epochs = 10,
             Steps = null,

@@ -66,7 +66,7 @@ public class LabelledDatasetsTests
     [Theory]
     [InlineData("images:somewhere")]
     [InlineData("synthetic")]
-    [InlineData("mnist")]
+    [InlineData("kmnist")]
     [InlineData("idx:")]
     public void Unlabelled_unknown_or_folderless_names_are_argument_errors(string name)
     {
