@@ -12,7 +12,7 @@ internal static class Options
         OneOf("--device", "cpu or cuda (default: cuda when available, else cpu).", "cpu", "cuda");
 
     public static Option<string?> Precision() =>
-        OneOf("--precision", "fp32, bf16 (bfloat16 compute with float32 weights; faster than fp32 on CPUs with AMX and on GPUs; slower on CPUs without AMX), " +
+        OneOf("--precision", "fp32, bf16 (bfloat16 compute with float32 weights; faster than fp32 on GPUs and on CPUs where oneDNN's bf16 kernels pass the kernel check (AMX, AVX-512-BF16); measure with ddpm bench), " +
               "or fp16 (float16 compute with dynamic loss scaling; CUDA only).", "fp32", "bf16", "fp16");
 
     /// <summary>`--weights auto|ema|raw`: auto takes the weights the run's evaluation scored better (EMA when not evaluated).
