@@ -101,8 +101,9 @@ internal static class EvalCommand
             if (Given(parse, netOut)) throw new UsageException("--out applies to --train-feature-net; scores go to --json.");
             string path = parse.GetValue(input)
                 ?? throw new UsageException("ddpm eval needs a checkpoint or images to score (or --compare a.json b.json, or --train-feature-net --dataset NAME).");
-            if (parse.GetValue(json) is { } jsonFile) Options.CheckWritableFile(jsonFile, "--json");
-            if (parse.GetValue(saveSamples) is { } npyFile) Options.CheckWritableFile(npyFile, "--save-samples");
+            string? jsonOut = parse.GetValue(json), npyOut = parse.GetValue(saveSamples);
+            if (jsonOut is not null) Options.CheckWritableFile(jsonOut, "--json", [path, npyOut]);
+            if (npyOut is not null) Options.CheckWritableFile(npyOut, "--save-samples", [path, jsonOut]);
             var watch = Stopwatch.StartNew();
             var context = new List<KeyValuePair<string, object?>> { new("input", path) };
             string datasetName;

@@ -31,7 +31,7 @@ internal static class ImportCommand
             bool replace = parse.GetValue(overwrite);
             if (File.Exists(target) && !replace)
                 throw new UsageException($"--out {Options.Echo(target)} exists; pass --overwrite to replace it.");
-            Options.CheckWritableFile(target, "--out");
+            Options.CheckWritableFile(target, "--out", [source], writesCheckpoint: true);
 
             var result = WeightExchange.Import(source, entry, target, replace);
             string converted = result.ConvertedTensors > 0 ? $", {result.ConvertedTensors} converted to float32" : "";

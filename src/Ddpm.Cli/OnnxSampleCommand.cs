@@ -27,7 +27,7 @@ internal static class OnnxSampleCommand
     {
         if (!File.Exists(path)) throw new UsageException($"ONNX model '{path}' does not exist.");
         string png = outFile ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, Path.GetFileNameWithoutExtension(path) + "-samples.png");
-        Options.CheckWritableFile(png, "--out");
+        Options.CheckWritableFile(png, "--out", [path]);
         using var model = OnnxDiffusionModel.Load(path);
         var condition = Options.ResolveClass(model, classWords, guidance, count);
         count = condition?.Labels.Count ?? count; // --class all rounds up to whole rows

@@ -123,6 +123,25 @@ public sealed class Checkpoint : IDisposable
         }
     }
 
+    /// <summary>
+    /// Whether <paramref name="path"/> is an existing file that starts like a Ddpm checkpoint (its first eight bytes), read
+    /// without loading it: the CLI replaces such a file only with another checkpoint.
+    /// </summary>
+    internal static bool IsCheckpoint(string path)
+    {
+        try
+        {
+            if (!File.Exists(path)) return false;
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            Span<byte> start = stackalloc byte[8];
+            return stream.ReadAtLeast(start, start.Length, throwOnEndOfStream: false) == start.Length && start.SequenceEqual(Magic);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Reads and verifies a checkpoint file (magic, format version, length, checksum).</summary>
     public static Checkpoint Load(string path)
     {
