@@ -43,6 +43,7 @@ internal static class OnnxSampleCommand
         };
         var watch = Stopwatch.StartNew();
         float[] images = model.Sample(count, kind, steps, seed, eta, condition: condition);
+        Ddpm.Diffusion.Sampling.CheckFinite(images, count);
         model.SaveGrid(images, png, condition?.Labels);
         string how = Options.DescribeSampler(sampler, steps, model.Schedule.Timesteps, eta);
         string what = condition is null ? "" : $", {Options.DescribeClass(condition.Labels, condition.Guidance, model.ClassNames)}";

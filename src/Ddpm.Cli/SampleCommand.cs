@@ -72,6 +72,7 @@ internal static class SampleCommand
                 string graph = SamplingEngine.ExportedGraph(path, opened);
                 var onnxCondition = condition is null ? null : new Ddpm.Onnx.OnnxClassCondition(condition.Labels, condition.Guidance);
                 float[] drawn = SamplingEngine.SampleOnnx(graph, images, kind, ddimSteps, parse.GetValue(eta), parse.GetValue(seed), onnxCondition);
+                Sampling.CheckFinite(drawn, images);
                 using (var grid = tensor(drawn, entry.BatchShape(images)))
                     Ddpm.Imaging.ImageGrid.SavePng(grid, png, columns: Ddpm.Imaging.GridLayout.Columns(images, condition?.Labels), scale: Ddpm.Imaging.GridLayout.Scale(entry.ImageSize));
                 string onnxHow = Options.DescribeSampler(kind, ddimSteps, entry.Schedule.Timesteps, parse.GetValue(eta));

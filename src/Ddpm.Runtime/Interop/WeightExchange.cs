@@ -83,6 +83,8 @@ public static class WeightExchange
         using var model = entry.CreateModel();
         var expected = model.state_dict().Select(p => (p.Key, p.Value)).ToList();
         Check(file, expected, entry.Name);
+        if (FiniteWeights.FirstNonFinite(file.Tensors) is { } bad)
+            throw new InvalidDataException($"{weightsPath}: {FiniteWeights.Describe(bad)}; ddpm imports finite weights only (the model that saved them diverged).");
 
         var byName = file.Tensors.ToDictionary(p => p.Name, p => p.Value, StringComparer.Ordinal);
         int converted = 0;

@@ -306,6 +306,11 @@ public sealed class Checkpoint : IDisposable
             int threads = reader.ReadInt32();
             var model = ReadTensors(reader, owned);
             var ema = reader.ReadBoolean() ? ReadTensors(reader, owned) : null;
+            // Weights that are not finite draw black images: refused here, where every reader of checkpoints passes.
+            if (FiniteWeights.FirstNonFinite(model) is { } badRaw)
+                throw new CheckpointException(path, $"its weights are not finite: {FiniteWeights.Describe(badRaw)}; the run diverged before it was saved. Use an earlier checkpoint.");
+            if (ema is not null && FiniteWeights.FirstNonFinite(ema) is { } badEma)
+                throw new CheckpointException(path, $"its EMA weights are not finite: {FiniteWeights.Describe(badEma)}; the run diverged before it was saved. Use an earlier checkpoint.");
             int optimizerLength = reader.ReadInt32();
             byte[] optimizer = reader.ReadBytes(optimizerLength);
             if (optimizer.Length != optimizerLength)
