@@ -137,18 +137,20 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         if (!Primary) return TrainReplica();
         if (File.Exists(folder))
             throw new UsageException($"--out {folder} is a file; give a folder for the run.");
-        // Everything that can refuse the run is checked before the first file is written. One process owns the folder
-        // (RunFolderLock): a resume locks it before it reads the checkpoint; a new run checks the folder, loads the data,
-        // locks it and checks again, since another run may have started there meanwhile.
-        using var resumeLock = settings.Resume && File.Exists(CheckpointPath) ? RunFolderLock.Take(folder) : null;
-        using var resumeFrom = settings.Resume ? OpenCheckpointToResume() : null;
+        // Everything that can refuse the run is checked before the first file is written.
+        var checkpointStamp = Stamp(CheckpointPath);
+        using var checkedCheckpoint = settings.Resume ? OpenCheckpointToResume() : null;
         bool replace = !settings.Resume && CheckNewRunFolder();
         // The data too: an unknown or broken data set must not leave a half-made run folder (or delete the old run).
         var watch = Stopwatch.StartNew();
         ImageSet data = Datasets.Load(spec.Dataset, entry.Channels, entry.ImageSize, Say);
         var loaded = watch.Elapsed;
-        using var newRunLock = settings.Resume ? null : RunFolderLock.Take(folder);
+        // One process owns the folder from here to the end (RunFolderLock). What was checked before is checked again under
+        // the lock when another run may have changed it meanwhile: the folder of a new run, a checkpoint rewritten since.
+        using var runLock = RunFolderLock.Take(folder);
         if (!settings.Resume) replace = CheckNewRunFolder();
+        using var reopened = settings.Resume && Stamp(CheckpointPath) != checkpointStamp ? OpenCheckpointToResume() : null;
+        var resumeFrom = reopened ?? checkedCheckpoint;
         DataParallelRun.ShareCheckpoint(group, resumeFrom, CheckpointPath); // the other ranks wait for this
         if (replace) DeleteRun();
         Directory.CreateDirectory(Path.Combine(folder, "checkpoints"));
@@ -301,6 +303,10 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
             throw;
         }
     }
+
+    /// <summary>When and how large a file was last written (default when it does not exist).</summary>
+    private static (DateTime Written, long Length) Stamp(string path) =>
+        File.Exists(path) ? (File.GetLastWriteTimeUtc(path), new FileInfo(path).Length) : default;
 
     /// <summary>Refuses a folder that holds a run unless --overwrite; true when there is a run to delete.</summary>
     private bool CheckNewRunFolder()
