@@ -21,6 +21,12 @@ internal static class EvalCommand
 {
     private const int DrawBatch = 250;
 
+    /// <summary>
+    /// The most images one evaluation draws: 50,000 is the usual FID sample; twice that is hours on a GPU and days on a CPU,
+    /// and a larger number is more likely a typing slip than a plan.
+    /// </summary>
+    public const int MaxSamples = 100_000;
+
     public static Command Create(TextWriter output)
     {
         var input = new Argument<string?>("input")
@@ -30,7 +36,7 @@ internal static class EvalCommand
             Arity = ArgumentArity.ZeroOrOne,
         };
         var dataset = new Option<string?>("--dataset") { Description = "The data set to compare with (default: the checkpoint's training data set; required for images)." };
-        var samples = new Option<int>("--samples") { Description = "Images to draw from a checkpoint (FID is comparable only at equal n; use 1000 or more).", DefaultValueFactory = _ => 1000 };
+        var samples = new Option<int>("--samples") { Description = $"Images to draw from a checkpoint, at most {MaxSamples:N0} (FID is comparable only at equal n; use 1000 or more).", DefaultValueFactory = _ => 1000 };
         var sampler = Options.Sampler();
         var steps = Options.SamplerSteps();
         var eta = new Option<double>("--eta") { Description = "DDIM eta, from 0 to 1: 0 is deterministic, 1 is DDPM-like noise.", DefaultValueFactory = _ => 0.0 };
@@ -70,7 +76,7 @@ internal static class EvalCommand
             input, dataset, samples, sampler, steps, eta, seed, weights, x0Limit, count, range, json, saveSamples, classOption, guidance,
             compare, trainFeatureNet, netOut, engine,
         };
-        Options.AtLeast(samples, 2);
+        Options.Between(samples, 2, MaxSamples);
         Options.AtLeast(steps, 1);
         Options.FiniteBetween(eta, 0, 1);
         Options.WholeNumber(seed);
