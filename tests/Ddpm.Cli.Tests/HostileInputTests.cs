@@ -172,7 +172,7 @@ public sealed class HostileInputTests(Xunit.Abstractions.ITestOutputHelper log) 
         // Checkpoint load (sample, eval, export and --resume all load through it): the tensor is named.
         string infinite = EditedCheckpoint("inf.ckpt", (name, t) => name == "final_conv.bias" ? t.fill_(double.PositiveInfinity) : t);
         string png = Path.Combine(root, "inf.png");
-        var (loadCode, _, loadError) = Ddpm("sample", infinite, "--out", png, "--count", "2");
+        var (loadCode, _, loadError) = Ddpm("sample", infinite, "--out", png, "--count", "2", "--engine", "torch");
         Assert.Equal(1, loadCode);
         Assert.Equal($"ddpm: Checkpoint '{infinite}': its weights are not finite: tensor 'final_conv.bias' holds 1 NaN or infinite value (of 1); " +
                      "the run diverged before it was saved. Use an earlier checkpoint.", loadError.Trim());
@@ -181,11 +181,21 @@ public sealed class HostileInputTests(Xunit.Abstractions.ITestOutputHelper log) 
         // Finite weights so large that sampling overflows: the draw stops, no black grid is written.
         string huge = EditedCheckpoint("huge.ckpt", (name, t) => name.StartsWith("final_conv.", StringComparison.Ordinal) ? t.fill_(3e38) : t);
         string hugePng = Path.Combine(root, "huge.png");
-        var (drawCode, _, drawError) = Ddpm("sample", huge, "--out", hugePng, "--count", "2", "--sampler", "ddim", "--steps", "3", "--x0-limit", "none");
+        var (drawCode, _, drawError) = Ddpm("sample", huge, "--out", hugePng, "--count", "2", "--sampler", "ddim", "--steps", "3", "--x0-limit", "none", "--engine", "torch");
         Assert.Equal(1, drawCode);
         Assert.StartsWith("ddpm: Sampling produced NaN or infinite values in 2 of 2 images, so no image was written", drawError);
         Assert.Single(drawError.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.False(File.Exists(hugePng));
+        // The same on ONNX Runtime: the checkpoint's graph (--engine onnx) and an exported model.onnx.
+        string onnx = Path.Combine(root, "huge.onnx");
+        Assert.Equal(0, Ddpm("export", huge, "--out", onnx).Code);
+        foreach (string[] args in new[] { new[] { huge, "--engine", "onnx" }, new[] { onnx } })
+        {
+            var (onnxCode, _, onnxError) = Ddpm(["sample", .. args, "--out", hugePng, "--count", "2", "--sampler", "ddim", "--steps", "3"]);
+            Assert.True(onnxCode == 1, onnxError);
+            Assert.StartsWith("ddpm: Sampling produced NaN or infinite values in 2 of 2 images, so no image was written", onnxError);
+            Assert.False(File.Exists(hugePng));
+        }
 
         // ddpm eval: an all-NaN .npy is not images.
         string nan = Path.Combine(root, "nan.npy");

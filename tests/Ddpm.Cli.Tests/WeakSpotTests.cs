@@ -63,10 +63,10 @@ public sealed class WeakSpotTests : IDisposable
     public void A_checkpoint_outside_a_run_folder_gets_its_grid_beside_it()
     {
         string checkpoint = OutputSafetyTests.TinyCheckpoint(root, "loose.ckpt");
-        var (code, output, error) = Ddpm("sample", checkpoint, "--count", "1", "--sampler", "ddim", "--steps", "2");
+        var (code, output, error) = Ddpm("sample", checkpoint, "--count", "1", "--sampler", "ddim", "--steps", "2", "--engine", "torch");
         Assert.True(code == 0, error);
         string png = Path.Combine(root, "loose-samples.png");
-        Assert.StartsWith($"wrote {png}:", output);
+        Assert.Contains($"wrote {png}:", output);
         Assert.True(File.Exists(png));
         Assert.Equal(Path.Combine(Path.GetPathRoot(png)!, "x-samples.png"), SampleCommand.DefaultPng(Path.Combine(Path.GetPathRoot(png)!, "x.ckpt")));
         Assert.Equal(Path.Combine(root, "run", "samples.png"), SampleCommand.DefaultPng(Path.Combine(root, "run", "checkpoints", "last.ckpt")));
