@@ -21,6 +21,12 @@ internal static class EvalCommand
 {
     private const int DrawBatch = 250;
 
+    /// <summary>
+    /// The most images one evaluation draws: 50,000 is the usual FID sample; twice that is hours on a GPU and days on a CPU,
+    /// and a larger number is more likely a typing slip than a plan.
+    /// </summary>
+    public const int MaxSamples = 100_000;
+
     public static Command Create(TextWriter output)
     {
         var input = new Argument<string?>("input")
@@ -30,7 +36,7 @@ internal static class EvalCommand
             Arity = ArgumentArity.ZeroOrOne,
         };
         var dataset = new Option<string?>("--dataset") { Description = "The data set to compare with (default: the checkpoint's training data set; required for images)." };
-        var samples = new Option<int>("--samples") { Description = "Images to draw from a checkpoint (FID is comparable only at equal n; use 1000 or more).", DefaultValueFactory = _ => 1000 };
+        var samples = new Option<int>("--samples") { Description = $"Images to draw from a checkpoint, at most {MaxSamples:N0} (FID is comparable only at equal n; use 1000 or more).", DefaultValueFactory = _ => 1000 };
         var sampler = Options.Sampler();
         var steps = Options.SamplerSteps();
         var eta = new Option<double>("--eta") { Description = "DDIM eta, from 0 to 1: 0 is deterministic, 1 is DDPM-like noise.", DefaultValueFactory = _ => 0.0 };
@@ -70,7 +76,7 @@ internal static class EvalCommand
             input, dataset, samples, sampler, steps, eta, seed, weights, x0Limit, count, range, json, saveSamples, classOption, guidance,
             compare, trainFeatureNet, netOut, engine,
         };
-        Options.AtLeast(samples, 2);
+        Options.Between(samples, 2, MaxSamples);
         Options.AtLeast(steps, 1);
         Options.FiniteBetween(eta, 0, 1);
         Options.WholeNumber(seed);
@@ -101,8 +107,9 @@ internal static class EvalCommand
             if (Given(parse, netOut)) throw new UsageException("--out applies to --train-feature-net; scores go to --json.");
             string path = parse.GetValue(input)
                 ?? throw new UsageException("ddpm eval needs a checkpoint or images to score (or --compare a.json b.json, or --train-feature-net --dataset NAME).");
-            if (parse.GetValue(json) is { } jsonFile) Options.CheckWritableFile(jsonFile, "--json");
-            if (parse.GetValue(saveSamples) is { } npyFile) Options.CheckWritableFile(npyFile, "--save-samples");
+            string? jsonOut = parse.GetValue(json), npyOut = parse.GetValue(saveSamples);
+            if (jsonOut is not null) Options.CheckWritableFile(jsonOut, "--json", [path, npyOut]);
+            if (npyOut is not null) Options.CheckWritableFile(npyOut, "--save-samples", [path, jsonOut]);
             var watch = Stopwatch.StartNew();
             var context = new List<KeyValuePair<string, object?>> { new("input", path) };
             string datasetName;
@@ -113,8 +120,10 @@ internal static class EvalCommand
                 if (Directory.Exists(path) || IsImageFile(path))
                 {
                     datasetName = parse.GetValue(dataset) ?? throw new UsageException($"{path} holds images: say which data set they imitate with --dataset (for example --dataset fashion-mnist).");
-                    quality = Open(datasetName, output);
-                    var images = ReadImages(path, quality, parse.GetValue(range)!, parse.GetValue(count));
+                    // The images are read and checked before the feature net is loaded or trained (minutes on a fresh cache).
+                    var data = LoadData(datasetName, output);
+                    var images = ReadImages(path, data.Channels, data.ImageSize, parse.GetValue(range)!, parse.GetValue(count));
+                    quality = Open(data, output);
                     context.Add(new("images", images.Count));
                     report = quality.Score(images, Seed(parse.GetValue(seed)));
                 }
@@ -123,17 +132,18 @@ internal static class EvalCommand
                     using var opened = Options.OpenCheckpoint(path, parse.GetValue(weights) ?? SamplingWeights.Unknown);
                     datasetName = parse.GetValue(dataset) ?? opened.Dataset
                         ?? throw new UsageException($"{path} does not record its training data set; pass --dataset.");
-                    quality = Open(datasetName, output);
+                    // Every option is checked against the model before the data set and its feature net are loaded.
                     var kind = parse.GetValue(sampler) ?? SpecDefaults.Sampler;
                     int timesteps = opened.Entry.Schedule.Timesteps;
                     int n = parse.GetValue(samples), modelCalls = Options.StepsFor(parse.GetValue(steps), timesteps);
                     if (kind != SamplerKind.Ddpm && modelCalls > timesteps)
                         throw new UsageException($"--steps {modelCalls} exceeds the schedule's {timesteps} timesteps.");
+                    var condition = Options.ResolveClass(opened, parse.GetValue(classOption), parse.GetValue(guidance), n, balanced: true);
+                    quality = Open(LoadData(datasetName, output), output);
                     string how = Options.DescribeSampler(kind, modelCalls, timesteps, parse.GetValue(eta));
                     var diffusion = Options.WithX0Limit(opened.Entry.Diffusion, parse.GetValue(x0Limit));
                     string limit = Options.DescribeX0Limit(diffusion.Options);
                     output.WriteLine($"drawing {n} images of {opened.Entry.Name} at step {opened.Step} ({how}, x0 limit {limit}, {Options.WeightsName(opened.Weights)} weights: {opened.WeightsReason})");
-                    var condition = Options.ResolveClass(opened, parse.GetValue(classOption), parse.GetValue(guidance), n, balanced: true);
                     if (condition is not null)
                     {
                         output.WriteLine($"  by class: {Options.DescribeClass(condition, opened.ClassNames)}");
@@ -162,6 +172,8 @@ internal static class EvalCommand
                                                parse.GetValue(seed), DrawBatch, Drawn, condition);
                     }
                     using var imagesOwner = images;
+                    // Non-finite images would score as black ones: the draw stops here instead (exit 1).
+                    Sampling.CheckFinite(images);
                     double drawSeconds = drawWatch.Elapsed.TotalSeconds;
                     if (parse.GetValue(saveSamples) is { } npy) SaveLevels(images, npy, output);
                     context.AddRange([new("model", opened.Entry.Name), new("step", opened.Step), new("weights", Options.WeightsName(opened.Weights)),
@@ -251,9 +263,17 @@ internal static class EvalCommand
                 throw new UsageException($"{option.Name} does not apply to {mode}{why}.");
     }
 
-    private static SampleQuality Open(string dataset, TextWriter output)
+    /// <summary>The labelled data set to score against; an unknown name or one without labels is one usage line.</summary>
+    private static LabelledDataset LoadData(string dataset, TextWriter output)
     {
-        try { return SampleQuality.Create(dataset, output.WriteLine); }
+        try { return LabelledDatasets.Load(dataset, output.WriteLine).Validated(); }
+        catch (ArgumentException e) { throw new UsageException($"--dataset: {DdpmCli.Describe(e)}"); }
+    }
+
+    /// <summary>Scoring against <paramref name="data"/>: its feature net (shipped, cached, or trained now) and reference statistics.</summary>
+    private static SampleQuality Open(LabelledDataset data, TextWriter output)
+    {
+        try { return new SampleQuality(data, output.WriteLine); }
         catch (ArgumentException e) { throw new UsageException($"--dataset: {DdpmCli.Describe(e)}"); }
     }
 
@@ -262,10 +282,18 @@ internal static class EvalCommand
     private static bool IsImageFile(string path) =>
         Path.GetExtension(path).ToLowerInvariant() is ".npy" or ".png" or ".jpg" or ".jpeg";
 
-    /// <summary>Reads an image input as 8-bit images of the data set's shape.</summary>
-    internal static ImageSet ReadImages(string path, SampleQuality quality, string range, int? count)
+    /// <summary>
+    /// Reads an image input as 8-bit images of the data set's shape: a file that is not images of that shape, claims more
+    /// pixels than ddpm decodes (<see cref="ImageLimits"/>) or holds NaN or infinite values is one usage line.
+    /// </summary>
+    internal static ImageSet ReadImages(string path, int channels, int size, string range, int? count)
     {
-        int channels = quality.Channels, size = quality.ImageSize;
+        try { return ReadImagesOf(path, channels, size, range, count); }
+        catch (InvalidDataException e) { throw new UsageException(DdpmCli.Describe(e)); }
+    }
+
+    private static ImageSet ReadImagesOf(string path, int channels, int size, string range, int? count)
+    {
         ImageSet images;
         if (Directory.Exists(path))
         {
@@ -289,7 +317,12 @@ internal static class EvalCommand
     /// <summary>A .npy of images as 8-bit levels: [N, H, W] (one channel), [N, C, H, W] or [N, H, W, C].</summary>
     internal static ImageSet FromNpy(string path, int channels, int size, string range)
     {
-        var array = Npy.Read(path);
+        var array = Npy.Read(path, shape =>
+        {
+            // The image size from the header, under the one limit of every image reader: [N, H, W], [N, C, H, W] or [N, H, W, C].
+            if (shape.Length == 3) ImageLimits.Check(path, shape[2], shape[1]);
+            else if (shape.Length == 4) ImageLimits.Check(path, shape[1] <= 4 ? shape[3] : shape[2], shape[1] <= 4 ? shape[2] : shape[1]);
+        });
         long[] s = array.Shape;
         bool channelsFirst = s.Length == 4 && s[1] == channels && s[2] == size && s[3] == size;
         bool channelsLast = s.Length == 4 && s[3] == channels && s[1] == size && s[2] == size;
@@ -299,6 +332,11 @@ internal static class EvalCommand
                                      $"({(channels == 1 ? $"[N, {size}, {size}], " : "")}[N, {channels}, {size}, {size}] or [N, {size}, {size}, {channels}]).");
         int n = checked((int)s[0]), bytesPerImage = channels * size * size;
         var values = array.Values;
+        // NaN or infinite values would become black or white pixels and score as if they were images.
+        long bad = 0;
+        foreach (double v in values) if (!double.IsFinite(v)) bad++;
+        if (bad > 0)
+            throw new UsageException($"{path}: {bad:N0} of its {values.LongLength:N0} values are NaN or infinite; these are not images (was the model that drew them diverging?).");
         (double offset, double factor) = Levels(array, range, path);
         var pixels = new byte[(long)n * bytesPerImage];
         for (int i = 0; i < n; i++)

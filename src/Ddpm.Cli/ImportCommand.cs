@@ -16,9 +16,14 @@ internal static class ImportCommand
         var model = new Option<string>("--model") { Description = "The compiled model the weights belong to (a name of ddpm list, or its spec file).", Required = true };
         var outFile = new Option<string>("--out") { Description = "The checkpoint to write.", Required = true };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace --out if it exists." };
+        var stripPrefix = new Option<string?>("--strip-prefix")
+        {
+            HelpName = "PREFIX",
+            Description = "Remove PREFIX from the start of every key that has it first (module. for a state dict saved from DataParallel or DistributedDataParallel).",
+        };
         var command = new Command("import", "Make a checkpoint from weights trained elsewhere (safetensors or a PyTorch state dict).")
         {
-            weightsPath, model, outFile, overwrite,
+            weightsPath, model, outFile, overwrite, stripPrefix,
         };
         command.SetAction(parse =>
         {
@@ -31,9 +36,9 @@ internal static class ImportCommand
             bool replace = parse.GetValue(overwrite);
             if (File.Exists(target) && !replace)
                 throw new UsageException($"--out {Options.Echo(target)} exists; pass --overwrite to replace it.");
-            Options.CheckWritableFile(target, "--out");
+            Options.CheckWritableFile(target, "--out", [source], writesCheckpoint: true);
 
-            var result = WeightExchange.Import(source, entry, target, replace);
+            var result = WeightExchange.ImportStripping(source, entry, target, replace, parse.GetValue(stripPrefix));
             string converted = result.ConvertedTensors > 0 ? $", {result.ConvertedTensors} converted to float32" : "";
             output.WriteLine($"wrote {result.CheckpointPath}: {result.Model} from {source} ({ExportCommand.Name(result.Format)}, {result.Tensors} tensors, " +
                              $"{result.Values.ToString("N0", CultureInfo.InvariantCulture)} values{converted}) as raw weights at step 0, no EMA. " +

@@ -22,15 +22,25 @@ internal static class InspectCommand
                 ListCommand.Write(output);
                 return DdpmCli.Ok;
             }
+            // The plot's file is checked before anything is printed (the same rule as every command's outputs).
+            string? PlotPath(string model)
+            {
+                if (parse.GetResult(plot) is null) return null;
+                string file = parse.GetValue(plot) ?? $"{model}-schedule.png";
+                Options.CheckWritableFile(file, "--plot", [name]);
+                return file;
+            }
             if (ModelResolver.Uncompiled(name) is { Model: { } declared, Schedule: { } declaredSchedule } document)
             {
+                string? declaredPlot = PlotPath(declared.Name);
                 WriteUncompiled(name, declared, declaredSchedule, document, output);
                 WriteSchedule(ScheduleMath.Tables(declaredSchedule.Kind, declaredSchedule.Timesteps, declaredSchedule.BetaStart, declaredSchedule.BetaEnd),
-                              declared.Name, parse.GetResult(plot) is null ? null : parse.GetValue(plot) ?? $"{declared.Name}-schedule.png", output);
+                              declared.Name, declaredPlot, output);
                 return DdpmCli.Ok;
             }
             var resolved = ModelResolver.Resolve(name);
             var entry = resolved.Entry;
+            string? plotPath = PlotPath(entry.Name);
             using var model = entry.CreateModel();
             long live = model.parameters().Sum(p => p.numel());
             output.WriteLine($"{entry.Name} ({ListCommand.Source(entry)}): {live:N0} parameters (generator: {entry.ParameterCount:N0})");
@@ -54,7 +64,7 @@ internal static class InspectCommand
             foreach (var (key, value) in model.state_dict())
                 output.WriteLine($"  {key} {Shape(value.shape)}");
 
-            WriteSchedule(entry.Schedule, entry.Name, parse.GetResult(plot) is null ? null : parse.GetValue(plot) ?? $"{entry.Name}-schedule.png", output);
+            WriteSchedule(entry.Schedule, entry.Name, plotPath, output);
             return DdpmCli.Ok;
         });
         return command;

@@ -27,7 +27,7 @@ internal static class OnnxSampleCommand
     {
         if (!File.Exists(path)) throw new UsageException($"ONNX model '{path}' does not exist.");
         string png = outFile ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, Path.GetFileNameWithoutExtension(path) + "-samples.png");
-        Options.CheckWritableFile(png, "--out");
+        Options.CheckWritableFile(png, "--out", [path]);
         using var model = OnnxDiffusionModel.Load(path);
         var condition = Options.ResolveClass(model, classWords, guidance, count);
         count = condition?.Labels.Count ?? count; // --class all rounds up to whole rows
@@ -43,6 +43,7 @@ internal static class OnnxSampleCommand
         };
         var watch = Stopwatch.StartNew();
         float[] images = model.Sample(count, kind, steps, seed, eta, condition: condition);
+        Ddpm.Diffusion.Sampling.CheckFinite(images, count);
         model.SaveGrid(images, png, condition?.Labels);
         string how = Options.DescribeSampler(sampler, steps, model.Schedule.Timesteps, eta);
         string what = condition is null ? "" : $", {Options.DescribeClass(condition.Labels, condition.Guidance, model.ClassNames)}";

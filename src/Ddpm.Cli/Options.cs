@@ -291,12 +291,28 @@ internal static class Options
     public static string Echo(string value) => value.Length <= 40 ? value : value[..40] + "...";
 
     /// <summary>
-    /// Checks before any work that <paramref name="path"/> (given with <paramref name="option"/>) can be written: not a folder,
-    /// its folder creatable, the file openable for writing. A file that did not exist is not left behind.
+    /// The one rule for every file a command writes, checked before any work: the file is not one of the command's
+    /// <paramref name="inputs"/> (compared as full paths after every symbolic link is followed, so a link or a "./x/../x"
+    /// spelling of an input is caught too), an existing Ddpm checkpoint is replaced only by a checkpoint
+    /// (<paramref name="writesCheckpoint"/>), whatever the flags, and the file can be written: not a folder, its folder
+    /// creatable, the file openable for writing. A file that did not exist is not left behind.
     /// </summary>
-    public static void CheckWritableFile(string path, string option)
+    /// <param name="path">The file the command will write.</param>
+    /// <param name="option">The option that named it (or chose it by default), for the message.</param>
+    /// <param name="inputs">The files and folders the command reads; none of them may be written.</param>
+    /// <param name="writesCheckpoint">True when what the command writes there is a Ddpm checkpoint.</param>
+    public static void CheckWritableFile(string path, string option, IEnumerable<string?>? inputs = null, bool writesCheckpoint = false)
     {
         if (Directory.Exists(path)) throw new UsageException($"{option} {Echo(path)} is a folder; give a file name.");
+        string target = RealPath(path);
+        foreach (string? input in inputs ?? [])
+        {
+            if (string.IsNullOrEmpty(input)) continue;
+            if (string.Equals(target, RealPath(input), PathComparison))
+                throw new UsageException($"{option} {path} is the input {input}: writing it would destroy what the command reads; choose another file.");
+        }
+        if (!writesCheckpoint && Ddpm.Training.Checkpoint.IsCheckpoint(target))
+            throw new UsageException($"{option} {path} is a Ddpm checkpoint, and this command would replace it with another kind of file; choose another file.");
         try
         {
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
@@ -308,6 +324,44 @@ internal static class Options
         {
             throw new UsageException($"{option} {Echo(path)}: cannot write there ({e.Message.TrimEnd('.')}).");
         }
+    }
+
+    /// <summary>How paths compare: by case where the file system usually is case-sensitive (Linux), else ignoring case.</summary>
+    private static StringComparison PathComparison => OperatingSystem.IsLinux() ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase;
+
+    /// <summary>
+    /// <paramref name="path"/> as a full path with every symbolic link in it followed (its folders' too), as far as the parts
+    /// exist; the parts that do not exist yet are kept as written. Links that loop or go 40 deep stop the resolution there.
+    /// </summary>
+    internal static string RealPath(string path)
+    {
+        string full;
+        try { full = Path.GetFullPath(path); }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException) { return path; }
+        string root = Path.GetPathRoot(full) ?? "";
+        string current = root;
+        int links = 0;
+        var pending = new Stack<string>(full[root.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries).Reverse());
+        while (pending.Count > 0)
+        {
+            string part = pending.Pop();
+            string next = Path.Combine(current, part);
+            string? link = null;
+            try { link = new FileInfo(next).LinkTarget; }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+            if (link is null || ++links > 40)
+            {
+                current = next;
+                continue;
+            }
+            // A link's target is read relative to the folder that holds the link; its parts replace the link's.
+            string resolved = Path.GetFullPath(link, current);
+            string resolvedRoot = Path.GetPathRoot(resolved) ?? "";
+            foreach (string p in resolved[resolvedRoot.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries).Reverse())
+                pending.Push(p);
+            current = resolvedRoot;
+        }
+        return current;
     }
 
     /// <summary>The device `--device` names ("cpu" or "cuda"; default cuda when usable): one usage line when CUDA is not.</summary>

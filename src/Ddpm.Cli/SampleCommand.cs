@@ -20,7 +20,7 @@ internal static class SampleCommand
         var steps = Options.SamplerSteps();
         var eta = new Option<double>("--eta") { Description = "DDIM eta, from 0 to 1: 0 is deterministic, 1 is DDPM-like noise.", DefaultValueFactory = _ => 0.0 };
         var seed = new Option<long>("--seed") { Description = "Seed of the starting noise.", DefaultValueFactory = _ => 0 };
-        var outFile = new Option<string?>("--out") { Description = "PNG to write (default: samples.png beside the checkpoint's run)." };
+        var outFile = new Option<string?>("--out") { Description = "PNG to write (default: samples.png in the run folder for a run's checkpoints/X.ckpt, else X-samples.png beside the checkpoint)." };
         var frames = new Option<bool>("--frames") { Description = "Also write the denoising sequence as an animated GIF (<out>.gif)." };
         var weights = Options.Weights();
         var noEma = new Option<bool>("--no-ema") { Description = "Same as --weights raw." };
@@ -46,12 +46,12 @@ internal static class SampleCommand
                                              parse.GetValue(seed), parse.GetValue(outFile), parse.GetValue(classOption), parse.GetValue(guidance), output);
             }
             // Where the images go is checked before minutes of sampling.
-            string png = parse.GetValue(outFile) ?? Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(path)))!, "samples.png");
+            string png = parse.GetValue(outFile) ?? DefaultPng(path);
             string? gif = parse.GetValue(frames) ? Path.ChangeExtension(png, ".gif") : null;
             if (gif is not null && parse.GetValue(count) > MaxFramesCount)
                 throw new UsageException($"--frames keeps every step of every image in memory: use --count {MaxFramesCount} or fewer with it, got {parse.GetValue(count)}.");
-            Options.CheckWritableFile(png, "--out");
-            if (gif is not null) Options.CheckWritableFile(gif, "--out");
+            Options.CheckWritableFile(png, "--out", [path]);
+            if (gif is not null) Options.CheckWritableFile(gif, "--out", [path]);
             string deviceName = Options.ResolveDevice(parse.GetValue(device));
             string computePrecision = parse.GetValue(precision) ?? "fp32";
             Options.CheckPrecisionOnDevice(computePrecision, deviceName);
@@ -72,6 +72,7 @@ internal static class SampleCommand
                 string graph = SamplingEngine.ExportedGraph(path, opened);
                 var onnxCondition = condition is null ? null : new Ddpm.Onnx.OnnxClassCondition(condition.Labels, condition.Guidance);
                 float[] drawn = SamplingEngine.SampleOnnx(graph, images, kind, ddimSteps, parse.GetValue(eta), parse.GetValue(seed), onnxCondition);
+                Sampling.CheckFinite(drawn, images);
                 using (var grid = tensor(drawn, entry.BatchShape(images)))
                     Ddpm.Imaging.ImageGrid.SavePng(grid, png, columns: Ddpm.Imaging.GridLayout.Columns(images, condition?.Labels), scale: Ddpm.Imaging.GridLayout.Scale(entry.ImageSize));
                 string onnxHow = Options.DescribeSampler(kind, ddimSteps, entry.Schedule.Timesteps, parse.GetValue(eta));
@@ -94,6 +95,20 @@ internal static class SampleCommand
             return DdpmCli.Ok;
         });
         return command;
+    }
+
+    /// <summary>
+    /// Where a grid goes without --out: samples.png in the run folder for a checkpoint in a run's checkpoints folder
+    /// (runs/x/checkpoints/last.ckpt: runs/x/samples.png), else beside the checkpoint as NAME-samples.png (a checkpoint
+    /// in / or in the current folder included).
+    /// </summary>
+    internal static string DefaultPng(string checkpoint)
+    {
+        string full = Path.GetFullPath(checkpoint);
+        string folder = Path.GetDirectoryName(full) ?? Path.GetPathRoot(full) ?? ".";
+        if (string.Equals(Path.GetFileName(folder), "checkpoints", StringComparison.Ordinal) && Path.GetDirectoryName(folder) is { } run)
+            return Path.Combine(run, "samples.png");
+        return Path.Combine(folder, Path.GetFileNameWithoutExtension(full) + "-samples.png");
     }
 
     /// <summary>The most images in one grid (a 64 x 64 grid; `ddpm eval --save-samples` writes larger sets).</summary>

@@ -93,7 +93,10 @@ internal static class TrainCommand
             string deviceName = Options.ResolveDevice(parse.GetValue(device));
             Options.CheckPrecisionOnDevice(training.Precision, deviceName);
             var settings = new RunSettings(parse.GetValue(resume), parse.GetValue(overwrite), parse.GetValue(finalSamples),
-                                           TimeSpan.FromMinutes(parse.GetValue(checkpointMinutes)));
+                                           TimeSpan.FromMinutes(parse.GetValue(checkpointMinutes)))
+            {
+                BatchSizeGiven = parse.GetValue(batchSize) is not null,
+            };
             // Under mpirun every rank runs this; rank 0 owns the run folder (DataParallelRun).
             return DataParallelRun.Run(Console.Error, group => new TrainingRun(resolved, folder, deviceName, settings, output, group).Execute());
         });
@@ -107,7 +110,11 @@ internal static class TrainCommand
 /// <summary>How `ddpm train` treats the run folder and what it writes besides the spec's schedule.</summary>
 /// <param name="FinalSamples">Images in the grid after the last step (0: none).</param>
 /// <param name="CheckpointInterval">Also checkpoint after this much training time (zero: off).</param>
-internal sealed record RunSettings(bool Resume, bool Overwrite, int FinalSamples, TimeSpan CheckpointInterval);
+internal sealed record RunSettings(bool Resume, bool Overwrite, int FinalSamples, TimeSpan CheckpointInterval)
+{
+    /// <summary>Whether the batch size came from --batch-size (one larger than the data set is then refused, not shrunk).</summary>
+    public bool BatchSizeGiven { get; init; }
+}
 
 /// <summary>One `ddpm train` run: its folder, files, progress display and trainer.</summary>
 internal sealed class TrainingRun(ResolvedModel resolved, string folder, string device, RunSettings settings, TextWriter output, IProcessGroup group)
@@ -138,12 +145,25 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         if (File.Exists(folder))
             throw new UsageException($"--out {folder} is a file; give a folder for the run.");
         // Everything that can refuse the run is checked before the first file is written.
-        using var resumeFrom = settings.Resume ? OpenCheckpointToResume() : null;
+        var checkpointStamp = Stamp(CheckpointPath);
+        using var checkedCheckpoint = settings.Resume ? OpenCheckpointToResume() : null;
         bool replace = !settings.Resume && CheckNewRunFolder();
         // The data too: an unknown or broken data set must not leave a half-made run folder (or delete the old run).
         var watch = Stopwatch.StartNew();
         ImageSet data = Datasets.Load(spec.Dataset, entry.Channels, entry.ImageSize, Say);
         var loaded = watch.Elapsed;
+        if (spec.BatchSize > data.Count)
+        {
+            if (settings.BatchSizeGiven)
+                throw new UsageException($"--batch-size {spec.BatchSize} is larger than the data set ('{spec.Dataset}', {data.Count:N0} images); use at most {data.Count}.");
+            Say($"note: the batch size {spec.BatchSize} is larger than the data set ('{spec.Dataset}', {data.Count:N0} images): each step uses all {data.Count}.");
+        }
+        // One process owns the folder from here to the end (RunFolderLock). What was checked before is checked again under
+        // the lock when another run may have changed it meanwhile: the folder of a new run, a checkpoint rewritten since.
+        using var runLock = RunFolderLock.Take(folder);
+        if (!settings.Resume) replace = CheckNewRunFolder();
+        using var reopened = settings.Resume && Stamp(CheckpointPath) != checkpointStamp ? OpenCheckpointToResume() : null;
+        var resumeFrom = reopened ?? checkedCheckpoint;
         DataParallelRun.ShareCheckpoint(group, resumeFrom, CheckpointPath); // the other ranks wait for this
         if (replace) DeleteRun();
         Directory.CreateDirectory(Path.Combine(folder, "checkpoints"));
@@ -284,6 +304,9 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
             if (recorded.ArchitectureHash is string hash && hash != entry.ArchitectureHash)
                 throw new UsageException($"--resume: this checkpoint's {entry.Name} has another architecture (hash {hash}) than this build's (hash {entry.ArchitectureHash}); resume with the ddpm that wrote it, or train into a new --out.");
             checkpoint.CheckSchedule(entry.Schedule.Fingerprint);
+            if (recorded.Dataset is string trainedOn && !string.Equals(trainedOn, resolved.Training.Dataset, StringComparison.Ordinal))
+                throw new UsageException($"--resume: the checkpoint was trained on '{trainedOn}', this run asks for '{resolved.Training.Dataset}'; resume on the same data " +
+                                         $"(--dataset {trainedOn}), or train on the other data into a new --out.");
             int batchSize = resolved.Training.BatchSize;
             if (recorded.BatchSize is int trained && trained != batchSize)
                 throw new UsageException($"--resume: the checkpoint was trained with batch size {trained}, this run asks for {batchSize}; " +
@@ -297,7 +320,10 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         }
     }
 
-    /// <summary>A new run: refuses a folder that holds a run, unless --overwrite, which deletes that run's files first.</summary>
+    /// <summary>When and how large a file was last written (default when it does not exist).</summary>
+    private static (DateTime Written, long Length) Stamp(string path) =>
+        File.Exists(path) ? (File.GetLastWriteTimeUtc(path), new FileInfo(path).Length) : default;
+
     /// <summary>Refuses a folder that holds a run unless --overwrite; true when there is a run to delete.</summary>
     private bool CheckNewRunFolder()
     {

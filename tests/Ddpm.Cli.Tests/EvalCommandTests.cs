@@ -335,7 +335,7 @@ public sealed class EvalCommandTests : IDisposable
             ([npy, "--dataset", dataset], $"ddpm: {npy}: an array of shape (10, 5, 5) is not images of this data set ([N, 8, 8], [N, 1, 8, 8] or [N, 8, 8, 1])."),
             ([Path.Combine(root, "none.npy"), "--dataset", dataset], $"ddpm: '{Path.Combine(root, "none.npy")}' does not exist."),
             ([npy, "--dataset", "synthetic"], $"ddpm: --dataset: Dataset 'synthetic' has no class labels, and evaluation needs a labelled data set ({LabelledDatasets.Help})."),
-            ([npy, "--dataset", dataset, "--samples", "abc"], "ddpm: --samples must be a whole number >= 2 (at most 2147483647), got 'abc'."),
+            ([npy, "--dataset", dataset, "--samples", "abc"], "ddpm: --samples must be a whole number from 2 to 100000, got 'abc'."),
             ([npy, "--dataset", dataset, "--eta", "NaN"], "ddpm: --eta must be a finite number from 0 to 1, got 'NaN'."),
         ];
         string notJson = Path.Combine(root, "not.json");

@@ -26,9 +26,10 @@ public static class ImageFolder
 
     /// <summary>
     /// The largest image decoded (4096 x 4096 pixels): checked from the header before any pixel memory is taken, so a file
-    /// that claims 20000 x 20000 costs nothing (decoding one takes 16 bytes a pixel, and two decode at once).
+    /// that claims 20000 x 20000 costs nothing (decoding one takes 16 bytes a pixel, and two decode at once). The same limit
+    /// holds for every image ddpm reads (sample grids and .npy arrays included).
     /// </summary>
-    public const long MaxPixels = 4096L * 4096;
+    public const long MaxPixels = Ddpm.Imaging.ImageLimits.MaxPixels;
 
     /// <summary>Loads every image under <paramref name="folder"/> as <paramref name="channels"/> x size x size.</summary>
     /// <param name="folder">The folder to search, subfolders included.</param>
@@ -116,8 +117,7 @@ public static class ImageFolder
         var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Premul);
         if (info.Width < 1 || info.Height < 1)
             throw DataFormat.Error(path, $"has an empty image ({info.Width}x{info.Height}).");
-        if ((long)info.Width * info.Height > MaxPixels)
-            throw DataFormat.Error(path, $"is {info.Width}x{info.Height} pixels, more than the {MaxPixels:N0} this loader decodes; shrink it first.");
+        Ddpm.Imaging.ImageLimits.Check(path, info.Width, info.Height);
         using var bitmap = new SKBitmap(info);
         var result = codec.GetPixels(info, bitmap.GetPixels());
         if (result == SKCodecResult.IncompleteInput)

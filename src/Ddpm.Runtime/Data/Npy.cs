@@ -25,18 +25,29 @@ public static partial class Npy
     }
 
     /// <summary>Reads <paramref name="path"/>; one <see cref="InvalidDataException"/> that names the file and the problem otherwise.</summary>
-    public static NpyArray Read(string path)
+    public static NpyArray Read(string path) => Read(path, null);
+
+    /// <summary>
+    /// As <see cref="Read(string)"/>; <paramref name="checkShape"/> sees the header's shape before any element is read (a
+    /// reader of images checks their size there, <see cref="Ddpm.Imaging.ImageLimits"/>).
+    /// </summary>
+    internal static NpyArray Read(string path, Action<long[]>? checkShape)
     {
         using var stream = File.OpenRead(path);
-        try { return Read(stream); }
-        catch (InvalidDataException e) { throw new InvalidDataException($"{path}: {e.Message}", e); }
+        try { return Read(stream, checkShape); }
+        catch (InvalidDataException e) when (!e.Message.StartsWith(path + ": ", StringComparison.Ordinal))
+        {
+            throw new InvalidDataException($"{path}: {e.Message}", e);
+        }
         catch (EndOfStreamException e) { throw new InvalidDataException($"{path}: the file ends before its array does.", e); }
     }
 
     /// <summary>Reads one .npy array from the current position of <paramref name="stream"/>, which stays open.</summary>
     /// <exception cref="InvalidDataException">The data is not a .npy array this reader supports.</exception>
     /// <exception cref="EndOfStreamException">The stream ends inside the header.</exception>
-    public static NpyArray Read(Stream stream)
+    public static NpyArray Read(Stream stream) => Read(stream, null);
+
+    private static NpyArray Read(Stream stream, Action<long[]>? checkShape)
     {
         using var reader = new BinaryReader(stream, Encoding.Latin1, leaveOpen: true);
         var magic = reader.ReadBytes(Magic.Length);
@@ -74,8 +85,12 @@ public static partial class Npy
             "<f8" => 8,
             _ => throw new InvalidDataException($"dtype '{dtype}' is not supported: save uint8, float32 or float64 (little-endian)."),
         };
+        checkShape?.Invoke(shape);
         if (count > Array.MaxLength / Math.Max(size, 8))
             throw new InvalidDataException($"the array has {count:N0} elements, too many to read.");
+        // A header may promise more than the file holds: nothing is allocated for bytes that are not there.
+        if (stream.CanSeek && stream.Length - stream.Position < count * size)
+            throw new InvalidDataException($"the array should hold {count * size:N0} bytes after its header, but the file has {stream.Length - stream.Position:N0}.");
         var bytes = reader.ReadBytes(checked((int)(count * size)));
         if (bytes.LongLength != count * size)
             throw new InvalidDataException($"the array should hold {count * size:N0} bytes after its header, but the file has {bytes.LongLength:N0}.");

@@ -42,6 +42,7 @@ public static class Sampling
             using var images = frames is null
                 ? Draw(model, diffusion, shape, (int)shape[0], sampler, steps, eta, seed, GridBatch, condition: condition)
                 : diffusion.Sample(Denoiser(model, condition, 0, (int)shape[0]), shape, sampler, steps, eta, generator, frames, Devices.Of(model));
+            CheckFinite(images);
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
             int columns = GridLayout.Columns(shape[0], condition?.Labels);
             ImageGrid.SavePng(images, path, columns: columns, scale: Scale(shape[^1]));
@@ -106,6 +107,34 @@ public static class Sampling
             if (wasTraining) model.train();
         }
     }
+
+    /// <summary>
+    /// Stops a draw whose images hold NaN or infinite values (they would be written as black or white images): one
+    /// <see cref="InvalidOperationException"/> saying how many images are affected.
+    /// </summary>
+    internal static void CheckFinite(Tensor images)
+    {
+        using var scope = NewDisposeScope();
+        var finite = isfinite(images);
+        if (finite.all().item<bool>()) return;
+        long count = images.shape[0];
+        long bad = count - finite.reshape(count, -1).all(1).sum().item<long>();
+        throw NonFiniteSamples(bad, count);
+    }
+
+    /// <summary>The same for images drawn outside TorchSharp (ONNX Runtime): <paramref name="count"/> images in one array.</summary>
+    internal static void CheckFinite(ReadOnlySpan<float> images, int count)
+    {
+        int per = images.Length / Math.Max(count, 1), bad = 0;
+        for (int i = 0; i < count; i++)
+            foreach (float v in images.Slice(i * per, per))
+                if (!float.IsFinite(v)) { bad++; break; }
+        if (bad > 0) throw NonFiniteSamples(bad, count);
+    }
+
+    private static InvalidOperationException NonFiniteSamples(long bad, long count) =>
+        new($"Sampling produced NaN or infinite values in {bad} of {count} images, so no image was written: the weights or the sampler " +
+            "diverged (try another --sampler, --x0-limit clip, or other weights).");
 
     /// <summary>
     /// The one rule for conditional sampling: a class-conditional model needs a class per image (it never silently draws

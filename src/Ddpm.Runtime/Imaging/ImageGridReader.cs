@@ -22,7 +22,10 @@ public static class ImageGridReader
     /// <summary>Reads the tiles of <paramref name="path"/> as <paramref name="channels"/> x tile x tile images.</summary>
     public static ImageSet Read(string path, int tile, int channels)
     {
-        using var decoded = SKBitmap.Decode(path) ?? throw new InvalidDataException($"{path}: not an image SkiaSharp can decode.");
+        // The size from the header first: a grid that claims 20000 x 20000 pixels is refused before it is decoded.
+        using var codec = SKCodec.Create(path) ?? throw new InvalidDataException($"{path}: not an image SkiaSharp can decode.");
+        ImageLimits.Check(path, codec.Info.Width, codec.Info.Height);
+        using var decoded = SKBitmap.Decode(codec) ?? throw new InvalidDataException($"{path}: not an image SkiaSharp can decode.");
         using var rgba = decoded.Copy(SKColorType.Rgba8888) ?? throw new InvalidDataException($"{path}: cannot convert its pixels to RGBA.");
         int width = rgba.Width, height = rgba.Height;
         byte[] pixels = rgba.Bytes; // RGBA rows, no padding for Rgba8888

@@ -6,8 +6,12 @@ using static TorchSharp.torch;
 namespace Ddpm.Interop;
 
 /// <summary>PyTorch state dicts (<c>torch.save(model.state_dict())</c>, the zip format) through TorchSharp.PyBridge.</summary>
-internal static class PyTorchFile
+internal static partial class PyTorchFile
 {
+    /// <summary>The unpickler's words for a class it was asked to construct: "construction of ClassDict (for posix.system)".</summary>
+    [System.Text.RegularExpressions.GeneratedRegex(@"construction of ClassDict \(for ([^)\s]+)\)")]
+    private static partial System.Text.RegularExpressions.Regex CodeRequest();
+
     /// <summary>Pickles <paramref name="tensors"/> as a dict of name to tensor, which <c>torch.load</c> reads.</summary>
     public static void Write(Stream stream, IReadOnlyList<(string Name, Tensor Value)> tensors)
     {
@@ -34,6 +38,9 @@ internal static class PyTorchFile
         // The unpickler's errors on a foreign file are of many kinds (zip, pickle opcodes, casts): all mean the same here.
         catch (Exception e) when (e is not (OutOfMemoryException or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException))
         {
+            // A pickle that names a class to construct (posix.system, builtins.eval, ...) asks to run code: refused, in those words.
+            if (CodeRequest().Match(e.Message) is { Success: true } code)
+                throw new InvalidDataException($"is refused: this file asks to run code ({code.Groups[1].Value}); ddpm reads only tensors and plain containers.", e);
             throw new InvalidDataException($"is not a PyTorch state dict saved by torch.save (zip format): {e.Message}", e);
         }
         var tensors = new List<(string Name, Tensor Value)>(table.Count);

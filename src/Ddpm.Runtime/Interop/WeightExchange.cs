@@ -72,6 +72,10 @@ public static class WeightExchange
     /// <exception cref="InvalidDataException">The weights file cannot be parsed.</exception>
     /// <exception cref="IOException"><paramref name="checkpointPath"/> exists and <paramref name="overwrite"/> is false.</exception>
     public static ImportResult Import(string weightsPath, ModelEntry entry, string checkpointPath, bool overwrite = false)
+        => ImportStripping(weightsPath, entry, checkpointPath, overwrite, stripPrefix: null);
+
+    /// <summary>As the public <c>Import</c>; <paramref name="stripPrefix"/> (e.g. "module.", which DataParallel adds) is removed from every key that starts with it first.</summary>
+    internal static ImportResult ImportStripping(string weightsPath, ModelEntry entry, string checkpointPath, bool overwrite, string? stripPrefix)
     {
         ArgumentException.ThrowIfNullOrEmpty(weightsPath);
         ArgumentNullException.ThrowIfNull(entry);
@@ -82,9 +86,13 @@ public static class WeightExchange
         using var file = WeightFile.Read(weightsPath);
         using var model = entry.CreateModel();
         var expected = model.state_dict().Select(p => (p.Key, p.Value)).ToList();
-        Check(file, expected, entry.Name);
+        var named = string.IsNullOrEmpty(stripPrefix) ? file.Tensors
+            : file.Tensors.Select(p => (p.Name.StartsWith(stripPrefix, StringComparison.Ordinal) ? p.Name[stripPrefix.Length..] : p.Name, p.Value)).ToList();
+        Check(file.Source, named, expected, entry.Name);
+        if (FiniteWeights.FirstNonFinite(named) is { } bad)
+            throw new InvalidDataException($"{weightsPath}: {FiniteWeights.Describe(bad)}; ddpm imports finite weights only (the model that saved them diverged).");
 
-        var byName = file.Tensors.ToDictionary(p => p.Name, p => p.Value, StringComparer.Ordinal);
+        var byName = named.ToDictionary(p => p.Name, p => p.Value, StringComparer.Ordinal);
         int converted = 0;
         var state = new List<(string Name, Tensor Value)>(expected.Count);
         Tensor? rng = null;
@@ -123,10 +131,17 @@ public static class WeightExchange
     /// Compares a state dict with the one <paramref name="expected"/> describes, throwing one exception that lists every
     /// missing, unexpected and mismatched key.
     /// </summary>
-    private static void Check(WeightFile file, IReadOnlyList<(string Name, Tensor Value)> expected, string modelName)
+    private static void Check(string source, IReadOnlyList<(string Name, Tensor Value)> tensors, IReadOnlyList<(string Name, Tensor Value)> expected, string modelName)
     {
         var stored = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (var (name, value) in file.Tensors) stored[name] = value;
+        foreach (var (name, value) in tensors) stored[name] = value;
+        // A wrapper's prefix on every key (DataParallel's "module.") matches nothing: say so in one line instead of listing every key.
+        if (tensors.Count > 0 && !expected.Any(p => stored.ContainsKey(p.Name)) && tensors[0].Name.IndexOf('.') is int dot and > 0)
+        {
+            string prefix = tensors[0].Name[..(dot + 1)];
+            if (tensors.All(p => p.Name.StartsWith(prefix, StringComparison.Ordinal)) && expected.Any(p => stored.ContainsKey(prefix + p.Name)))
+                throw new InvalidDataException($"{source}: every key starts with '{prefix}': strip it with --strip-prefix {prefix}");
+        }
         var wanted = expected.Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
         var missing = new List<string>();
         var mismatched = new List<string>();
@@ -139,9 +154,9 @@ public static class WeightExchange
             else if (value.dtype != target.dtype && !(value.is_floating_point() && target.is_floating_point()))
                 mismatched.Add($"{name} is {value.dtype} in the file, {target.dtype} in the model");
         }
-        var unexpected = file.Tensors.Where(p => !wanted.Contains(p.Name)).Select(p => $"{p.Name} {Shape(p.Value)}").ToList();
+        var unexpected = tensors.Where(p => !wanted.Contains(p.Name)).Select(p => $"{p.Name} {Shape(p.Value)}").ToList();
         if (missing.Count + unexpected.Count + mismatched.Count > 0)
-            throw new StateDictMismatchException(file.Source, modelName, Sorted(missing), Sorted(unexpected), Sorted(mismatched));
+            throw new StateDictMismatchException(source, modelName, Sorted(missing), Sorted(unexpected), Sorted(mismatched));
     }
 
     private static List<string> Sorted(List<string> items)

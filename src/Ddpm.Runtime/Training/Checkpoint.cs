@@ -123,6 +123,25 @@ public sealed class Checkpoint : IDisposable
         }
     }
 
+    /// <summary>
+    /// Whether <paramref name="path"/> is an existing file that starts like a Ddpm checkpoint (its first eight bytes), read
+    /// without loading it: the CLI replaces such a file only with another checkpoint.
+    /// </summary>
+    internal static bool IsCheckpoint(string path)
+    {
+        try
+        {
+            if (!File.Exists(path)) return false;
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            Span<byte> start = stackalloc byte[8];
+            return stream.ReadAtLeast(start, start.Length, throwOnEndOfStream: false) == start.Length && start.SequenceEqual(Magic);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Reads and verifies a checkpoint file (magic, format version, length, checksum).</summary>
     public static Checkpoint Load(string path)
     {
@@ -287,6 +306,11 @@ public sealed class Checkpoint : IDisposable
             int threads = reader.ReadInt32();
             var model = ReadTensors(reader, owned);
             var ema = reader.ReadBoolean() ? ReadTensors(reader, owned) : null;
+            // Weights that are not finite draw black images: refused here, where every reader of checkpoints passes.
+            if (FiniteWeights.FirstNonFinite(model) is { } badRaw)
+                throw new CheckpointException(path, $"its weights are not finite: {FiniteWeights.Describe(badRaw)}; the run diverged before it was saved. Use an earlier checkpoint.");
+            if (ema is not null && FiniteWeights.FirstNonFinite(ema) is { } badEma)
+                throw new CheckpointException(path, $"its EMA weights are not finite: {FiniteWeights.Describe(badEma)}; the run diverged before it was saved. Use an earlier checkpoint.");
             int optimizerLength = reader.ReadInt32();
             byte[] optimizer = reader.ReadBytes(optimizerLength);
             if (optimizer.Length != optimizerLength)

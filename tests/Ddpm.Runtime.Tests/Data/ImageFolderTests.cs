@@ -156,7 +156,7 @@ public class ImageFolderTests
 
         var e = Assert.Throws<InvalidDataException>(() => ImageFolder.Load(dir.Path, size: 4));
 
-        Assert.Equal($"{dir.File("huge.png")}: is 20000x20000 pixels, more than the {ImageFolder.MaxPixels:N0} this loader decodes; shrink it first.", e.Message);
+        Assert.Equal($"{dir.File("huge.png")}: is 20000x20000 pixels, more than the {ImageFolder.MaxPixels:N0} (4096 x 4096) that ddpm decodes; shrink it first.", e.Message);
     }
 
     private static uint Crc32(ReadOnlySpan<byte> data)
