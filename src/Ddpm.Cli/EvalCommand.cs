@@ -107,6 +107,9 @@ internal static class EvalCommand
             if (Given(parse, netOut)) throw new UsageException("--out applies to --train-feature-net; scores go to --json.");
             string path = parse.GetValue(input)
                 ?? throw new UsageException("ddpm eval needs a checkpoint or images to score (or --compare a.json b.json, or --train-feature-net --dataset NAME).");
+            if (File.Exists(path) && Path.GetExtension(path).Equals(".onnx", StringComparison.OrdinalIgnoreCase))
+                throw new UsageException($"{path} is an ONNX model: ONNX models are sampled with ddpm sample {path}; " +
+                                         "score the grid it writes with ddpm eval GRID.png --dataset NAME.");
             string? jsonOut = parse.GetValue(json), npyOut = parse.GetValue(saveSamples);
             if (jsonOut is not null) Options.CheckWritableFile(jsonOut, "--json", [path, npyOut]);
             if (npyOut is not null) Options.CheckWritableFile(npyOut, "--save-samples", [path, jsonOut]);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Ddpm.Conditioning;
 using Ddpm.Imaging;
+using Ddpm.Specs;
 using Microsoft.ML.OnnxRuntime;
 
 namespace Ddpm.Onnx;
@@ -32,19 +33,44 @@ public sealed class OnnxDiffusionModel : IDisposable
         int Int(string key) => int.TryParse(Get(key), NumberStyles.Integer, CultureInfo.InvariantCulture, out int value) && value > 0
             ? value
             : throw new InvalidDataException($"{path}: metadata '{key}' is '{Get(key)}', not a positive whole number.");
+        void InRange(string key, double value, NumberRange range)
+        {
+            if (!range.Allows(value))
+                throw new InvalidDataException($"{path}: metadata '{key}' is {value.ToString(CultureInfo.InvariantCulture)}; it must be {range.Text}.");
+        }
         try
         {
             Name = Get(OnnxMetadata.ModelKey);
             SpecFile = metadata.TryGetValue(OnnxMetadata.SpecFileKey, out var spec) ? spec : "";
             Channels = Int(OnnxMetadata.ChannelsKey);
             ImageSize = Int(OnnxMetadata.ImageSizeKey);
+            // Crafted metadata is not trusted: the ranges of the spec rules, then the graph's own declared image shape.
+            InRange(OnnxMetadata.ChannelsKey, Channels, OnnxMetadata.ChannelsRange);
+            InRange(OnnxMetadata.ImageSizeKey, ImageSize, OnnxMetadata.ImageSizeRange);
+            if (session.InputMetadata.TryGetValue(OnnxMetadata.ImagesInput, out var imagesInput))
+            {
+                int[] declared = imagesInput.Dimensions;
+                if (declared.Length != 4)
+                    throw new InvalidDataException($"{path}: the graph's '{OnnxMetadata.ImagesInput}' input has {declared.Length} dimensions; a model exported by Ddpm has 4 (batch, channels, height, width).");
+                (string Key, int Value, int Declared, string What)[] axes =
+                [
+                    (OnnxMetadata.ChannelsKey, Channels, declared[1], "channels"),
+                    (OnnxMetadata.ImageSizeKey, ImageSize, declared[2], "height"),
+                    (OnnxMetadata.ImageSizeKey, ImageSize, declared[3], "width"),
+                ];
+                foreach (var (key, value, size, what) in axes)
+                    if (size > 0 && size != value)
+                        throw new InvalidDataException($"{path}: metadata '{key}' is {value}, but the graph's '{OnnxMetadata.ImagesInput}' input declares {what} {size}; the file was edited after ddpm export.");
+            }
             Objective = Get(OnnxMetadata.ObjectiveKey);
             if (Objective is not ("eps" or "x0" or "v"))
                 throw new InvalidDataException($"{path}: metadata '{OnnxMetadata.ObjectiveKey}' is '{Objective}'; expected eps, x0 or v.");
             ClipX0 = Get(OnnxMetadata.ClipX0Key) == "true";
             DynamicThreshold = OnnxMetadata.ParseDoubles(Get(OnnxMetadata.DynamicThresholdKey), OnnxMetadata.DynamicThresholdKey)[0];
+            InRange(OnnxMetadata.DynamicThresholdKey, DynamicThreshold, OnnxMetadata.DynamicThresholdRange);
             var betas = OnnxMetadata.ParseDoubles(Get(OnnxMetadata.BetasKey), OnnxMetadata.BetasKey);
             var alphasCumprod = OnnxMetadata.ParseDoubles(Get(OnnxMetadata.AlphasCumprodKey), OnnxMetadata.AlphasCumprodKey);
+            InRange(OnnxMetadata.TimestepsKey, Int(OnnxMetadata.TimestepsKey), OnnxMetadata.TimestepsRange);
             if (Int(OnnxMetadata.TimestepsKey) != betas.Length)
                 throw new InvalidDataException($"{path}: metadata says {Get(OnnxMetadata.TimestepsKey)} timesteps but holds {betas.Length} betas.");
             Schedule = new OnnxSchedule(metadata.TryGetValue(OnnxMetadata.ScheduleKindKey, out var kind) ? kind : "custom", betas, alphasCumprod);
@@ -52,7 +78,10 @@ public sealed class OnnxDiffusionModel : IDisposable
             {
                 Classes = Int(OnnxMetadata.ClassesKey);
                 ClassDropout = OnnxMetadata.ParseDoubles(Get(OnnxMetadata.ClassDropoutKey), OnnxMetadata.ClassDropoutKey)[0];
+                InRange(OnnxMetadata.ClassesKey, Classes, ClassRules.Classes);
+                InRange(OnnxMetadata.ClassDropoutKey, ClassDropout, ClassRules.ClassDropout);
                 Guidance = OnnxMetadata.ParseDoubles(Get(OnnxMetadata.GuidanceKey), OnnxMetadata.GuidanceKey)[0];
+                InRange(OnnxMetadata.GuidanceKey, Guidance, ClassRules.Guidance);
                 ClassNames = System.Text.Json.JsonSerializer.Deserialize<string[]>(Get(OnnxMetadata.ClassNamesKey)) ?? Array.Empty<string>();
                 if (ClassNames.Count != Classes)
                     throw new InvalidDataException($"{path}: metadata '{OnnxMetadata.ClassNamesKey}' names {ClassNames.Count} classes; the model has {Classes}.");

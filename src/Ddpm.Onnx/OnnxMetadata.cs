@@ -54,6 +54,17 @@ internal static class OnnxMetadata
     public const string LabelsInput = "labels";
     public const string PredictionOutput = "prediction";
 
+    // The allowed values of the numbers above, so crafted metadata is refused at load with the key and the range rather
+    // than trusted: the spec rules' ranges (ScheduleRules, ClassRules), and the one image limit (4096 x 4096 pixels).
+    /// <summary><see cref="ChannelsKey"/>: 1 (grey) to 3 (RGB), what a grid is written in.</summary>
+    public static readonly Ddpm.Specs.NumberRange ChannelsRange = Ddpm.Specs.NumberRange.Between(1, 3);
+    /// <summary><see cref="ImageSizeKey"/>: 1 to 4096, the side of the largest image ddpm decodes (4096 x 4096 pixels).</summary>
+    public static readonly Ddpm.Specs.NumberRange ImageSizeRange = Ddpm.Specs.NumberRange.Between(1, 4096);
+    /// <summary><see cref="TimestepsKey"/>: as the spec's schedule.timesteps, &gt;= 1.</summary>
+    public static readonly Ddpm.Specs.NumberRange TimestepsRange = Ddpm.Specs.NumberRange.AtLeast(1);
+    /// <summary><see cref="DynamicThresholdKey"/>: as the spec's schedule.dynamic_threshold, in [0, 1) (0 = off).</summary>
+    public static readonly Ddpm.Specs.NumberRange DynamicThresholdRange = Ddpm.Specs.NumberRange.UnitOpenAbove;
+
     public static string Format(double value) => value.ToString("R", CultureInfo.InvariantCulture);
 
     public static string Format(IEnumerable<double> values) => string.Join(",", values.Select(Format));

@@ -1,6 +1,7 @@
 using System.IO.Compression;
 using System.Text;
 using Ddpm.Interop;
+using Google.Protobuf;
 
 namespace Ddpm.Cli.Tests;
 
@@ -93,5 +94,96 @@ public sealed class WeakSpotTests : IDisposable
         Assert.StartsWith("ddpm: --resume: the checkpoint was trained on 'synthetic', this run asks for 'cifar10'; resume on the same data (--dataset synthetic)",
                           FirstLine(resumeError));
         Assert.Equal(config, File.ReadAllText(Path.Combine(run, "config.yaml")));
+    }
+
+    /// <summary>Asserts one <c>ddpm:</c> line starting with <paramref name="start"/>, no stack trace, and that <paramref name="input"/> is unchanged and <paramref name="output"/> absent.</summary>
+    private static void RefusedInOneLine((int Code, string Out, string Err) run, int code, string start, string input, byte[] before, string output)
+    {
+        Assert.True(run.Code == code, run.Err);
+        string line = Assert.Single(run.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries)).Trim();
+        Assert.StartsWith(start, line);
+        Assert.DoesNotContain("   at ", run.Err);
+        Assert.Equal(before, File.ReadAllBytes(input));
+        Assert.False(File.Exists(output));
+    }
+
+    [Fact]
+    public void Crafted_onnx_metadata_is_checked_against_the_spec_ranges_and_the_graphs_declared_shape()
+    {
+        string checkpoint = OutputSafetyTests.TinyCheckpoint(root);
+        string exported = Path.Combine(root, "model.onnx");
+        Assert.Equal(0, Ddpm("export", checkpoint, "--format", "onnx", "--out", exported).Code);
+        string png = Path.Combine(root, "grid.png");
+        (string Key, string Value, string Message)[] cases =
+        [
+            ("ddpm.image_size", "12000", "metadata 'ddpm.image_size' is 12000; it must be in [1, 4096]."),
+            ("ddpm.image_size", "60000", "metadata 'ddpm.image_size' is 60000; it must be in [1, 4096]."),
+            ("ddpm.image_size", "16", "metadata 'ddpm.image_size' is 16, but the graph's 'images' input declares height 8; the file was edited after ddpm export."),
+            ("ddpm.channels", "3", "metadata 'ddpm.channels' is 3, but the graph's 'images' input declares channels 1; the file was edited after ddpm export."),
+            ("ddpm.channels", "40000", "metadata 'ddpm.channels' is 40000; it must be in [1, 3]."),
+            ("ddpm.dynamic_threshold", "7", "metadata 'ddpm.dynamic_threshold' is 7; it must be in [0, 1)."),
+        ];
+        foreach (var (key, value, message) in cases)
+        {
+            var model = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(exported));
+            Assert.Single(model.MetadataProps, p => p.Key == key).Value = value;
+            string crafted = Path.Combine(root, "crafted.onnx");
+            File.WriteAllBytes(crafted, model.ToByteArray());
+            byte[] before = File.ReadAllBytes(crafted);
+            long allocated = GC.GetTotalAllocatedBytes(precise: true);
+            var run = Ddpm("sample", crafted, "--out", png, "--count", "2", "--sampler", "ddim", "--steps", "2");
+            allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated;
+            RefusedInOneLine(run, 1, $"ddpm: {crafted}: {message}", crafted, before, png);
+            Assert.True(allocated < 64L << 20, $"{key} {value}: {allocated:N0} bytes allocated before the refusal");
+        }
+    }
+
+    /// <summary>A safetensors file of one tensor: its 8-byte header length, <paramref name="header"/> (JSON), then <paramref name="dataBytes"/> zero bytes.</summary>
+    private string SafetensorsFile(string name, string header, int dataBytes)
+    {
+        string path = Path.Combine(root, name);
+        byte[] json = Encoding.UTF8.GetBytes(header);
+        using var file = File.Create(path);
+        file.Write(BitConverter.GetBytes((ulong)json.Length));
+        file.Write(json);
+        file.Write(new byte[dataBytes]);
+        return path;
+    }
+
+    [Fact]
+    public void A_safetensors_shape_too_large_for_the_file_and_a_header_over_the_limit_are_named()
+    {
+        string imported = Path.Combine(root, "imported.ckpt");
+        string huge = SafetensorsFile("huge.safetensors",
+            """{"final_conv.weight":{"dtype":"F32","shape":[2147483648,2147483648,2147483648,1],"data_offsets":[0,16]}}""", 16);
+        byte[] before = File.ReadAllBytes(huge);
+        RefusedInOneLine(Ddpm("import", huge, "--model", "TinyUNet", "--out", imported), 1,
+                         $"ddpm: {huge} has tensor 'final_conv.weight' (F32 [2147483648, 2147483648, 2147483648, 1]) whose shape needs more bytes than the 16 bytes of tensor data in the file.",
+                         huge, before, imported);
+
+        // A 101 MiB header in a file that holds it: refused by the limit, which the message names.
+        string large = Path.Combine(root, "large.safetensors");
+        const long headerBytes = 101L << 20;
+        using (var file = File.Create(large))
+        {
+            file.Write(BitConverter.GetBytes((ulong)headerBytes));
+            file.SetLength(8 + headerBytes + 64);
+        }
+        var run = Ddpm("import", large, "--model", "TinyUNet", "--out", imported);
+        Assert.True(run.Code == 1, run.Err);
+        Assert.StartsWith($"ddpm: {large} has a {headerBytes:N0}-byte safetensors header, more than the {100L << 20:N0} bytes (100 MiB) ddpm reads",
+                          Assert.Single(run.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries)).Trim());
+        Assert.False(File.Exists(imported));
+    }
+
+    [Fact]
+    public void Eval_of_an_onnx_model_says_to_sample_it_with_ddpm_sample()
+    {
+        string onnx = Path.Combine(root, "model.onnx");
+        File.WriteAllBytes(onnx, [1, 2, 3]);
+        string json = Path.Combine(root, "scores.json");
+        RefusedInOneLine(Ddpm("eval", onnx, "--dataset", "synthetic", "--json", json), 2,
+                         $"ddpm: {onnx} is an ONNX model: ONNX models are sampled with ddpm sample {onnx}; score the grid it writes with ddpm eval GRID.png --dataset NAME.",
+                         onnx, [1, 2, 3], json);
     }
 }

@@ -84,8 +84,11 @@ internal static class Safetensors
         EnsureLittleEndian();
         if (bytes.Length < 8) throw new InvalidDataException($"is {bytes.Length} bytes, shorter than the 8-byte header length of a safetensors file.");
         ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
-        if (headerLength > (ulong)Math.Min(bytes.LongLength - 8, MaxHeaderBytes))
+        if (headerLength > (ulong)(bytes.LongLength - 8))
             throw new InvalidDataException($"is not a safetensors file: its first 8 bytes promise a {headerLength}-byte header in a {bytes.LongLength}-byte file.");
+        if (headerLength > MaxHeaderBytes)
+            throw new InvalidDataException($"has a {headerLength:N0}-byte safetensors header, more than the {MaxHeaderBytes:N0} bytes (100 MiB) ddpm reads; " +
+                                           "the header of a weights file of any model Ddpm builds is far smaller.");
         int dataStart = 8 + (int)headerLength;
         long dataLength = bytes.LongLength - dataStart;
 
@@ -110,7 +113,7 @@ internal static class Safetensors
                         : throw new InvalidDataException($"has a safetensors __metadata__ value '{item.Name}' that is not a string.");
                 continue;
             }
-            entries.Add(Entry(property));
+            entries.Add(Entry(property, dataLength));
         }
 
         // The tensors' bytes must tile the data section exactly (the format forbids holes and overlaps).
@@ -142,7 +145,7 @@ internal static class Safetensors
         return (tensors, metadata);
     }
 
-    private static (string Name, ScalarType Type, long[] Shape, long Begin, long End) Entry(JsonProperty property)
+    private static (string Name, ScalarType Type, long[] Shape, long Begin, long End) Entry(JsonProperty property, long dataLength)
     {
         string name = property.Name;
         var value = property.Value;
@@ -160,9 +163,18 @@ internal static class Safetensors
         if (sizes.Any(s => s < 0)) throw new InvalidDataException($"has tensor '{name}' with a shape that is not a list of sizes >= 0.");
         if (!offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end) || begin < 0 || end < begin)
             throw new InvalidDataException($"has tensor '{name}' with data_offsets that are not [begin, end] with 0 <= begin <= end.");
-        long elements = 1;
-        foreach (long s in sizes) elements = checked(elements * s);
-        long bytesNeeded = checked(elements * ElementSize(type));
+        // The shape's byte count, checked against the file's data before anything is allocated: in 128 bits and stopped as
+        // soon as it passes the data section, so a crafted shape such as [2^31, 2^31, 2^31, 1] cannot overflow.
+        Int128 needed = sizes.Contains(0) ? 0 : ElementSize(type);
+        foreach (long s in sizes)
+        {
+            if (needed > dataLength) break;
+            needed *= s;
+        }
+        if (needed > dataLength)
+            throw new InvalidDataException($"has tensor '{name}' ({dtypeName} [{string.Join(", ", sizes)}]) whose shape needs more bytes than the " +
+                                           $"{dataLength:N0} bytes of tensor data in the file.");
+        long bytesNeeded = (long)needed;
         if (end - begin != bytesNeeded)
             throw new InvalidDataException($"has tensor '{name}' ({dtypeName} [{string.Join(", ", sizes)}], {bytesNeeded} bytes) stored in {end - begin} bytes.");
         return (name, type, sizes, begin, end);
