@@ -163,15 +163,16 @@ internal static class Safetensors
         if (sizes.Any(s => s < 0)) throw new InvalidDataException($"has tensor '{name}' with a shape that is not a list of sizes >= 0.");
         if (!offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end) || begin < 0 || end < begin)
             throw new InvalidDataException($"has tensor '{name}' with data_offsets that are not [begin, end] with 0 <= begin <= end.");
-        // The shape's byte count, checked against the file's data before anything is allocated: in 128 bits and stopped as
-        // soon as it passes the data section, so a crafted shape such as [2^31, 2^31, 2^31, 1] cannot overflow.
+        // The shape's byte count, before anything is allocated: in 128 bits and stopped once past any size a file can hold,
+        // so a crafted shape such as [2^31, 2^31, 2^31, 1] cannot overflow; a count that fits is checked against the
+        // tensor's data_offsets below, and those against the data section.
         Int128 needed = sizes.Contains(0) ? 0 : ElementSize(type);
         foreach (long s in sizes)
         {
-            if (needed > dataLength) break;
+            if (needed > long.MaxValue) break;
             needed *= s;
         }
-        if (needed > dataLength)
+        if (needed > long.MaxValue)
             throw new InvalidDataException($"has tensor '{name}' ({dtypeName} [{string.Join(", ", sizes)}]) whose shape needs more bytes than the " +
                                            $"{dataLength:N0} bytes of tensor data in the file.");
         long bytesNeeded = (long)needed;
