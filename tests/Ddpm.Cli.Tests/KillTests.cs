@@ -18,17 +18,12 @@ public sealed class KillTests : IDisposable
     public KillTests()
     {
         dataRoot = Path.Combine(root, "data");
-        var pixels = new byte[32 * 28 * 28];
-        new Random(7).NextBytes(pixels);
-        var images = new ImageSet(pixels, 32, 1, 28, 28);
-        var labels = Enumerable.Range(0, 32).Select(i => (byte)(i % 10)).ToArray();
-        FashionMnist.WriteCache(FashionMnist.CacheFolder(dataRoot), new FashionMnistSplit(images, labels, images, labels));
+        ChildRunFixture.WriteFashionMnist(dataRoot);
     }
 
     public void Dispose() => Directory.Delete(root, recursive: true);
 
-    private static string Spec([System.Runtime.CompilerServices.CallerFilePath] string testFile = "") =>
-        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(testFile)!, "..", "..", "specs", "fashion-mnist.yaml"));
+    private static string Spec() => ChildRunFixture.SeedSpec();
 
     /// <summary>The built ddpm as a child process reading the fixture.</summary>
     private ProcessStartInfo Child(string[] args)
