@@ -234,8 +234,10 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         catch (TrainingDivergedException e)
         {
             WriteLossFiles();
-            string kept = File.Exists(CheckpointPath) ? $"The last good checkpoint is kept at {CheckpointPath}." : "No checkpoint was written before it.";
-            throw new InvalidOperationException($"{e.Message} {kept}", e);
+            string next = File.Exists(CheckpointPath)
+                ? $"No checkpoint of this state was written; the last good one is kept at {CheckpointPath}: resume from it (--resume) with {TrainingDivergedException.Remedy}."
+                : $"No checkpoint was written: start again (--overwrite) with {TrainingDivergedException.Remedy}.";
+            throw new InvalidOperationException($"{e.Summary} {next}", e);
         }
         WriteLossFiles();
         var (_, peak) = Allocator.ResidentMemory();

@@ -146,6 +146,41 @@ public sealed class RobustnessTests : IDisposable
         Assert.False(Directory.Exists(Path.Combine(root, "run")));
     }
 
+    /// <summary>
+    /// A run that diverges before its first checkpoint says so and says to start again, instead of "resume from it" beside
+    /// "no checkpoint was written" (issue 26); with a checkpoint on disk it names it and says to resume.
+    /// </summary>
+    [Fact]
+    public void A_run_that_diverges_says_whether_there_is_a_checkpoint_to_resume_from()
+    {
+        string text = File.ReadAllText(Path.Combine(SpecsFolder(), "fashion-mnist.yaml"));
+        const string find = "optimizer: { kind: adam, lr: 1.0e-3 }";
+        Assert.Contains(find, text);
+        string spec = Path.Combine(root, "diverge.yaml");
+        File.WriteAllText(spec, text.Replace(find, "optimizer: { kind: adam, lr: 1.0e+30 }\n  grad_clip: 0"));
+        foreach (string checkpointEvery in new[] { "1000", "1" })
+        {
+            string run = Path.Combine(root, $"run-{checkpointEvery}");
+            var (code, _, error) = Ddpm("train", spec, "--dataset", "synthetic", "--steps", "20", "--batch-size", "2", "--eval-every", "0",
+                                        "--final-samples", "0", "--checkpoint-every", checkpointEvery, "--out", run);
+            Assert.Equal(1, code);
+            string line = Assert.Single(error.Trim().Split('\n'));
+            Assert.Matches(@"^ddpm: Training diverged at step \d+: the loss is (NaN|-?∞|-?Infinity)\. ", line);
+            string checkpoint = Path.Combine(run, "checkpoints", "last.ckpt");
+            if (checkpointEvery == "1000")
+            {
+                Assert.False(File.Exists(checkpoint));
+                Assert.EndsWith("No checkpoint was written: start again (--overwrite) with a lower learning rate, a longer warm-up or gradient clipping.", line);
+            }
+            else
+            {
+                Assert.True(File.Exists(checkpoint));
+                Assert.Contains($"the last good one is kept at {checkpoint}: resume from it (--resume) with", line);
+            }
+            Assert.DoesNotContain("Resume from it", line);
+        }
+    }
+
     [Fact]
     public void Output_paths_that_cannot_be_written_are_refused_before_any_work()
     {

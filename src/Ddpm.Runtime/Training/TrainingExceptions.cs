@@ -11,14 +11,22 @@ public sealed class TrainingDivergedException : Exception
     /// <param name="quantity">What was non-finite, as it reads in the message.</param>
     /// <param name="value">The value: NaN, positive or negative infinity.</param>
     public TrainingDivergedException(long step, string quantity, double value)
-        : base($"Training diverged at step {step}: {quantity} is {value.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}. " +
-               "No checkpoint of this state was written; the last checkpoint on disk is the last good one. " +
-               "Resume from it with a lower learning rate, a longer warm-up or gradient clipping.")
+        : base($"{Describe(step, quantity, value)} No checkpoint of this state was written; any checkpoint written before it is the last good one: resume from it with {Remedy}.")
     {
+        Summary = Describe(step, quantity, value);
         Step = step;
         Quantity = quantity;
         Value = value;
     }
+
+    /// <summary>What helps a run that diverged, as the end of a sentence.</summary>
+    public const string Remedy = "a lower learning rate, a longer warm-up or gradient clipping";
+
+    /// <summary>What happened, without advice: a caller that knows whether a checkpoint exists says what to do with <see cref="Remedy"/>.</summary>
+    public string Summary { get; }
+
+    private static string Describe(long step, string quantity, double value) =>
+        $"Training diverged at step {step}: {quantity} is {value.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}.";
 
     /// <summary>The 1-based step whose computation produced the non-finite value.</summary>
     public long Step { get; }
