@@ -81,7 +81,7 @@ public static class Mnist
     /// four IDX files in its <c>data/</c> folder, checked to hold 28x28 images and labels 0..9. Nothing is reordered or
     /// split: the package's training and test files are MNIST's.
     /// </summary>
-    public static FashionMnistSplit ConvertNpmPackage(string packageFolder)
+    internal static FashionMnistSplit ConvertNpmPackage(string packageFolder)
     {
         var data = Path.Combine(packageFolder, PackageDataFolder);
         if (!Directory.Exists(data) && Directory.Exists(Path.Combine(packageFolder, "package", PackageDataFolder)))
@@ -107,7 +107,7 @@ public static class Mnist
     /// Unpacks only <c>package/package.json</c> and the four IDX files under <c>package/data/</c> from an npm tarball into
     /// <paramref name="destination"/>; entry names never choose where anything else is written.
     /// </summary>
-    public static void ExtractNpmTarball(string tgzPath, string destination)
+    internal static void ExtractNpmTarball(string tgzPath, string destination)
     {
         int found = 0;
         Npm.Extract(tgzPath, destination, name =>

@@ -20,7 +20,7 @@ public sealed class TrainingDivergedException : Exception
     }
 
     /// <summary>What helps a run that diverged, as the end of a sentence.</summary>
-    public const string Remedy = "a lower learning rate, a longer warm-up or gradient clipping";
+    internal const string Remedy = "a lower learning rate, a longer warm-up or gradient clipping";
 
     /// <summary>What happened, without advice: a caller that knows whether a checkpoint exists says what to do with <see cref="Remedy"/>.</summary>
     public string Summary { get; }
