@@ -37,7 +37,7 @@ public sealed class EvalCommandTests : IDisposable
     private static (int Code, string Out, string Err) Ddpm(params string[] args) => InProcessCli.Ddpm(args);
 
     /// <summary>Bars, boxes and diagonals at random places and brightness over faint noise; labels 0-3.</summary>
-    private static (ImageSet Images, byte[] Labels) Shapes(int count, int seed)
+    internal static (ImageSet Images, byte[] Labels) Shapes(int count, int seed)
     {
         var random = new Random(seed);
         var pixels = new byte[count * Size * Size];

@@ -77,7 +77,7 @@ public sealed class HostileInputTests(Xunit.Abstractions.ITestOutputHelper log) 
         png.Write(crc);
     }
 
-    private static uint Crc32(ReadOnlySpan<byte> bytes)
+    internal static uint Crc32(ReadOnlySpan<byte> bytes)
     {
         uint crc = 0xFFFFFFFF;
         foreach (byte b in bytes)
