@@ -8,7 +8,7 @@ namespace Ddpm.Generators.Tests;
 /// </summary>
 public class AttributedCatalogTests
 {
-    const string Declarations = """
+    internal const string Declarations = """
         using Ddpm;
         namespace Demo;
         [UNet(Channels = 1, ImageSize = 8, Dim = 8, DimMults = new[] { 1, 2 }, ResnetBlockGroups = 4, Schedule = typeof(DemoSchedule))]

@@ -34,6 +34,34 @@ public class IncrementalTests
         Assert.All(OutputReasons(result), r => Assert.Equal(IncrementalStepRunReason.Cached, r));
     }
 
+    /// <summary>Every pipeline step the generator names, found by reflection (a new step is covered without editing this test).</summary>
+    static string[] AllTrackingNames() =>
+        typeof(TrackingNames).GetFields(BindingFlags.Public | BindingFlags.Static).Where(f => f.IsLiteral).Select(f => (string)f.GetRawConstantValue()!).ToArray();
+
+    [Fact]
+    public void Every_tracked_step_runs_and_caches_on_an_unrelated_edit()
+    {
+        // An attributed model linked to its schedule plus a YAML spec: together they reach every step.
+        var compilation = GeneratorHarness.Compilation(AttributedCatalogTests.Declarations);
+        GeneratorDriver driver = CSharpGeneratorDriver.Create(
+            new[] { new DdpmGenerator().AsSourceGenerator() },
+            new AdditionalText[] { new GeneratorHarness.InMemoryAdditionalText("specs/mnist-cosine.yaml", SpecFiles.Read("mnist-cosine.yaml")) },
+            GeneratorHarness.ParseOptions, driverOptions: new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
+        driver = driver.RunGenerators(compilation);
+        var edited = compilation.AddSyntaxTrees(CSharpSyntaxTree.ParseText("public class Unrelated { public int X => 1; }", GeneratorHarness.ParseOptions));
+        var result = driver.RunGenerators(edited).GetRunResult().Results.Single();
+
+        string[] names = AllTrackingNames();
+        Assert.True(names.Length >= 9, $"found {names.Length} tracking names");
+        foreach (string step in names)
+        {
+            Assert.True(result.TrackedSteps.TryGetValue(step, out var runs) && runs.SelectMany(r => r.Outputs).Any(), $"step {step} did not run");
+            Assert.All(runs!.SelectMany(s => s.Outputs), o =>
+                Assert.True(o.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged, $"{step}: {o.Reason}"));
+        }
+        Assert.All(OutputReasons(result), r => Assert.Equal(IncrementalStepRunReason.Cached, r));
+    }
+
     [Fact]
     public void Editing_one_model_reemits_only_that_model()
     {

@@ -4,7 +4,10 @@ namespace Ddpm.Generators.Emit
 {
     internal static class Header
     {
-        public const string GeneratedCodeAttribute = "[global::System.CodeDom.Compiler.GeneratedCode(\"Ddpm.Generators\", \"1.0.0\")]";
+        /// <summary>The generator's own version (major.minor.patch of its assembly, which every package shares), so generated code says which build wrote it.</summary>
+        public static readonly string GeneratorVersion = typeof(Header).Assembly.GetName().Version is { } v ? $"{v.Major}.{v.Minor}.{v.Build}" : "0.0.0";
+
+        public static readonly string GeneratedCodeAttribute = $"[global::System.CodeDom.Compiler.GeneratedCode(\"Ddpm.Generators\", \"{GeneratorVersion}\")]";
 
         public static void Write(SourceWriter w)
         {

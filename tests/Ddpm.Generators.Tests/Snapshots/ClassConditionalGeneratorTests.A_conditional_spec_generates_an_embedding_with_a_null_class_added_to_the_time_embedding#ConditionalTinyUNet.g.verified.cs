@@ -15,7 +15,7 @@
 /// <item><term>up 1</term><description>8x8, 8 -&gt; 8, 2 ResNet blocks, linear attention</description></item>
 /// </list>
 /// </summary>
-[global::System.CodeDom.Compiler.GeneratedCode("Ddpm.Generators", "1.0.0")]
+[global::System.CodeDom.Compiler.GeneratedCode("Ddpm.Generators", "0.1.0")]
 public partial class TinyUNet : global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>, global::Ddpm.Conditioning.IClassConditional
 {
     /// <summary>Image channels the model expects.</summary>

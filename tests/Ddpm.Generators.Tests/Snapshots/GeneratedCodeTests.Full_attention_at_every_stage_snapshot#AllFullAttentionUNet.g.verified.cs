@@ -17,7 +17,7 @@ namespace Samples
     /// <item><term>up 1</term><description>16x16, 16 -&gt; 16, 2 ResNet blocks, full attention</description></item>
     /// </list>
     /// </summary>
-    [global::System.CodeDom.Compiler.GeneratedCode("Ddpm.Generators", "1.0.0")]
+    [global::System.CodeDom.Compiler.GeneratedCode("Ddpm.Generators", "0.1.0")]
     partial class AllFullAttentionUNet : global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
     {
         /// <summary>Image channels the model expects.</summary>

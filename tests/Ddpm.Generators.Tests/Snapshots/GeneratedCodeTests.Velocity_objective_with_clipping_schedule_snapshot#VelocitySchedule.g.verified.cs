@@ -10,7 +10,7 @@ namespace Samples
     /// every table below was computed by the generator in float64 and is constant data.
     /// The model predicts the velocity v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x_0 (objective V); samplers clip the predicted x_0 to [-1, 1].
     /// </summary>
-    [global::System.CodeDom.Compiler.GeneratedCode("Ddpm.Generators", "1.0.0")]
+    [global::System.CodeDom.Compiler.GeneratedCode("Ddpm.Generators", "0.1.0")]
     static partial class VelocitySchedule
     {
         public const global::Ddpm.ScheduleKind Kind = global::Ddpm.ScheduleKind.Linear;

@@ -5,7 +5,7 @@
 namespace Ddpm.Models
 {
     /// <summary>Registers Cifar10UNet from cifar10.yaml in the model catalog when the assembly loads.</summary>
-    [global::System.CodeDom.Compiler.GeneratedCode("Ddpm.Generators", "1.0.0")]
+    [global::System.CodeDom.Compiler.GeneratedCode("Ddpm.Generators", "0.1.0")]
     internal static class Cifar10UNetCatalogRegistration
     {
         /// <summary>Hash of the spec's model and schedule sections as compiled (SpecYaml.ArchitectureHash).</summary>

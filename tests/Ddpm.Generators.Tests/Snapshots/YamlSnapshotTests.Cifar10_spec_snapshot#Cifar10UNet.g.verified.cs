@@ -21,7 +21,7 @@ namespace Ddpm.Models
     /// <item><term>up 3</term><description>32x32, 128 -&gt; 128, 2 ResNet blocks, no attention</description></item>
     /// </list>
     /// </summary>
-    [global::System.CodeDom.Compiler.GeneratedCode("Ddpm.Generators", "1.0.0")]
+    [global::System.CodeDom.Compiler.GeneratedCode("Ddpm.Generators", "0.1.0")]
     public partial class Cifar10UNet : global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
     {
         /// <summary>Image channels the model expects.</summary>

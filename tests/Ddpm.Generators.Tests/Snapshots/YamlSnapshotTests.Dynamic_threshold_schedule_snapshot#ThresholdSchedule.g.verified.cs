@@ -8,7 +8,7 @@
 /// every table below was computed by the generator in float64 and is constant data.
 /// The model predicts the clean image x_0 (objective X0); samplers threshold the predicted x_0 dynamically at the 0.995 quantile of |x_0|.
 /// </summary>
-[global::System.CodeDom.Compiler.GeneratedCode("Ddpm.Generators", "1.0.0")]
+[global::System.CodeDom.Compiler.GeneratedCode("Ddpm.Generators", "0.1.0")]
 public static partial class ThresholdSchedule
 {
     public const global::Ddpm.ScheduleKind Kind = global::Ddpm.ScheduleKind.Cosine;

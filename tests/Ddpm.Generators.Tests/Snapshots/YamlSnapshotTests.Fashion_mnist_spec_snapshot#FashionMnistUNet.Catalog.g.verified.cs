@@ -5,7 +5,7 @@
 namespace Ddpm.Models
 {
     /// <summary>Registers FashionMnistUNet from fashion-mnist.yaml in the model catalog when the assembly loads.</summary>
-    [global::System.CodeDom.Compiler.GeneratedCode("Ddpm.Generators", "1.0.0")]
+    [global::System.CodeDom.Compiler.GeneratedCode("Ddpm.Generators", "0.1.0")]
     internal static class FashionMnistUNetCatalogRegistration
     {
         /// <summary>Hash of the spec's model and schedule sections as compiled (SpecYaml.ArchitectureHash).</summary>

@@ -19,7 +19,7 @@ namespace Ddpm.Models
     /// <item><term>up 2</term><description>28x28, 28 -&gt; 28, 2 ResNet blocks, linear attention</description></item>
     /// </list>
     /// </summary>
-    [global::System.CodeDom.Compiler.GeneratedCode("Ddpm.Generators", "1.0.0")]
+    [global::System.CodeDom.Compiler.GeneratedCode("Ddpm.Generators", "0.1.0")]
     public partial class FashionMnistUNet : global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
     {
         /// <summary>Image channels the model expects.</summary>

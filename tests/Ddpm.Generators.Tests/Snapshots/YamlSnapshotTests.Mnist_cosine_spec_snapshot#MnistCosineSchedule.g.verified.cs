@@ -10,7 +10,7 @@ namespace Ddpm.Models
     /// every table below was computed by the generator in float64 and is constant data.
     /// The model predicts the added noise eps (objective Eps); samplers use the predicted x_0 as it is.
     /// </summary>
-    [global::System.CodeDom.Compiler.GeneratedCode("Ddpm.Generators", "1.0.0")]
+    [global::System.CodeDom.Compiler.GeneratedCode("Ddpm.Generators", "0.1.0")]
     public static partial class MnistCosineSchedule
     {
         public const global::Ddpm.ScheduleKind Kind = global::Ddpm.ScheduleKind.Cosine;
