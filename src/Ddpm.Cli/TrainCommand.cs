@@ -169,7 +169,7 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         using var reopened = settings.Resume && Stamp(CheckpointPath) != checkpointStamp ? OpenCheckpointToResume() : null;
         var resumeFrom = reopened ?? checkedCheckpoint;
         finalSamples = !settings.FinalSamplesGiven && resumeFrom is not null && RunConfig.Read(resumeFrom.SpecText).FinalSamples is int recorded
-            ? recorded : settings.FinalSamples;
+                       && recorded <= TrainCommand.MaxFinalSamples ? recorded : settings.FinalSamples;
         DataParallelRun.ShareCheckpoint(group, resumeFrom, CheckpointPath); // the other ranks wait for this
         if (replace) DeleteRun();
         Directory.CreateDirectory(Path.Combine(folder, "checkpoints"));
