@@ -122,6 +122,7 @@ internal static class EvalCommand
             {
                 if (Directory.Exists(path) || IsImageFile(path))
                 {
+                    CheckImageInput(path); // before --dataset is asked for, or the data set loaded
                     datasetName = parse.GetValue(dataset) ?? throw new UsageException($"{path} holds images: say which data set they imitate with --dataset (for example --dataset fashion-mnist).");
                     // The images are read and checked before the feature net is loaded or trained (minutes on a fresh cache).
                     var data = LoadData(datasetName, output);
@@ -295,16 +296,23 @@ internal static class EvalCommand
         catch (InvalidDataException e) { throw new UsageException(DdpmCli.Describe(e)); }
     }
 
+    /// <summary>An image input exists: a file, or a folder that holds PNG or JPEG images (a folder is read as one).</summary>
+    private static void CheckImageInput(string path)
+    {
+        if (!Directory.Exists(path))
+        {
+            if (!File.Exists(path)) throw new UsageException($"'{path}' does not exist.");
+        }
+        else if (ImageFolder.FindImages(path).Count == 0)
+            throw new UsageException($"{path}: no PNG or JPEG images in this folder.");
+    }
+
     private static ImageSet ReadImagesOf(string path, int channels, int size, string range, int? count)
     {
         ImageSet images;
+        CheckImageInput(path);
         if (Directory.Exists(path))
-        {
-            if (ImageFolder.FindImages(path).Count == 0) throw new UsageException($"{path}: no PNG or JPEG images in this folder.");
             images = ImageFolder.Load(path, size, channels);
-        }
-        else if (!File.Exists(path))
-            throw new UsageException($"'{path}' does not exist.");
         else if (Path.GetExtension(path).Equals(".npy", StringComparison.OrdinalIgnoreCase))
             images = FromNpy(path, channels, size, range);
         else

@@ -44,7 +44,7 @@ internal static class EvalComparison
 
     private static JsonDocument Open(string path)
     {
-        if (!File.Exists(path)) throw new UsageException($"--compare: '{path}' does not exist.");
+        Options.RequireFile(path, "a JSON file", "--compare");
         JsonDocument document;
         try { document = JsonDocument.Parse(File.ReadAllText(path)); }
         catch (JsonException e) { throw new UsageException($"--compare: {path} is not JSON ({e.Message.Split('\n')[0].TrimEnd('.')})."); }

@@ -53,7 +53,7 @@ internal static class ExportCommand
             };
             if (byExtension is { } named && named != chosen)
                 throw new UsageException($"--out {Options.Echo(target)} names a {Name(named)} file, but --format is {Name(chosen)}; make them agree.");
-            if (!File.Exists(path)) throw new UsageException($"Checkpoint '{path}' does not exist.");
+            Options.RequireFile(path, "a checkpoint");
             Options.CheckWritableFile(target, "--out", [path]);
             Options.CheckWritableFile(target + ".yaml", "--out", [path]);
 
@@ -71,7 +71,7 @@ internal static class ExportCommand
     {
         if (WeightFile.FormatOf(target) is { } named)
             throw new UsageException($"--out {Options.Echo(target)} names a {Name(named)} file, but --format is onnx; make them agree.");
-        if (!File.Exists(path)) throw new UsageException($"Checkpoint '{path}' does not exist.");
+        Options.RequireFile(path, "a checkpoint");
         Options.CheckWritableFile(target, "--out", [path]);
         var result = OnnxExport.Export(path, target, weights);
         output.WriteLine($"wrote {result.Path} (ONNX opset {OnnxExport.Opset}, {result.Bytes / (1024.0 * 1024.0):F1} MiB): the {result.Weights} weights of {result.Model} " +

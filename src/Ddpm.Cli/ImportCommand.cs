@@ -31,7 +31,7 @@ internal static class ImportCommand
             string target = parse.GetValue(outFile)!;
             if (WeightFile.FormatOf(source) is null)
                 throw new UsageException($"'{Options.Echo(source)}': give a .safetensors file, or a PyTorch state dict (.pt, .pth, .bin).");
-            if (!File.Exists(source)) throw new UsageException($"Weights file '{source}' does not exist.");
+            Options.RequireFile(source, "a weights file");
             var entry = ModelResolver.Resolve(parse.GetValue(model)!).Entry;
             bool replace = parse.GetValue(overwrite);
             if (File.Exists(target) && !replace)

@@ -13,8 +13,7 @@ internal static class ModelResolver
     {
         if (IsSpecPath(target))
         {
-            if (!File.Exists(target))
-                throw new UsageException($"Spec file '{target}' does not exist.");
+            Options.RequireFile(target, "a spec file");
             SpecFile spec;
             try { spec = SpecFile.Load(target); }
             catch (SpecFileException e) { throw new UsageException(e.Message); }

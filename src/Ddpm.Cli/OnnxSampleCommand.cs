@@ -25,7 +25,7 @@ internal static class OnnxSampleCommand
     public static int Run(string path, int count, SamplerKind sampler, int? givenSteps, double eta, long seed, string? outFile,
                           string? classWords, double? guidance, TextWriter output)
     {
-        if (!File.Exists(path)) throw new UsageException($"ONNX model '{path}' does not exist.");
+        Options.RequireFile(path, "an ONNX model");
         string png = outFile ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, Path.GetFileNameWithoutExtension(path) + "-samples.png");
         Options.CheckWritableFile(png, "--out", [path]);
         using var model = OnnxDiffusionModel.Load(path);

@@ -192,8 +192,24 @@ internal static class Options
     /// <summary>A checkpoint opened for sampling with the requested weights (shared by ddpm sample and ddpm eval).</summary>
     public static DiffusionModel OpenCheckpoint(string path, SamplingWeights weights)
     {
-        if (!File.Exists(path)) throw new UsageException($"Checkpoint '{path}' does not exist.");
+        RequireFile(path, "a checkpoint");
         return DiffusionModel.Load(path, weights);
+    }
+
+    /// <summary>
+    /// The one rule for a file a command reads: a folder there is named as a folder ("'x.yaml' is a folder, not a spec
+    /// file."), a missing path as missing ("Spec file 'x.yaml' does not exist.").
+    /// </summary>
+    /// <param name="path">The file the command reads.</param>
+    /// <param name="kind">What it should be, with its article: "a spec file", "an ONNX model".</param>
+    /// <param name="option">The option that named it, as the messages' prefix ("--compare: 'x' does not exist."); null for an argument.</param>
+    public static void RequireFile(string path, string kind, string? option = null)
+    {
+        string lead = option is null ? "" : option + ": ";
+        if (Directory.Exists(path)) throw new UsageException($"{lead}'{path}' is a folder, not {kind}.");
+        if (File.Exists(path)) return;
+        string noun = kind[(kind.IndexOf(' ') + 1)..];
+        throw new UsageException(option is null ? $"{char.ToUpperInvariant(noun[0])}{noun[1..]} '{path}' does not exist." : $"{lead}'{path}' does not exist.");
     }
 
     /// <summary>"EMA" or "raw", as the command's messages and the eval JSON spell them.</summary>
@@ -313,6 +329,9 @@ internal static class Options
         }
         if (!writesCheckpoint && Ddpm.Training.Checkpoint.IsCheckpoint(target))
             throw new UsageException($"{option} {path} is a Ddpm checkpoint, and this command would replace it with another kind of file; choose another file.");
+        // Files there open for writing (as root) and fail only when written, after the work: refused by where they are.
+        if (KernelFileSystem(target) is string kernel)
+            throw new UsageException($"{option} {Echo(path)}: cannot write there (it is in the kernel's {kernel} file system, not on a disk).");
         try
         {
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
@@ -324,6 +343,24 @@ internal static class Options
         {
             throw new UsageException($"{option} {Echo(path)}: cannot write there ({e.Message.TrimEnd('.')}).");
         }
+    }
+
+    /// <summary>File systems of the Linux kernel's interfaces (as DriveInfo names them): what is written there is no file.</summary>
+    private static readonly string[] KernelFileSystems = ["proc", "sysfs", "cgroupfs", "cgroup2fs", "debugfs", "tracefs", "securityfs", "configfs", "efivarfs", "bpf_fs"];
+
+    /// <summary>The kernel file system that holds <paramref name="path"/> (or its nearest existing folder); null for anything else.</summary>
+    private static string? KernelFileSystem(string path)
+    {
+        if (!OperatingSystem.IsLinux()) return null;
+        try
+        {
+            string? existing = Path.GetFullPath(path);
+            while (existing is not null && !Path.Exists(existing)) existing = Path.GetDirectoryName(existing);
+            if (existing is null) return null;
+            string format = new DriveInfo(existing).DriveFormat;
+            return KernelFileSystems.Contains(format, StringComparer.Ordinal) ? format : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException) { return null; }
     }
 
     /// <summary>How paths compare: by case where the file system usually is case-sensitive (Linux), else ignoring case.</summary>

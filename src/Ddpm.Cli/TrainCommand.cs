@@ -96,6 +96,7 @@ internal static class TrainCommand
                                            TimeSpan.FromMinutes(parse.GetValue(checkpointMinutes)))
             {
                 BatchSizeGiven = parse.GetValue(batchSize) is not null,
+                FinalSamplesGiven = parse.GetResult(finalSamples) is { Implicit: false },
             };
             // Under mpirun every rank runs this; rank 0 owns the run folder (DataParallelRun).
             return DataParallelRun.Run(Console.Error, group => new TrainingRun(resolved, folder, deviceName, settings, output, group).Execute());
@@ -114,6 +115,8 @@ internal sealed record RunSettings(bool Resume, bool Overwrite, int FinalSamples
 {
     /// <summary>Whether the batch size came from --batch-size (one larger than the data set is then refused, not shrunk).</summary>
     public bool BatchSizeGiven { get; init; }
+    /// <summary>Whether --final-samples was given (else a resume draws the final grid its run recorded).</summary>
+    public bool FinalSamplesGiven { get; init; }
 }
 
 /// <summary>One `ddpm train` run: its folder, files, progress display and trainer.</summary>
@@ -129,6 +132,7 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
     private StreamWriter? log;
     private Action<TrainingProgress>? onProgress; // set while training, by the display in use
     private TrainingEvaluation? evaluation;
+    private int finalSamples; // images in the grid after the last step: --final-samples, or on --resume the run's recorded count
 
     private string CheckpointPath => Path.Combine(folder, "checkpoints", "last.ckpt");
     /// <summary>Rank 0 (or the only process): the one that reads and writes the run folder and reports.</summary>
@@ -164,12 +168,14 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         if (!settings.Resume) replace = CheckNewRunFolder();
         using var reopened = settings.Resume && Stamp(CheckpointPath) != checkpointStamp ? OpenCheckpointToResume() : null;
         var resumeFrom = reopened ?? checkedCheckpoint;
+        finalSamples = !settings.FinalSamplesGiven && resumeFrom is not null && RunConfig.Read(resumeFrom.SpecText).FinalSamples is int recorded
+                       && recorded <= TrainCommand.MaxFinalSamples ? recorded : settings.FinalSamples;
         DataParallelRun.ShareCheckpoint(group, resumeFrom, CheckpointPath); // the other ranks wait for this
         if (replace) DeleteRun();
         Directory.CreateDirectory(Path.Combine(folder, "checkpoints"));
         Directory.CreateDirectory(Path.Combine(folder, "samples"));
         log = new StreamWriter(Path.Combine(folder, "log.txt"), append: settings.Resume) { AutoFlush = true };
-        string config = RunConfig.Write(entry, spec, device, Allocator.Status);
+        string config = RunConfig.Write(entry, spec, device, Allocator.Status, finalSamples);
         File.WriteAllText(Path.Combine(folder, "config.yaml"), config);
         Say($"ddpm train {entry.Name} ({entry.ParameterCount:N0} parameters, {entry.SpecFile}) -> {folder}");
         Say($"device {device}, {get_num_threads()} threads, allocator: {Allocator.Status}{(Denormals.AreFlushed() ? ", denormals flushed" : "")}; {OneDnn.Status}");
@@ -191,22 +197,7 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         using var trainer = new Trainer(model, diffusion, loader, spec, entry.CreateModel, new TrainingCallbacks
         {
             Progress = new SynchronousProgress<TrainingProgress>(p => onProgress?.Invoke(p)),
-            SampleDue = request =>
-            {
-                int count = request.IsFinal ? settings.FinalSamples : 64;
-                if (count == 0) return;
-                // A conditional model's grid has one row per class, at its declared guidance.
-                var condition = entry.Conditioning is { } c
-                    ? Ddpm.Conditioning.ClassCondition.EachClass(c.Classes, (count + c.Classes - 1) / c.Classes, c.Guidance) : null;
-                var shape = entry.BatchShape(condition?.Labels.Count ?? count);
-                string path = Path.Combine(folder, "samples", $"step-{request.Step:D6}.png");
-                var sampleWatch = Stopwatch.StartNew();
-                // The project's default sampler (SpecDefaults.Sampler), as `ddpm sample` draws without options.
-                Sampling.WriteGrid(request.Model, request.Diffusion, shape, SpecDefaults.Sampler, SpecDefaults.SamplerStepsFor(entry.Schedule.Timesteps),
-                                   0, spec.Seed, path, condition: condition);
-                Say($"step {request.Step}: wrote {path} ({Options.DescribeSampler(SpecDefaults.Sampler, SpecDefaults.SamplerStepsFor(entry.Schedule.Timesteps), entry.Schedule.Timesteps, 0)}, " +
-                    $"{sampleWatch.Elapsed.TotalSeconds:F0} s)");
-            },
+            SampleDue = DrawGrid,
             CheckpointDue = request => request.Trainer.SaveCheckpoint(CheckpointPath),
             EvaluationDue = evaluation is null ? null : request => evaluation.Evaluate(request, CheckpointPath),
             CheckpointInterval = settings.CheckpointInterval > TimeSpan.Zero ? settings.CheckpointInterval : null,
@@ -221,7 +212,14 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         LoadLossHistory(trainer.Step);
         if (trainer.Step >= trainer.TotalSteps)
         {
-            Say($"nothing to do: the run is at step {trainer.Step} of {trainer.TotalSteps}.");
+            // A run stopped while it drew its final grid (minutes on a CPU) has every step but not the grid.
+            if (finalSamples == 0 || File.Exists(GridPath(trainer.Step)))
+            {
+                Say($"nothing to do: the run is at step {trainer.Step} of {trainer.TotalSteps}.");
+                return DdpmCli.Ok;
+            }
+            Say($"the run is at step {trainer.Step} of {trainer.TotalSteps}, but its final sample grid {GridPath(trainer.Step)} is missing: drawing it.");
+            DrawGrid(new SampleRequest(trainer.Step, IsFinal: true, trainer.SamplingModel, diffusion));
             return DdpmCli.Ok;
         }
 
@@ -320,6 +318,31 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
             checkpoint.Dispose();
             throw;
         }
+    }
+
+    private string GridPath(long step) => Path.Combine(folder, "samples", $"step-{step:D6}.png");
+
+    /// <summary>
+    /// Draws a sample grid with the project's default sampler (SpecDefaults.Sampler), as `ddpm sample` draws without options:
+    /// 64 images during training, the final grid's count after the last step (announced first: it takes minutes on a CPU).
+    /// </summary>
+    private void DrawGrid(SampleRequest request)
+    {
+        var entry = resolved.Entry;
+        int count = request.IsFinal ? finalSamples : 64;
+        if (count == 0) return;
+        // A conditional model's grid has one row per class, at its declared guidance.
+        var condition = entry.Conditioning is { } c
+            ? Ddpm.Conditioning.ClassCondition.EachClass(c.Classes, (count + c.Classes - 1) / c.Classes, c.Guidance) : null;
+        var shape = entry.BatchShape(condition?.Labels.Count ?? count);
+        string path = GridPath(request.Step);
+        int steps = SpecDefaults.SamplerStepsFor(entry.Schedule.Timesteps);
+        string sampler = Options.DescribeSampler(SpecDefaults.Sampler, steps, entry.Schedule.Timesteps, 0);
+        if (request.IsFinal)
+            Say($"step {request.Step}: drawing the final sample grid, {shape[0]} images ({sampler}), into {path}");
+        var sampleWatch = Stopwatch.StartNew();
+        Sampling.WriteGrid(request.Model, request.Diffusion, shape, SpecDefaults.Sampler, steps, 0, resolved.Training.Seed, path, condition: condition);
+        Say($"step {request.Step}: wrote {path} ({sampler}, {sampleWatch.Elapsed.TotalSeconds:F0} s)");
     }
 
     /// <summary>When and how large a file was last written (default when it does not exist).</summary>

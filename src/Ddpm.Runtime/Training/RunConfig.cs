@@ -16,7 +16,8 @@ public static class RunConfig
     /// <param name="t">The resolved training settings (the spec's, with the command line's overrides).</param>
     /// <param name="device">Where the run trains, e.g. cpu or cuda.</param>
     /// <param name="allocator">The native allocator in use (<see cref="Ddpm.Native.Allocator.Status"/>), for the record.</param>
-    public static string Write(ModelEntry entry, TrainingSpec t, string device, string allocator)
+    /// <param name="finalSamples">Images in the sample grid drawn after the last step (0: none), so a resume draws the grid the run asked for; null: not recorded.</param>
+    public static string Write(ModelEntry entry, TrainingSpec t, string device, string allocator, int? finalSamples = null)
     {
         static string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
         var text = new StringBuilder();
@@ -30,6 +31,7 @@ public static class RunConfig
         text.AppendLine($"parameters: {entry.ParameterCount}");
         text.AppendLine($"device: {device}");
         text.AppendLine($"allocator: {SpecWriter.Yaml(allocator)}");
+        if (finalSamples is int n) text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"final_samples: {n}"));
         text.Append(SpecWriter.TrainingYaml(t));
         return text.ToString();
     }
@@ -47,6 +49,8 @@ public static class RunConfig
         public string? Dataset => Training?.Dataset;
         /// <summary>Images per optimiser step.</summary>
         public int? BatchSize => Training?.BatchSize;
+        /// <summary>Images in the grid the run draws after its last step (0: none); null when not recorded.</summary>
+        public int? FinalSamples { get; init; }
     }
 
     /// <summary>
@@ -64,7 +68,10 @@ public static class RunConfig
             static string? Scalar(YamlDotNet.RepresentationModel.YamlMappingNode map, string key) =>
                 map.Children.TryGetValue(key, out var node) && node is YamlDotNet.RepresentationModel.YamlScalarNode scalar ? scalar.Value : null;
             var training = SpecYaml.ReadTrainingOf(configText, out var errors);
-            return new Recorded(Scalar(root, "model")?.Trim(), Scalar(root, "architecture_hash")?.Trim(), errors.Count == 0 ? training : null);
+            return new Recorded(Scalar(root, "model")?.Trim(), Scalar(root, "architecture_hash")?.Trim(), errors.Count == 0 ? training : null)
+            {
+                FinalSamples = int.TryParse(Scalar(root, "final_samples"), NumberStyles.None, CultureInfo.InvariantCulture, out int n) ? n : null,
+            };
         }
         catch (YamlDotNet.Core.YamlException)
         {
