@@ -18,13 +18,29 @@ internal static class DataParallelRun
     /// <summary>Largest piece of a checkpoint sent in one broadcast (MPI counts are 32-bit).</summary>
     private const int Piece = 1 << 30;
 
+    /// <summary>The collective watchdog's limit when neither --watchdog-seconds nor <see cref="WatchdogVariable"/> sets one.</summary>
+    public const int DefaultWatchdogSeconds = 180;
+    /// <summary>Sets the watchdog's limit in seconds for every command run under mpirun (0: off); --watchdog-seconds wins.</summary>
+    public const string WatchdogVariable = "DDPM_WATCHDOG_SECONDS";
+
     /// <summary>
     /// Runs <paramref name="train"/> in the group the launcher made (one process when there is none). In a group of several
-    /// ranks an exception is reported by its rank and ends the whole job with the exit code ddpm would return for it.
+    /// ranks an exception is reported by its rank and ends the whole job with the exit code ddpm would return for it, and
+    /// a collective that waits <paramref name="watchdogSeconds"/> on a rank that shows no sign of life ends it with one line
+    /// naming that rank (<see cref="CollectiveWatchdog"/>).
     /// </summary>
-    public static int Run(TextWriter error, Func<IProcessGroup, int> train)
+    public static int Run(TextWriter error, Func<IProcessGroup, int> train, int? watchdogSeconds = null)
     {
-        var group = MpiProcessGroup.FromEnvironment();
+        int seconds = watchdogSeconds ?? WatchdogFromEnvironment();
+        IProcessGroup? joined = null;
+        var group = MpiProcessGroup.FromEnvironment(TimeSpan.FromSeconds(seconds), message =>
+        {
+            error.WriteLine(Line(joined, message)); // then MpiProcessGroup ends the job
+            error.Flush();
+        });
+        joined = group;
+        if (group is MpiProcessGroup { WatchdogOff: string off } && group.Rank == 0)
+            error.WriteLine($"ddpm: note: {off}");
         if (group.Size == 1)
         {
             try { return train(group); }
@@ -38,14 +54,30 @@ internal static class DataParallelRun
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             code = e is UsageException ? DdpmCli.BadUsage : DdpmCli.Failure;
-            // Rank 0 reports as one process would; the others say which rank they are.
-            error.WriteLine(group.Rank == 0 ? $"ddpm: {DdpmCli.Describe(e)}" : $"ddpm: rank {group.Rank} of {group.Size}: {DdpmCli.Describe(e)}");
+            error.WriteLine(Line(group, DdpmCli.Describe(e)));
             error.Flush();
             group.Abort(code); // ends every rank; does not return
         }
         group.Dispose(); // MPI_Finalize, after the last collective of every rank
         return code;
     }
+
+    /// <summary>Rank 0 reports as one process would; the others say which rank they are.</summary>
+    private static string Line(IProcessGroup? group, string message) =>
+        group is null || group.Rank == 0 ? $"ddpm: {message}" : $"ddpm: rank {group.Rank} of {group.Size}: {message}";
+
+    private static int WatchdogFromEnvironment()
+    {
+        string? text = Environment.GetEnvironmentVariable(WatchdogVariable);
+        if (string.IsNullOrWhiteSpace(text)) return DefaultWatchdogSeconds;
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int seconds))
+            throw new UsageException($"{WatchdogVariable}={text} is not a whole number of seconds (0: no watchdog).");
+        return seconds;
+    }
+
+    /// <summary>The watchdog's closing words on rank 0 after the checkpoint of <paramref name="step"/> was written to <paramref name="path"/>.</summary>
+    public static string CheckpointNote(string path, long step) =>
+        string.Create(CultureInfo.InvariantCulture, $"The last checkpoint {path} (step {step}) is loadable; resume with the same command and --resume.");
 
     /// <summary>
     /// Rank 0's checkpoint to resume (null: a new run), on every rank. Rank 0 passes the file it checked; the others receive
@@ -54,6 +86,7 @@ internal static class DataParallelRun
     public static Checkpoint? ShareCheckpoint(IProcessGroup group, Checkpoint? primary, string path)
     {
         if (group.Size == 1) return primary;
+        group.Describe("the broadcast of the checkpoint to resume");
         byte[] bytes = group.Rank == 0 && primary is not null ? File.ReadAllBytes(path) : [];
         var length = BitConverter.GetBytes((long)bytes.Length);
         group.Broadcast(length);

@@ -52,10 +52,15 @@ internal static class TrainCommand
         var precision = Options.Precision();
         var evalEvery = new Option<int?>("--eval-every") { Description = "Score sample quality every N steps and at the end (0: never; default: the spec's training.eval.every)." };
         var evalSamples = new Option<int?>("--eval-samples") { Description = "Images per evaluation (default: the spec's training.eval.samples, 256)." };
+        var watchdogSeconds = new Option<int?>("--watchdog-seconds")
+        {
+            Description = $"Under mpirun: end every rank when a collective waits this long on a rank that shows no sign of life, naming it " +
+                          $"(0: never; default: {DataParallelRun.WatchdogVariable}, else {DataParallelRun.DefaultWatchdogSeconds}).",
+        };
         var command = new Command("train", "Train a model and write checkpoints, sample grids and the loss curve to a run folder.")
         {
             target, outDir, steps, epochs, batchSize, device, seed, dataset, resume, overwrite, sampleEvery, finalSamples, checkpointEvery, checkpointMinutes,
-            precision, evalEvery, evalSamples,
+            precision, evalEvery, evalSamples, watchdogSeconds,
         };
         Options.AtLeast(steps, 1);
         Options.AtLeast(epochs, 1);
@@ -67,6 +72,7 @@ internal static class TrainCommand
         Options.FiniteBetween(checkpointMinutes, 0, 7 * 24 * 60);
         Options.AtLeast(evalEvery, 0);
         Options.AtLeast(evalSamples, 2);
+        Options.AtLeast(watchdogSeconds, 0);
         command.Validators.Add(result =>
         {
             // Presence only: reading a value that failed to parse would throw.
@@ -99,7 +105,8 @@ internal static class TrainCommand
                 FinalSamplesGiven = parse.GetResult(finalSamples) is { Implicit: false },
             };
             // Under mpirun every rank runs this; rank 0 owns the run folder (DataParallelRun).
-            return DataParallelRun.Run(Console.Error, group => new TrainingRun(resolved, folder, deviceName, settings, output, group).Execute());
+            return DataParallelRun.Run(Console.Error, group => new TrainingRun(resolved, folder, deviceName, settings, output, group).Execute(),
+                                       parse.GetValue(watchdogSeconds));
         });
         return command;
     }
@@ -198,7 +205,11 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         {
             Progress = new SynchronousProgress<TrainingProgress>(p => onProgress?.Invoke(p)),
             SampleDue = DrawGrid,
-            CheckpointDue = request => request.Trainer.SaveCheckpoint(CheckpointPath),
+            CheckpointDue = request =>
+            {
+                request.Trainer.SaveCheckpoint(CheckpointPath);
+                group.NoteRecovery(DataParallelRun.CheckpointNote(CheckpointPath, request.Step));
+            },
             EvaluationDue = evaluation is null ? null : request => evaluation.Evaluate(request, CheckpointPath),
             CheckpointInterval = settings.CheckpointInterval > TimeSpan.Zero ? settings.CheckpointInterval : null,
         }, config) { Parallel = parallel };
@@ -208,6 +219,7 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
             set_num_threads(resumeFrom.TorchThreads); // bit-exact continuation needs the same thread count
             trainer.Restore(resumeFrom);
             Say($"resumed from {CheckpointPath} at step {trainer.Step}");
+            group.NoteRecovery(DataParallelRun.CheckpointNote(CheckpointPath, trainer.Step));
         }
         LoadLossHistory(trainer.Step);
         if (trainer.Step >= trainer.TotalSteps)
@@ -256,6 +268,7 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         var spec = resolved.Training;
         // After rank 0 has checked the run and loaded the data (a first download lands in the cache once).
         using var resumeFrom = DataParallelRun.ShareCheckpoint(group, null, CheckpointPath);
+        group.NoteRecovery("Rank 0's run folder keeps the last checkpoint; resume with the same command and --resume.");
         ImageSet data = Datasets.Load(spec.Dataset, entry.Channels, entry.ImageSize, _ => { });
         manual_seed(spec.Seed);
         using var model = entry.CreateModel();

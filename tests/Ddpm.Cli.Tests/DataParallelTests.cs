@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
 using Ddpm.Distributed;
 using Ddpm.Training;
 
@@ -7,8 +9,8 @@ namespace Ddpm.Cli.Tests;
 
 /// <summary>
 /// `mpirun -np 2 ddpm train` on one machine (Open MPI over shared memory / loopback): two ranks with batch 4 each train like
-/// one process with batch 8, both ranks end with identical weights, a 2-rank checkpoint resumes in one process, and killing
-/// a rank ends the run. The seed model (specs/fashion-mnist.yaml) on the synthetic data set, 20 steps; each rank uses one
+/// one process with batch 8, both ranks end with identical weights, a 2-rank checkpoint resumes in one process, killing
+/// a rank ends the run, and so does stopping one (the collective watchdog). The seed model (specs/fashion-mnist.yaml) on the synthetic data set, 20 steps; each rank uses one
 /// torch thread so the two fit the machine's cores. Skipped, with the reason, where Open MPI's mpirun is not installed
 /// (.ci/run installs it on Debian).
 /// </summary>
@@ -118,7 +120,7 @@ public sealed class DataParallelTests(DataParallelTests.Runs runs) : IClassFixtu
         Launch.SkipWithoutMpi();
         string run = Path.Combine(runs.Root, "killed");
         string tag = Guid.NewGuid().ToString("N");
-        var messages = new System.Text.StringBuilder();
+        var messages = new StringBuilder();
         using var mpirun = Launch.StartMpi(2, tag, Train(run, 1000, "--checkpoint-every", "2"), messages);
         var watch = Stopwatch.StartNew();
         try
@@ -150,6 +152,59 @@ public sealed class DataParallelTests(DataParallelTests.Runs runs) : IClassFixtu
             Assert.True(code == 0, error);
             Assert.Contains($"at step {step}", output);
         }
+    }
+
+    [SkippableFact]
+    public void A_rank_stopped_with_SIGSTOP_is_named_by_the_watchdog_which_ends_the_job_with_the_last_checkpoint_loadable()
+    {
+        Launch.SkipWithoutMpi();
+        string run = Path.Combine(runs.Root, "stopped");
+        string tag = Guid.NewGuid().ToString("N");
+        StringBuilder messages = new(), errors = new();
+        using var mpirun = Launch.StartMpi(2, tag, Train(run, 1000, "--checkpoint-every", "2", "--watchdog-seconds", "5"), messages, errors: errors);
+        var watch = Stopwatch.StartNew();
+        try
+        {
+            while (!File.Exists(LastCheckpoint(run)))
+            {
+                Assert.False(mpirun.HasExited, $"mpirun exited ({(mpirun.HasExited ? mpirun.ExitCode : 0)}) before the first checkpoint");
+                Assert.True(watch.Elapsed < TimeSpan.FromMinutes(2), "no checkpoint within 2 minutes");
+                Thread.Sleep(100);
+            }
+            int rank1 = Launch.RankPid(tag, 1) ?? throw new Xunit.Sdk.XunitException("rank 1's process was not found");
+            Assert.Equal(0, Signal.Send(rank1, Signal.Stop)); // alive but silent, as a frozen machine
+            watch.Restart();
+            // 5 s of silence, then MPI_Abort; mpirun ends the stopped rank too.
+            Assert.True(mpirun.WaitForExit(TimeSpan.FromSeconds(40)), "the job was still running 40 s after rank 1 was stopped");
+        }
+        finally
+        {
+            if (!mpirun.HasExited) mpirun.Kill(entireProcessTree: true);
+            foreach (int rank in new[] { 0, 1 })
+                if (Launch.RankPid(tag, rank) is int pid) // nothing may be left stopped or running
+                {
+                    Signal.Send(pid, Signal.Continue);
+                    Signal.Send(pid, Signal.Kill);
+                }
+        }
+        mpirun.WaitForExit(); // the output is complete
+        Assert.Equal(1, mpirun.ExitCode); // the watchdog's MPI_Abort code
+        Assert.Null(Launch.RankPid(tag, 0));
+        Assert.Null(Launch.RankPid(tag, 1));
+
+        string[] lines;
+        lock (errors) lines = errors.ToString().Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l.StartsWith("ddpm:", StringComparison.Ordinal)).ToArray();
+        string line = Assert.Single(lines);
+        var match = System.Text.RegularExpressions.Regex.Match(line,
+            @"^ddpm: rank 1 did not (reach|complete) step (\d+)'s (gradient all-reduce|loss average|replica check) within 5 s; ending all ranks\. " +
+            @"The last checkpoint (.+) \(step (\d+)\) is loadable; resume with the same command and --resume\.$");
+        Assert.True(match.Success, line);
+        long waitedIn = long.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture), claimed = long.Parse(match.Groups[5].Value, CultureInfo.InvariantCulture);
+        Assert.Equal(LastCheckpoint(run), match.Groups[4].Value);
+        Assert.Equal((waitedIn - 1) / 2 * 2, claimed); // the last even step before the collective: every checkpoint is named
+        Assert.False(File.Exists(LastCheckpoint(run) + ".tmp")); // the job never ends inside rank 0's checkpoint write
+        using var last = Checkpoint.Load(LastCheckpoint(run));
+        Assert.Equal(claimed, last.Step);
     }
 
     [SkippableFact]
@@ -240,8 +295,11 @@ public sealed class DataParallelTests(DataParallelTests.Runs runs) : IClassFixtu
         public static (int Code, string Out, string Err) Mpi(int ranks, string[] args, string? dataRoot = null) =>
             Wait(StartMpi(ranks, null, args, null, dataRoot));
 
-        /// <summary>mpirun -np <paramref name="ranks"/> dotnet ddpm.dll ...; <paramref name="tag"/> marks the ranks' environment.</summary>
-        public static Process StartMpi(int ranks, string? tag, string[] args, System.Text.StringBuilder? messages, string? dataRoot = null)
+        /// <summary>
+        /// mpirun -np <paramref name="ranks"/> dotnet ddpm.dll ...; <paramref name="tag"/> marks the ranks' environment;
+        /// <paramref name="messages"/> collects stdout and stderr, <paramref name="errors"/> stderr alone.
+        /// </summary>
+        public static Process StartMpi(int ranks, string? tag, string[] args, StringBuilder? messages, string? dataRoot = null, StringBuilder? errors = null)
         {
             var start = new ProcessStartInfo(MpiRun.Value!) { RedirectStandardOutput = true, RedirectStandardError = true };
             // As root (CI) mpirun refuses to start without --allow-run-as-root; 2 ranks may exceed the machine's free slots.
@@ -256,7 +314,11 @@ public sealed class DataParallelTests(DataParallelTests.Runs runs) : IClassFixtu
             {
                 void Add(string? line) { lock (messages) messages.AppendLine(line); }
                 process.OutputDataReceived += (_, e) => Add(e.Data);
-                process.ErrorDataReceived += (_, e) => Add(e.Data);
+                process.ErrorDataReceived += (_, e) =>
+                {
+                    Add(e.Data);
+                    if (errors is not null) lock (errors) errors.AppendLine(e.Data);
+                };
                 process.BeginOutputReadLine();
                 process.BeginErrorReadLine();
             }
@@ -294,5 +356,16 @@ public sealed class DataParallelTests(DataParallelTests.Runs runs) : IClassFixtu
             }
             return null;
         }
+    }
+
+    /// <summary>kill(2): stopping and continuing a rank (.NET sends only SIGKILL and SIGTERM).</summary>
+    private static class Signal
+    {
+        public const int Kill = 9, Continue = 18, Stop = 19; // Linux x86-64 and arm64
+
+        public static int Send(int pid, int signal) => kill(pid, signal);
+
+        [DllImport("libc", SetLastError = true)]
+        private static extern int kill(int pid, int sig);
     }
 }

@@ -77,7 +77,7 @@ public sealed class RobustnessTests : IDisposable
         foreach (string expected in new[]
                  {
                      "train --steps", "train --epochs", "train --batch-size", "train --seed", "train --sample-every", "train --final-samples",
-                     "train --checkpoint-every", "train --checkpoint-minutes", "train --eval-every", "train --eval-samples",
+                     "train --checkpoint-every", "train --checkpoint-minutes", "train --eval-every", "train --eval-samples", "train --watchdog-seconds",
                      "sample --count", "sample --steps", "sample --eta", "sample --seed",
                      "eval --samples", "eval --steps", "eval --eta", "eval --seed", "eval --count",
                      "bench --batch-size", "bench --sample-batch", "bench --steps",
@@ -319,10 +319,10 @@ public sealed class RobustnessTests : IDisposable
 
         var (code, help, _) = Ddpm("train", "--help");
         Assert.Equal(0, code);
-        foreach (string option in new[] { "--overwrite", "--final-samples", "--checkpoint-every", "--checkpoint-minutes" })
+        foreach (string option in new[] { "--overwrite", "--final-samples", "--checkpoint-every", "--checkpoint-minutes", "--watchdog-seconds" })
             Assert.Contains(option, help);
         string readme = File.ReadAllText(Path.Combine(SpecsFolder(), "..", "README.md"));
-        foreach (string option in new[] { "--overwrite", "--final-samples", "--checkpoint-every", "--checkpoint-minutes" })
+        foreach (string option in new[] { "--overwrite", "--final-samples", "--checkpoint-every", "--checkpoint-minutes", "--watchdog-seconds" })
             Assert.Contains(option, readme);
     }
 

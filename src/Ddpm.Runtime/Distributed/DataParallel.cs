@@ -60,6 +60,7 @@ public sealed class DataParallel : IDisposable
         ArgumentNullException.ThrowIfNull(tensors);
         if (!IsDistributed) return;
         var floats = tensors.Where(t => t.dtype == ScalarType.Float32).ToList();
+        Group.Describe("the broadcast of rank 0's weights at the start");
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         foreach (var (start, count, elements) in Buckets(floats.Select(t => t.numel()).ToList()))
@@ -75,10 +76,13 @@ public sealed class DataParallel : IDisposable
     /// Replaces every parameter's gradient with its mean over the ranks (the sum divided by the rank count): the gradient of
     /// the mean loss over the global batch when each rank's loss is the mean over its shard of equal size.
     /// </summary>
-    public void AverageGradients(IReadOnlyList<Parameter> parameters)
+    /// <param name="parameters">The model's parameters, with gradients.</param>
+    /// <param name="step">The 1-based step, named if a watchdog ends the job (0: unnamed).</param>
+    public void AverageGradients(IReadOnlyList<Parameter> parameters, long step = 0)
     {
         ArgumentNullException.ThrowIfNull(parameters);
         if (!IsDistributed) return;
+        Group.Describe(Collective(step, "gradient all-reduce"));
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var gradients = parameters.Select((p, i) => p.grad ?? throw new InvalidOperationException($"Parameter {i} has no gradient to average; call backward first.")).ToList();
         if (gradientBuckets is null)
@@ -101,10 +105,11 @@ public sealed class DataParallel : IDisposable
         AllReduceCount++;
     }
 
-    /// <summary>The mean of <paramref name="value"/> over the ranks (float32, as the loss is computed).</summary>
-    public double Average(double value)
+    /// <summary>The mean of <paramref name="value"/> over the ranks (float32, as the loss is computed); <paramref name="step"/> as in <see cref="AverageGradients"/>.</summary>
+    public double Average(double value, long step = 0)
     {
         if (!IsDistributed) return value;
+        Group.Describe(Collective(step, "loss average"));
         Span<float> buffer = [(float)value];
         Group.AllReduceSum(buffer);
         return buffer[0] / Group.Size;
@@ -121,6 +126,7 @@ public sealed class DataParallel : IDisposable
     {
         ulong mine = Checksum(tensors);
         if (!IsDistributed) return LastChecksum = mine;
+        Group.Describe(Collective(step, "replica check"));
         var primary = BitConverter.GetBytes(mine);
         Group.Broadcast(primary);
         ulong expected = BitConverter.ToUInt64(primary);
@@ -148,6 +154,9 @@ public sealed class DataParallel : IDisposable
         }
         return hash;
     }
+
+    private static string Collective(long step, string what) =>
+        step > 0 ? string.Create(CultureInfo.InvariantCulture, $"step {step}'s {what}") : $"the {what}";
 
     /// <summary>Frees the gradient buckets.</summary>
     public void Dispose()

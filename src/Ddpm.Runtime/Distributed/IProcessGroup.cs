@@ -20,6 +20,10 @@ public interface IProcessGroup : IDisposable
     void Barrier();
     /// <summary>Ends every rank of the job at once with <paramref name="exitCode"/> (after an error on this rank); does not return.</summary>
     void Abort(int exitCode);
+    /// <summary>Names the collectives that follow ("step 12's gradient all-reduce") for a watchdog's message; by default nothing.</summary>
+    void Describe(string collectives) { }
+    /// <summary>What a watchdog that ends the job adds to its message (where the last checkpoint is, how to resume); by default nothing.</summary>
+    void NoteRecovery(string note) { }
 }
 
 /// <summary>One process training alone: every collective is the identity, so training behaves exactly as without a group.</summary>

@@ -4,7 +4,8 @@ namespace Ddpm.Distributed;
 
 /// <summary>
 /// The few MPI C calls data-parallel training needs, bound to Open MPI's libmpi at run time: init/finalize, rank and size,
-/// in-place allreduce (sum) and broadcast of float or byte buffers, barrier and abort.
+/// in-place allreduce (sum) and broadcast of float or byte buffers, barrier and abort, and the non-blocking point-to-point
+/// messages of the collective watchdog's heartbeats (<see cref="MpiHeartbeats"/>).
 /// </summary>
 /// <remarks>
 /// Two Open MPI facts shape this file. Its handles (MPI_COMM_WORLD, MPI_FLOAT, MPI_SUM, ...) are the addresses of exported
@@ -19,7 +20,18 @@ internal sealed class OpenMpi
     // mpi.h: #define MPI_IN_PLACE ((void *) 1)
     private static readonly IntPtr InPlace = 1;
 
+    // mpi.h: MPI_THREAD_MULTIPLE is 3 in Open MPI's enum; MPI_STATUS_IGNORE is a null pointer.
+    private const int ThreadMultiple = 3;
+    private static readonly IntPtr StatusIgnore = IntPtr.Zero;
+
     private delegate int InitFn(IntPtr argc, IntPtr argv);
+    private delegate int InitThreadFn(IntPtr argc, IntPtr argv, int required, out int provided);
+    private delegate int QueryThreadFn(out int provided);
+    private delegate int IsendFn(IntPtr buffer, int count, IntPtr datatype, int destination, int tag, IntPtr comm, out IntPtr request);
+    private delegate int TestFn(ref IntPtr request, out int flag, IntPtr status);
+    private delegate int RequestFreeFn(ref IntPtr request);
+    private delegate int IprobeFn(int source, int tag, IntPtr comm, out int flag, IntPtr status);
+    private delegate int RecvFn(IntPtr buffer, int count, IntPtr datatype, int source, int tag, IntPtr comm, IntPtr status);
     private delegate int FlagFn(out int flag);
     private delegate int FinalizeFn();
     private delegate int CommIntFn(IntPtr comm, out int value);
@@ -29,6 +41,13 @@ internal sealed class OpenMpi
     private delegate int AbortFn(IntPtr comm, int code);
 
     private readonly InitFn init;
+    private readonly InitThreadFn initThread;
+    private readonly QueryThreadFn queryThread;
+    private readonly IsendFn isend;
+    private readonly TestFn test;
+    private readonly RequestFreeFn requestFree;
+    private readonly IprobeFn iprobe;
+    private readonly RecvFn recv;
     private readonly FlagFn initialized, finalized;
     private readonly FinalizeFn finalize;
     private readonly CommIntFn rank, size;
@@ -45,6 +64,13 @@ internal sealed class OpenMpi
         Name = name;
         T Function<T>(string symbol) where T : Delegate => Marshal.GetDelegateForFunctionPointer<T>(Symbol(library, symbol));
         init = Function<InitFn>("MPI_Init");
+        initThread = Function<InitThreadFn>("MPI_Init_thread");
+        queryThread = Function<QueryThreadFn>("MPI_Query_thread");
+        isend = Function<IsendFn>("MPI_Isend");
+        test = Function<TestFn>("MPI_Test");
+        requestFree = Function<RequestFreeFn>("MPI_Request_free");
+        iprobe = Function<IprobeFn>("MPI_Iprobe");
+        recv = Function<RecvFn>("MPI_Recv");
         initialized = Function<FlagFn>("MPI_Initialized");
         finalized = Function<FlagFn>("MPI_Finalized");
         finalize = Function<FinalizeFn>("MPI_Finalize");
@@ -88,11 +114,17 @@ internal sealed class OpenMpi
         throw new DllNotFoundException("Open MPI's libmpi could not be loaded (on Debian/Ubuntu: apt-get install openmpi-bin): " + string.Join("; ", errors));
     }
 
-    public void Init()
+    /// <summary>MPI_Init, or MPI_Init_thread asking for MPI_THREAD_MULTIPLE (the watchdog's thread calls MPI while the main thread waits in a collective).</summary>
+    public void Init(bool threads)
     {
         Check(initialized(out int done), "MPI_Initialized");
-        if (done == 0) Check(init(IntPtr.Zero, IntPtr.Zero), "MPI_Init");
+        if (done != 0) return;
+        if (threads) Check(initThread(IntPtr.Zero, IntPtr.Zero, ThreadMultiple, out _), "MPI_Init_thread");
+        else Check(init(IntPtr.Zero, IntPtr.Zero), "MPI_Init");
     }
+
+    /// <summary>Whether any thread may call MPI at any time (MPI_THREAD_MULTIPLE was granted).</summary>
+    public bool ThreadsSupported => queryThread(out int provided) == 0 && provided >= ThreadMultiple;
 
     public bool IsFinalized => finalized(out int done) == 0 && done != 0;
 
@@ -131,6 +163,34 @@ internal sealed class OpenMpi
 
     public void Abort(int code) => abort(World, code);
 
+    /// <summary>Starts sending <paramref name="count"/> bytes at <paramref name="buffer"/> (which must stay valid until the request completes).</summary>
+    public IntPtr Isend(IntPtr buffer, int count, int destination, int tag)
+    {
+        Check(isend(buffer, count, Byte, destination, tag, World, out IntPtr request), "MPI_Isend");
+        return request;
+    }
+
+    /// <summary>Whether the request has completed (it is then freed).</summary>
+    public bool Test(ref IntPtr request)
+    {
+        Check(test(ref request, out int flag, StatusIgnore), "MPI_Test");
+        return flag != 0;
+    }
+
+    /// <summary>Lets a send request complete on its own.</summary>
+    public void Free(ref IntPtr request) => Check(requestFree(ref request), "MPI_Request_free");
+
+    /// <summary>Whether a message from <paramref name="source"/> with <paramref name="tag"/> is waiting.</summary>
+    public bool Probe(int source, int tag)
+    {
+        Check(iprobe(source, tag, World, out int flag, StatusIgnore), "MPI_Iprobe");
+        return flag != 0;
+    }
+
+    /// <summary>Receives <paramref name="count"/> bytes from <paramref name="source"/> into <paramref name="buffer"/>.</summary>
+    public void Receive(IntPtr buffer, int count, int source, int tag) =>
+        Check(recv(buffer, count, Byte, source, tag, World, StatusIgnore), "MPI_Recv");
+
     private static void Check(int result, string call)
     {
         // With MPI_ERRORS_ARE_FATAL a failing call aborts before returning; this is for a handler set by the user's MPI config.
@@ -147,4 +207,68 @@ internal sealed class OpenMpi
 
     [DllImport("libc.so.6", EntryPoint = "dlerror")]
     private static extern IntPtr dlerror();
+}
+
+/// <summary>
+/// Heartbeats over MPI point-to-point messages (8 bytes, one tag of their own on MPI_COMM_WORLD; the collectives use
+/// their own internal tags, so the two never match each other).
+/// </summary>
+internal sealed class MpiHeartbeats : IHeartbeatChannel
+{
+    private const int Tag = 0xDD9;
+    private readonly OpenMpi mpi;
+    private readonly IntPtr outgoing, incoming; // native: MPI reads a send buffer until the send completes
+    private readonly IntPtr[] requests;
+    private readonly bool[] inFlight;
+
+    public MpiHeartbeats(OpenMpi mpi, int size)
+    {
+        this.mpi = mpi;
+        outgoing = Marshal.AllocHGlobal(sizeof(long) * size);
+        incoming = Marshal.AllocHGlobal(sizeof(long));
+        requests = new IntPtr[size];
+        inFlight = new bool[size];
+    }
+
+    public bool Send(int peer, long value)
+    {
+        if (inFlight[peer] && !mpi.Test(ref requests[peer])) return false; // a stopped peer: do not pile up beats
+        IntPtr slot = outgoing + sizeof(long) * peer;
+        Marshal.WriteInt64(slot, value);
+        requests[peer] = mpi.Isend(slot, sizeof(long), peer, Tag);
+        inFlight[peer] = true;
+        return true;
+    }
+
+    public bool TryReceive(int peer, out long value)
+    {
+        value = 0;
+        bool any = false;
+        while (mpi.Probe(peer, Tag))
+        {
+            mpi.Receive(incoming, sizeof(long), peer, Tag);
+            value = Marshal.ReadInt64(incoming);
+            any = true;
+        }
+        return any;
+    }
+
+    public void Close()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(1);
+        bool kept = false;
+        for (int peer = 0; peer < requests.Length; peer++)
+        {
+            while (inFlight[peer] && !mpi.Test(ref requests[peer]))
+            {
+                if (DateTime.UtcNow < deadline) { Thread.Sleep(1); continue; }
+                mpi.Free(ref requests[peer]); // a peer that never took it (stopped): MPI may still read the buffer, so it is kept
+                kept = true;
+                break;
+            }
+            inFlight[peer] = false;
+        }
+        Marshal.FreeHGlobal(incoming);
+        if (!kept) Marshal.FreeHGlobal(outgoing);
+    }
 }

@@ -243,14 +243,14 @@ public sealed class Trainer : IDisposable
             if (lowPrecisionParameters is not null)
                 for (int i = 0; i < parameters.Length; i++) // low-precision gradients onto the float32 master weights
                     parameters[i].grad = lowPrecisionParameters[i].grad!.to(ScalarType.Float32);
-            Parallel?.AverageGradients(parameters);
+            Parallel?.AverageGradients(parameters, step);
             scaler?.Unscale(parameters.Select(p => p.grad));
             var norm = ClipGradients(parameters, spec.GradClip);
             // The step's one device-to-host transfer: the loss and the gradient norm before clipping.
             using (var host = stack(new[] { lossTensor.detach().to(ScalarType.Float32), norm }).cpu())
             {
                 var values = host.data<float>().ToArray();
-                loss = Parallel?.Average(values[0]) ?? values[0]; // the mean over the ranks: every rank sees a divergence
+                loss = Parallel?.Average(values[0], step) ?? values[0]; // the mean over the ranks: every rank sees a divergence
                 gradNorm = values[1];
             }
             if (!double.IsFinite(loss))
