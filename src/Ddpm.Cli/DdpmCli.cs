@@ -13,8 +13,6 @@ public static class DdpmCli
     /// <summary>Runs the command line; returns 0 (ok), 1 (failure) or 2 (bad usage).</summary>
     public static int Run(string[] args, TextWriter output, TextWriter error)
     {
-        Allocator.Tune();
-        Denormals.Flush();
         Ddpm.Models.ModelLibrary.Load();
         var verbose = new Option<bool>("--verbose") { Description = "Show stack traces of errors.", Recursive = true };
         var root = new RootCommand("Ddpm: train and sample denoising diffusion models declared in C# attributes or YAML specs.")
@@ -38,6 +36,10 @@ public static class DdpmCli
             error.WriteLine("Run 'ddpm --help' for usage.");
             return BadUsage;
         }
+        // Commands that run libtorch set it up first (denormals must be flushed before libtorch starts its threads);
+        // list, data, help and --version never load it.
+        if (parse.CommandResult.Command is { } command and not RootCommand && command.Name is not ("list" or "data"))
+            NativeSetup.EnsureConfigured();
         try
         {
             return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });

@@ -108,7 +108,7 @@ namespace Ddpm.Generators.Emit
         {
             UNetSpec spec = layout.Spec;
             w.Line($"/// <summary>Creates the model with freshly initialised weights on the CPU in float32.</summary>");
-            w.Open($"public {spec.Target.ClassName}() : base(\"{spec.Target.ClassName}\")");
+            w.Open($"public {spec.Target.ClassName}() : base(global::Ddpm.Generated.GeneratedModelSupport.Prepare(\"{spec.Target.ClassName}\"))");
             w.Line($"initConv = {Nn}.Conv2d({spec.Channels}, {spec.Dim}, 1);");
             w.Line($"timeEmbedding = new global::Ddpm.Blocks.SinusoidalPositionEmbeddings({spec.Dim});");
             w.Line($"timeLinear1 = {Nn}.Linear({spec.Dim}, {layout.TimeDim});");

@@ -164,6 +164,7 @@ public sealed class DiffusionModel : IDisposable
 
     private static DiffusionModel Create(ModelEntry entry, long seed)
     {
+        Native.NativeSetup.EnsureConfigured(); // before the first libtorch call
         manual_seed(seed); // initial weights depend only on the seed, as in ddpm train
         return new DiffusionModel(entry, entry.CreateModel(), null, 0, SamplingWeights.Raw, "fresh weights", null);
     }
@@ -179,6 +180,7 @@ public sealed class DiffusionModel : IDisposable
     public static DiffusionModel Load(string checkpointPath, SamplingWeights weights = SamplingWeights.Unknown)
     {
         if (!File.Exists(checkpointPath)) throw new FileNotFoundException($"Checkpoint '{checkpointPath}' does not exist.", checkpointPath);
+        Native.NativeSetup.EnsureConfigured(); // before the first libtorch call
         using var checkpoint = Checkpoint.Load(checkpointPath);
         var recorded = RunConfig.Read(checkpoint.SpecText);
         string name = recorded.Model

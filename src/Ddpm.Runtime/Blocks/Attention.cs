@@ -10,9 +10,6 @@ namespace Ddpm.Blocks;
 /// </summary>
 public sealed class Attention : nn.Module<Tensor, Tensor>
 {
-    // libtorch's oneDNN convolutions can return NaN unless configured first (Native/OneDnn.cs).
-    static Attention() => global::Ddpm.Native.OneDnn.Configure();
-
     private readonly Conv2d to_qkv;
     private readonly Conv2d to_out;
     private readonly long heads;

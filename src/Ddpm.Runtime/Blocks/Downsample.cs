@@ -10,9 +10,6 @@ namespace Ddpm.Blocks;
 /// </summary>
 public sealed class Downsample : nn.Module<Tensor, Tensor>
 {
-    // libtorch's oneDNN convolutions can return NaN unless configured first (Native/OneDnn.cs).
-    static Downsample() => global::Ddpm.Native.OneDnn.Configure();
-
     private readonly Conv2d conv;
 
     /// <summary>Creates a downsampling layer that halves height and width.</summary>

@@ -11,9 +11,6 @@ namespace Ddpm.Blocks;
 /// </summary>
 public sealed class LinearAttention : nn.Module<Tensor, Tensor>
 {
-    // libtorch's oneDNN convolutions can return NaN unless configured first (Native/OneDnn.cs).
-    static LinearAttention() => global::Ddpm.Native.OneDnn.Configure();
-
     private readonly Conv2d to_qkv;
     private readonly Sequential to_out;
     private readonly long heads;

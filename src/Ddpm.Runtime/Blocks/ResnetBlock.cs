@@ -11,9 +11,6 @@ namespace Ddpm.Blocks;
 /// </summary>
 public sealed class ResnetBlock : nn.Module<Tensor, Tensor, Tensor>
 {
-    // libtorch's oneDNN convolutions can return NaN unless configured first (Native/OneDnn.cs).
-    static ResnetBlock() => global::Ddpm.Native.OneDnn.Configure();
-
     private readonly Sequential? mlp;
     private readonly Block block1;
     private readonly Block block2;

@@ -7,9 +7,6 @@ namespace Ddpm.Blocks;
 /// <summary>Nearest-neighbour x2 then a 3x3 conv; the conv is registered as <c>1</c>, as in nn.Sequential(Upsample, Conv2d).</summary>
 public sealed class Upsample : nn.Module<Tensor, Tensor>
 {
-    // libtorch's oneDNN convolutions can return NaN unless configured first (Native/OneDnn.cs).
-    static Upsample() => global::Ddpm.Native.OneDnn.Configure();
-
     private readonly Conv2d conv;
 
     /// <summary>Creates an upsampling layer that doubles height and width.</summary>

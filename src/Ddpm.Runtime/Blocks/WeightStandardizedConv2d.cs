@@ -11,9 +11,6 @@ namespace Ddpm.Blocks;
 /// </summary>
 public sealed class WeightStandardizedConv2d : nn.Module<Tensor, Tensor>
 {
-    // libtorch's oneDNN convolutions can return NaN unless configured first (Native/OneDnn.cs).
-    static WeightStandardizedConv2d() => global::Ddpm.Native.OneDnn.Configure();
-
     private readonly Parameter weight;
     private readonly Parameter? bias;
     private readonly long[] padding;

@@ -19,8 +19,8 @@ namespace Ddpm.Evaluation;
 /// </summary>
 public sealed class FeatureNet : nn.Module<Tensor, Tensor>
 {
-    // libtorch's oneDNN convolutions can return NaN unless configured first (Native/OneDnn.cs).
-    static FeatureNet() => global::Ddpm.Native.OneDnn.Configure();
+    // libtorch's oneDNN convolutions can return NaN unless configured first (Native/NativeSetup.cs); before the base constructor.
+    private static string Prepared(string name) { global::Ddpm.Native.NativeSetup.EnsureConfigured(); return name; }
 
     /// <summary>Length of the feature vector: the width of the last convolution, pooled.</summary>
     public const int FeatureDimension = 128;
@@ -34,7 +34,7 @@ public sealed class FeatureNet : nn.Module<Tensor, Tensor>
     /// <summary>Creates an untrained net with TorchSharp's default initialisation.</summary>
     /// <param name="channels">Image channels (&gt;= 1).</param>
     /// <param name="classes">Number of classes (&gt;= 2).</param>
-    public FeatureNet(int channels, int classes) : base(nameof(FeatureNet))
+    public FeatureNet(int channels, int classes) : base(Prepared(nameof(FeatureNet)))
     {
         if (channels < 1) throw new ArgumentOutOfRangeException(nameof(channels), channels, "channels must be >= 1.");
         if (classes < 2) throw new ArgumentOutOfRangeException(nameof(classes), classes, "A classifier needs at least 2 classes.");

@@ -3,10 +3,6 @@ using Ddpm.Data;
 using Ddpm.Native;
 using MyDiffusion;
 
-// On Linux, restart once with the tcmalloc that Ddpm bundles next to libtorch preloaded: native memory stays flat.
-if (AllocatorPreload.RestartIfNeeded() is { } problem)
-    Console.Error.WriteLine($"allocator: {problem}");
-
 // dotnet run -- [training steps] [sampler model calls]
 int trainingSteps = args.Length > 0 ? int.Parse(args[0]) : 50;
 int samplerSteps = args.Length > 1 ? int.Parse(args[1]) : 20;
