@@ -308,6 +308,8 @@ internal sealed class StateDictUnpickler
     {
         var (storage, offset, shape, stride) = tensor;
         string view = $"'{name}' ({storage.Type} {StoredTensor.Shape(shape)}, offset {offset}, strides {StoredTensor.Shape(stride)})";
+        if (shape.Length > StoredTensor.MaxDimensions)
+            throw new InvalidDataException($"has tensor '{name}' with {shape.Length} dimensions; a tensor has 0 to {StoredTensor.MaxDimensions}.");
         if (offset < 0 || shape.Any(s => s < 0) || stride.Any(s => s < 0))
             throw new InvalidDataException($"has tensor {view} with a negative offset, size or stride.");
         if (StoredTensor.Bytes(shape, storage.ElementSize) is not { } bytes)

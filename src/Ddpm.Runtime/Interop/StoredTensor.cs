@@ -5,6 +5,9 @@ namespace Ddpm.Interop;
 /// <summary>Sizes a file claims for a tensor, checked before anything is allocated (crafted headers must not overflow or exhaust memory).</summary>
 internal static class StoredTensor
 {
+    /// <summary>The most dimensions a stored tensor may have (libtorch's tensors have at most 64); more is a corrupt header.</summary>
+    public const int MaxDimensions = 64;
+
     /// <summary>Bytes per element of the dtypes ddpm reads from files; null for any other (quantized, unknown codes).</summary>
     public static int? ElementSize(ScalarType type) => type switch
     {

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Ddpm.Interop;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -378,9 +379,6 @@ public sealed class Checkpoint : IDisposable
         return tensors;
     }
 
-    // libtorch's tensors have at most 64 dimensions; a larger count is a corrupt header.
-    private const int MaxDimensions = 64;
-
     /// <summary>
     /// Reads one tensor in TorchSharp's format (<c>Tensor.Save</c>: dtype code, rank and sizes in LEB128, then the bytes),
     /// checking its header against the bytes left in the payload before anything is allocated, so a crafted header is
@@ -391,13 +389,13 @@ public sealed class Checkpoint : IDisposable
         var stream = reader.BaseStream;
         long start = stream.Position;
         long code = Leb128(reader, what);
-        int? elementSize = code is >= 0 and <= sbyte.MaxValue ? Ddpm.Interop.StoredTensor.ElementSize((ScalarType)code) : null;
+        int? elementSize = code is >= 0 and <= sbyte.MaxValue ? StoredTensor.ElementSize((ScalarType)code) : null;
         if (elementSize is null)
             throw new InvalidDataException($"{what} has dtype code {code}, which is no tensor type a checkpoint holds.");
         var type = (ScalarType)code;
         long rank = Leb128(reader, what);
-        if (rank < 0 || rank > MaxDimensions)
-            throw new InvalidDataException($"{what} ({type}) has {rank} dimensions; a tensor has 0 to {MaxDimensions}.");
+        if (rank < 0 || rank > StoredTensor.MaxDimensions)
+            throw new InvalidDataException($"{what} ({type}) has {rank} dimensions; a tensor has 0 to {StoredTensor.MaxDimensions}.");
         var shape = new long[rank];
         for (int i = 0; i < rank; i++)
         {
@@ -406,10 +404,10 @@ public sealed class Checkpoint : IDisposable
                 throw new InvalidDataException($"{what} ({type}) has size {shape[i]} in dimension {i}; sizes are >= 0.");
         }
         long left = stream.Length - stream.Position;
-        long? bytes = Ddpm.Interop.StoredTensor.Bytes(shape, elementSize.Value);
+        long? bytes = StoredTensor.Bytes(shape, elementSize.Value);
         if (bytes is null || bytes > left)
             throw new InvalidDataException(
-                $"{what} ({type} {Ddpm.Interop.StoredTensor.Shape(shape)}) needs {(bytes is null ? $"more than {long.MaxValue}" : bytes.ToString())} bytes, " +
+                $"{what} ({type} {StoredTensor.Shape(shape)}) needs {(bytes is null ? $"more than {long.MaxValue}" : bytes.ToString())} bytes, " +
                 $"but only {left} bytes are left in the checkpoint.");
         stream.Position = start; // TorchSharp reads the header again, now known to be sound
         return TensorExtensionMethods.Load(reader).DetachFromDisposeScope();
