@@ -1,17 +1,13 @@
-using System.Collections;
 using System.Collections.Specialized;
+using System.IO.Compression;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
 namespace Ddpm.Interop;
 
-/// <summary>PyTorch state dicts (<c>torch.save(model.state_dict())</c>, the zip format) through TorchSharp.PyBridge.</summary>
-internal static partial class PyTorchFile
+/// <summary>PyTorch state dicts (<c>torch.save(model.state_dict())</c>, the zip format): written through TorchSharp.PyBridge, read by <see cref="StateDictUnpickler"/>.</summary>
+internal static class PyTorchFile
 {
-    /// <summary>The unpickler's words for a class it was asked to construct: "construction of ClassDict (for posix.system)".</summary>
-    [System.Text.RegularExpressions.GeneratedRegex(@"construction of ClassDict \(for ([^)\s]+)\)")]
-    private static partial System.Text.RegularExpressions.Regex CodeRequest();
-
     /// <summary>Pickles <paramref name="tensors"/> as a dict of name to tensor, which <c>torch.load</c> reads.</summary>
     public static void Write(Stream stream, IReadOnlyList<(string Name, Tensor Value)> tensors)
     {
@@ -22,40 +18,71 @@ internal static partial class PyTorchFile
         PyTorchPickler.PickleStateDict(stream, table, leaveOpen: true);
     }
 
-    /// <summary>Unpickles a state dict; the tensors are sorted by name and owned by the caller.</summary>
-    /// <exception cref="InvalidDataException">The file is not a PyTorch zip file holding a dict of tensors.</exception>
+    /// <summary>
+    /// Reads a state dict (a dict or OrderedDict of name to tensor); the tensors are sorted by name, contiguous, and owned by
+    /// the caller. Tensors that view part of a larger storage (an offset, strides, several sharing one storage) are copied out.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The file is not a PyTorch zip file holding a dict of tensors; the message says what it holds.</exception>
     public static List<(string Name, Tensor Value)> Read(string path)
     {
-        Hashtable table;
-        try
+        using var stream = File.OpenRead(path);
+        ZipArchive archive;
+        try { archive = new ZipArchive(stream, ZipArchiveMode.Read); }
+        catch (InvalidDataException e)
         {
-            using var stream = File.OpenRead(path);
-            using var scope = NewDisposeScope();
-            table = PyTorchUnpickler.UnpickleStateDict(stream);
-            foreach (var value in table.Values)
-                if (value is Tensor tensor) tensor.DetachFromDisposeScope();
-        }
-        // The unpickler's errors on a foreign file are of many kinds (zip, pickle opcodes, casts): all mean the same here.
-        catch (Exception e) when (e is not (OutOfMemoryException or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException))
-        {
-            // A pickle that names a class to construct (posix.system, builtins.eval, ...) asks to run code: refused, in those words.
-            if (CodeRequest().Match(e.Message) is { Success: true } code)
-                throw new InvalidDataException($"is refused: this file asks to run code ({code.Groups[1].Value}); ddpm reads only tensors and plain containers.", e);
             throw new InvalidDataException($"is not a PyTorch state dict saved by torch.save (zip format): {e.Message}", e);
         }
-        var tensors = new List<(string Name, Tensor Value)>(table.Count);
-        string? notTensor = null;
-        foreach (DictionaryEntry item in table)
+        using var _ = archive;
+        var (root, reader) = StateDictUnpickler.Load(archive);
+        if (root is not StateDictUnpickler.PickledDict dict)
+            throw new InvalidDataException($"holds {Describe(root)} at the top level, not a dict of tensors: ddpm reads a state dict saved by torch.save(model.state_dict(), path).");
+        foreach (var (key, value) in dict)
+            if (key is not string || value is not StateDictUnpickler.PickledTensor)
+                throw new InvalidDataException($"holds '{key ?? "None"}', which is not a tensor but {Describe(value)}: save the model's state_dict() alone (torch.save(model.state_dict(), path)).");
+
+        var loaded = new Dictionary<string, Tensor>(StringComparer.Ordinal); // each storage once, however many tensors view it
+        var tensors = new List<(string Name, Tensor Value)>(dict.Count);
+        try
         {
-            if (item.Key is string name && item.Value is Tensor value) tensors.Add((name, value));
-            else notTensor ??= item.Key?.ToString() ?? "null";
+            foreach (var (key, value) in dict)
+            {
+                string name = (string)key!;
+                var tensor = reader.Materialize(name, (StateDictUnpickler.PickledTensor)value!, loaded);
+                int index = tensors.FindIndex(t => t.Name == name);
+                if (index >= 0)
+                {
+                    tensors[index].Value.Dispose(); // a key set twice keeps its last value, as in Python
+                    tensors[index] = (name, tensor);
+                }
+                else tensors.Add((name, tensor));
+            }
         }
-        if (notTensor is not null)
+        catch
         {
             foreach (var (_, value) in tensors) value.Dispose();
-            throw new InvalidDataException($"holds '{notTensor}', which is not a tensor: save the model's state_dict() alone (torch.save(model.state_dict(), path)).");
+            throw;
+        }
+        finally
+        {
+            foreach (var storage in loaded.Values) storage.Dispose();
         }
         tensors.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
         return tensors;
     }
+
+    /// <summary>What a pickled object is, in Python's words: "a list of 3 items", "a tensor", "a str".</summary>
+    private static string Describe(object? value) => value switch
+    {
+        null => "None",
+        StateDictUnpickler.PickledTensor => "a tensor",
+        StateDictUnpickler.PickledDict d => $"a dict of {d.Count} items",
+        List<object?> l => $"a list of {l.Count} items",
+        object?[] t => $"a tuple of {t.Length} items",
+        string => "a str",
+        long => "an int",
+        double => "a float",
+        bool => "a bool",
+        byte[] => "bytes",
+        _ => "a storage",
+    };
 }

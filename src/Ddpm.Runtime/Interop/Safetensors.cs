@@ -163,31 +163,15 @@ internal static class Safetensors
         if (sizes.Any(s => s < 0)) throw new InvalidDataException($"has tensor '{name}' with a shape that is not a list of sizes >= 0.");
         if (!offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end) || begin < 0 || end < begin)
             throw new InvalidDataException($"has tensor '{name}' with data_offsets that are not [begin, end] with 0 <= begin <= end.");
-        // The shape's byte count, before anything is allocated: in 128 bits and stopped once past any size a file can hold,
-        // so a crafted shape such as [2^31, 2^31, 2^31, 1] cannot overflow; a count that fits is checked against the
+        // The shape's byte count, before anything is allocated (overflow-safe); a count that fits is checked against the
         // tensor's data_offsets below, and those against the data section.
-        Int128 needed = sizes.Contains(0) ? 0 : ElementSize(type);
-        foreach (long s in sizes)
-        {
-            if (needed > long.MaxValue) break;
-            needed *= s;
-        }
-        if (needed > long.MaxValue)
-            throw new InvalidDataException($"has tensor '{name}' ({dtypeName} [{string.Join(", ", sizes)}]) whose shape needs more bytes than the " +
-                                           $"{dataLength:N0} bytes of tensor data in the file.");
-        long bytesNeeded = (long)needed;
+        long bytesNeeded = StoredTensor.Bytes(sizes, StoredTensor.ElementSize(type)!.Value)
+            ?? throw new InvalidDataException($"has tensor '{name}' ({dtypeName} [{string.Join(", ", sizes)}]) whose shape needs more bytes than the " +
+                                              $"{dataLength:N0} bytes of tensor data in the file.");
         if (end - begin != bytesNeeded)
             throw new InvalidDataException($"has tensor '{name}' ({dtypeName} [{string.Join(", ", sizes)}], {bytesNeeded} bytes) stored in {end - begin} bytes.");
         return (name, type, sizes, begin, end);
     }
-
-    private static int ElementSize(ScalarType type) => type switch
-    {
-        ScalarType.Float64 or ScalarType.Int64 => 8,
-        ScalarType.Float32 or ScalarType.Int32 => 4,
-        ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Int16 => 2,
-        _ => 1,
-    };
 
     private static void EnsureLittleEndian()
     {

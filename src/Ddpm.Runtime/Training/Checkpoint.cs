@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Ddpm.Interop;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -304,18 +305,19 @@ public sealed class Checkpoint : IDisposable
             int epoch = reader.ReadInt32();
             int batch = reader.ReadInt32();
             int threads = reader.ReadInt32();
-            var model = ReadTensors(reader, owned);
-            var ema = reader.ReadBoolean() ? ReadTensors(reader, owned) : null;
+            var model = ReadTensors(reader, owned, "");
+            var ema = reader.ReadBoolean() ? ReadTensors(reader, owned, "EMA ") : null;
             // Weights that are not finite draw black images: refused here, where every reader of checkpoints passes.
             if (FiniteWeights.FirstNonFinite(model) is { } badRaw)
                 throw new CheckpointException(path, $"its weights are not finite: {FiniteWeights.Describe(badRaw)}; the run diverged before it was saved. Use an earlier checkpoint.");
             if (ema is not null && FiniteWeights.FirstNonFinite(ema) is { } badEma)
                 throw new CheckpointException(path, $"its EMA weights are not finite: {FiniteWeights.Describe(badEma)}; the run diverged before it was saved. Use an earlier checkpoint.");
             int optimizerLength = reader.ReadInt32();
+            // Checked before ReadBytes allocates the length it is given.
+            if (optimizerLength < 0 || optimizerLength > reader.BaseStream.Length - reader.BaseStream.Position)
+                throw new InvalidDataException($"the optimiser state claims {optimizerLength} bytes, but only {reader.BaseStream.Length - reader.BaseStream.Position} bytes are left in the checkpoint.");
             byte[] optimizer = reader.ReadBytes(optimizerLength);
-            if (optimizer.Length != optimizerLength)
-                throw new EndOfStreamException("the optimiser state is cut short.");
-            var rng = TensorExtensionMethods.Load(reader).DetachFromDisposeScope();
+            var rng = ReadTensor(reader, "the noise generator state");
             owned.Add(rng);
             var preferred = SamplingWeights.Unknown;
             string reason = "";
@@ -362,19 +364,66 @@ public sealed class Checkpoint : IDisposable
         }
     }
 
-    private static List<(string Name, Tensor Value)> ReadTensors(BinaryReader reader, List<Tensor> owned)
+    private static List<(string Name, Tensor Value)> ReadTensors(BinaryReader reader, List<Tensor> owned, string section)
     {
         int count = reader.ReadInt32();
         if (count < 0) throw new InvalidDataException($"negative tensor count {count}.");
-        var tensors = new List<(string, Tensor)>(count);
+        var tensors = new List<(string, Tensor)>(Math.Min(count, 4096));
         for (int i = 0; i < count; i++)
         {
             string name = reader.ReadString();
-            var value = TensorExtensionMethods.Load(reader).DetachFromDisposeScope();
+            var value = ReadTensor(reader, $"{section}tensor '{name}'");
             owned.Add(value);
             tensors.Add((name, value));
         }
         return tensors;
+    }
+
+    /// <summary>
+    /// Reads one tensor in TorchSharp's format (<c>Tensor.Save</c>: dtype code, rank and sizes in LEB128, then the bytes),
+    /// checking its header against the bytes left in the payload before anything is allocated, so a crafted header is
+    /// one error naming <paramref name="what"/> instead of an allocation failure or libtorch's own.
+    /// </summary>
+    private static Tensor ReadTensor(BinaryReader reader, string what)
+    {
+        var stream = reader.BaseStream;
+        long start = stream.Position;
+        long code = Leb128(reader, what);
+        int? elementSize = code is >= 0 and <= sbyte.MaxValue ? StoredTensor.ElementSize((ScalarType)code) : null;
+        if (elementSize is null)
+            throw new InvalidDataException($"{what} has dtype code {code}, which is no tensor type a checkpoint holds.");
+        var type = (ScalarType)code;
+        long rank = Leb128(reader, what);
+        if (rank < 0 || rank > StoredTensor.MaxDimensions)
+            throw new InvalidDataException($"{what} ({type}) has {rank} dimensions; a tensor has 0 to {StoredTensor.MaxDimensions}.");
+        var shape = new long[rank];
+        for (int i = 0; i < rank; i++)
+        {
+            shape[i] = Leb128(reader, what);
+            if (shape[i] < 0)
+                throw new InvalidDataException($"{what} ({type}) has size {shape[i]} in dimension {i}; sizes are >= 0.");
+        }
+        long left = stream.Length - stream.Position;
+        long? bytes = StoredTensor.Bytes(shape, elementSize.Value);
+        if (bytes is null || bytes > left)
+            throw new InvalidDataException(
+                $"{what} ({type} {StoredTensor.Shape(shape)}) needs {(bytes is null ? $"more than {long.MaxValue}" : bytes.ToString())} bytes, " +
+                $"but only {left} bytes are left in the checkpoint.");
+        stream.Position = start; // TorchSharp reads the header again, now known to be sound
+        return TensorExtensionMethods.Load(reader).DetachFromDisposeScope();
+    }
+
+    /// <summary>A LEB128 number as TorchSharp decodes it (at most 10 bytes: a longer one is not a number TorchSharp wrote).</summary>
+    private static long Leb128(BinaryReader reader, string what)
+    {
+        long result = 0;
+        for (int i = 0; i < 10; i++)
+        {
+            long b = reader.ReadByte();
+            result += (b & 0x7f) << (i * 7);
+            if ((b & 0x80) == 0) return result;
+        }
+        throw new InvalidDataException($"{what} has a header number longer than 10 bytes.");
     }
 }
 
