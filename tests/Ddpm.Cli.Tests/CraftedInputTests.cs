@@ -158,8 +158,8 @@ public sealed class CraftedInputTests(CraftedInputTests.Files files, Xunit.Abstr
         ["import unknown dtype"] = ("import {bad-dtype.safetensors} --model TinyUNet --out {x.ckpt}", 1, "bad-dtype.safetensors"),
         ["import NaN weight"] = ("import {nan.safetensors} --model TinyUNet --out {x.ckpt}", 1, "NaN"),
         ["import PyTorch file not a zip"] = ("import {text.pt} --model TinyUNet --out {x.ckpt}", 1, "text.pt"),
-        ["import PyTorch zip without a pickle"] = ("import {no-pickle.pt} --model TinyUNet --out {x.ckpt}", 1, "no-pickle.pt"),
-        ["import PyTorch list"] = ("import {list.pt} --model TinyUNet --out {x.ckpt}", 1, "list.pt"),
+        ["import PyTorch zip without a pickle"] = ("import {no-pickle.pt} --model TinyUNet --out {x.ckpt}", 1, "without data.pkl"),
+        ["import PyTorch list"] = ("import {list.pt} --model TinyUNet --out {x.ckpt}", 1, "holds a list of 0 items at the top level, not a dict of tensors"),
         ["import over its input"] = ("import {good.safetensors} --model TinyUNet --out {good.safetensors} --overwrite", 2, "--out"),
         ["import over a checkpoint without overwrite"] = ("import {good.safetensors} --model TinyUNet --out {other.ckpt}", 2, "--out"),
         // sample of an ONNX model

@@ -72,7 +72,7 @@ public partial class TinyUNet : global::TorchSharp.torch.nn.Module<global::Torch
     private readonly global::TorchSharp.Modules.Conv2d finalConv;
 
     /// <summary>Creates the model with freshly initialised weights on the CPU in float32.</summary>
-    public TinyUNet() : base("TinyUNet")
+    public TinyUNet() : base(global::Ddpm.Generated.GeneratedModelSupport.Prepare("TinyUNet"))
     {
         initConv = global::TorchSharp.torch.nn.Conv2d(1, 8, 1);
         timeEmbedding = new global::Ddpm.Blocks.SinusoidalPositionEmbeddings(8);

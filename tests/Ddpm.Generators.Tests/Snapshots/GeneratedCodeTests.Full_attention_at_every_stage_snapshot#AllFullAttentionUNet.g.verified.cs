@@ -66,7 +66,7 @@ namespace Samples
         private readonly global::TorchSharp.Modules.Conv2d finalConv;
 
         /// <summary>Creates the model with freshly initialised weights on the CPU in float32.</summary>
-        public AllFullAttentionUNet() : base("AllFullAttentionUNet")
+        public AllFullAttentionUNet() : base(global::Ddpm.Generated.GeneratedModelSupport.Prepare("AllFullAttentionUNet"))
         {
             initConv = global::TorchSharp.torch.nn.Conv2d(3, 16, 1);
             timeEmbedding = new global::Ddpm.Blocks.SinusoidalPositionEmbeddings(16);

@@ -80,7 +80,7 @@ namespace Ddpm.Models
         private readonly global::TorchSharp.Modules.Conv2d finalConv;
 
         /// <summary>Creates the model with freshly initialised weights on the CPU in float32.</summary>
-        public FashionMnistUNet() : base("FashionMnistUNet")
+        public FashionMnistUNet() : base(global::Ddpm.Generated.GeneratedModelSupport.Prepare("FashionMnistUNet"))
         {
             initConv = global::TorchSharp.torch.nn.Conv2d(1, 28, 1);
             timeEmbedding = new global::Ddpm.Blocks.SinusoidalPositionEmbeddings(28);

@@ -86,7 +86,7 @@ namespace Ddpm.Models
         private readonly global::TorchSharp.Modules.Conv2d finalConv;
 
         /// <summary>Creates the model with freshly initialised weights on the CPU in float32.</summary>
-        public Cifar10UNet() : base("Cifar10UNet")
+        public Cifar10UNet() : base(global::Ddpm.Generated.GeneratedModelSupport.Prepare("Cifar10UNet"))
         {
             initConv = global::TorchSharp.torch.nn.Conv2d(3, 128, 1);
             timeEmbedding = new global::Ddpm.Blocks.SinusoidalPositionEmbeddings(128);

@@ -78,7 +78,7 @@ namespace Ddpm.Models
         private readonly global::TorchSharp.Modules.Conv2d finalConv;
 
         /// <summary>Creates the model with freshly initialised weights on the CPU in float32.</summary>
-        public MnistCosineUNet() : base("MnistCosineUNet")
+        public MnistCosineUNet() : base(global::Ddpm.Generated.GeneratedModelSupport.Prepare("MnistCosineUNet"))
         {
             initConv = global::TorchSharp.torch.nn.Conv2d(1, 32, 1);
             timeEmbedding = new global::Ddpm.Blocks.SinusoidalPositionEmbeddings(32);
