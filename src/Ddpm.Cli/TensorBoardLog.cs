@@ -28,18 +28,20 @@ internal sealed class TensorBoardLog
     /// <summary>The log folder of a run.</summary>
     public static string Directory(string runFolder) => Path.Combine(runFolder, Folder);
 
+    /// <summary>The event files of a run (none when it has no tensorboard/ folder).</summary>
+    public static IEnumerable<string> EventFiles(string runFolder) =>
+        System.IO.Directory.Exists(Directory(runFolder)) ? System.IO.Directory.EnumerateFiles(Directory(runFolder), FilePattern) : [];
+
     /// <summary>
     /// Starts logging a run that continues after <paramref name="step"/> (0 for a new run) in a new event file beside any earlier ones.
     /// </summary>
     public static TensorBoardLog Open(string runFolder, long step)
     {
-        string directory = Directory(runFolder);
         // TorchSharp's writer cannot write PyTorch's purge_step marker, and TensorBoard would show the steps a resumed run trains
         // again twice (a zig-zag). So, as loss.csv is cut back to the checkpoint, earlier event files lose their events after it.
-        if (System.IO.Directory.Exists(directory))
-            foreach (string file in System.IO.Directory.EnumerateFiles(directory, FilePattern))
-                KeepUpTo(file, step);
-        return new TensorBoardLog(directory);
+        foreach (string file in EventFiles(runFolder).ToList())
+            KeepUpTo(file, step);
+        return new TensorBoardLog(Directory(runFolder));
     }
 
     /// <summary>The step's loss, learning rate and gradient norm, and the images/s the progress line shows.</summary>

@@ -382,7 +382,8 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
     /// <summary>Refuses a folder that holds a run unless --overwrite; true when there is a run to delete.</summary>
     private bool CheckNewRunFolder()
     {
-        string? marker = RunMarkers.FirstOrDefault(m => File.Exists(Path.Combine(folder, m)));
+        string? marker = RunMarkers.FirstOrDefault(m => File.Exists(Path.Combine(folder, m)))
+                         ?? TensorBoardLog.EventFiles(folder).Select(f => Path.GetRelativePath(folder, f)).FirstOrDefault();
         if (marker is null) return false;
         if (!settings.Overwrite)
             throw new UsageException($"{folder} already holds a run ({marker}); continue it with --resume, choose a new --out, or replace it with --overwrite.");
@@ -397,10 +398,8 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         if (Directory.Exists(samples))
             foreach (string grid in Directory.EnumerateFiles(samples, "step-*.png"))
                 File.Delete(grid);
-        string tensorBoardFolder = TensorBoardLog.Directory(folder);
-        if (Directory.Exists(tensorBoardFolder))
-            foreach (string events in Directory.EnumerateFiles(tensorBoardFolder, TensorBoardLog.FilePattern))
-                File.Delete(events);
+        foreach (string events in TensorBoardLog.EventFiles(folder).ToList())
+            File.Delete(events);
         output.WriteLine($"--overwrite: deleted the run in {folder}");
     }
 

@@ -86,6 +86,21 @@ public sealed class TensorBoardTests : IDisposable
     }
 
     [Fact]
+    public void Event_files_alone_mark_a_run_that_a_new_run_does_not_mix_with()
+    {
+        string run = Path.Combine(root, "run");
+        string[] train = ["train", "TinyUNet", "--out", run, "--steps", "2", "--sample-every", "0", "--final-samples", "0", "--tensorboard"];
+        Assert.Equal(0, Ddpm(train).Code);
+        foreach (string file in new[] { "loss.csv", "log.txt", "checkpoints/last.ckpt" }) File.Delete(Path.Combine(run, file));
+        string events = Assert.Single(Directory.GetFiles(Path.Combine(run, "tensorboard")));
+        var (code, _, error) = Ddpm(train);
+        Assert.Equal(2, code);
+        Assert.Equal($"ddpm: {run} already holds a run ({Path.Combine("tensorboard", Path.GetFileName(events))}); continue it with --resume, " +
+                     "choose a new --out, or replace it with --overwrite.", error.TrimEnd());
+        Assert.True(File.Exists(events));
+    }
+
+    [Fact]
     public void Evaluations_log_fid_kid_precision_and_recall_per_weights()
     {
         string folder = Path.Combine(root, "run");
