@@ -57,10 +57,15 @@ internal static class TrainCommand
             Description = $"Under mpirun: end every rank when a collective waits this long on a rank that shows no sign of life, naming it " +
                           $"(0: never; default: {DataParallelRun.WatchdogVariable}, else {DataParallelRun.DefaultWatchdogSeconds}).",
         };
+        var tensorboard = new Option<bool>("--tensorboard")
+        {
+            Description = "Also log loss, learning rate, gradient norm, images/s, evaluation scores and sample grids for TensorBoard in the run folder's " +
+                          "tensorboard/ (as the spec's training.log: [tensorboard]).",
+        };
         var command = new Command("train", "Train a model and write checkpoints, sample grids and the loss curve to a run folder.")
         {
             target, outDir, steps, epochs, batchSize, device, seed, dataset, resume, overwrite, sampleEvery, finalSamples, checkpointEvery, checkpointMinutes,
-            precision, evalEvery, evalSamples, watchdogSeconds,
+            precision, evalEvery, evalSamples, watchdogSeconds, tensorboard,
         };
         Options.AtLeast(steps, 1);
         Options.AtLeast(epochs, 1);
@@ -95,6 +100,7 @@ internal static class TrainCommand
             if (parse.GetValue(precision) is string p) training.Precision = p;
             if (parse.GetValue(evalEvery) is int ee) training.Eval.Every = ee;
             if (parse.GetValue(evalSamples) is int es) training.Eval.Samples = es;
+            if (parse.GetValue(tensorboard) && !training.Log.Contains(TensorBoardLog.Name)) training.Log = [.. training.Log, TensorBoardLog.Name];
             string folder = parse.GetValue(outDir) ?? Path.Combine("runs", resolved.SpecName);
             string deviceName = Options.ResolveDevice(parse.GetValue(device));
             Options.CheckPrecisionOnDevice(training.Precision, deviceName);
@@ -140,6 +146,7 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
     private Action<TrainingProgress>? onProgress; // set while training, by the display in use
     private TrainingEvaluation? evaluation;
     private int finalSamples; // images in the grid after the last step: --final-samples, or on --resume the run's recorded count
+    private TensorBoardLog? tensorBoard; // training.log: [tensorboard]
 
     private string CheckpointPath => Path.Combine(folder, "checkpoints", "last.ckpt");
     /// <summary>Rank 0 (or the only process): the one that reads and writes the run folder and reports.</summary>
@@ -210,7 +217,11 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
                 request.Trainer.SaveCheckpoint(CheckpointPath);
                 group.NoteRecovery(DataParallelRun.CheckpointNote(CheckpointPath, request.Step));
             },
-            EvaluationDue = evaluation is null ? null : request => evaluation.Evaluate(request, CheckpointPath),
+            EvaluationDue = evaluation is null ? null : request =>
+            {
+                evaluation.Evaluate(request, CheckpointPath);
+                tensorBoard?.Evaluation(request.Step, evaluation.LastScores);
+            },
             CheckpointInterval = settings.CheckpointInterval > TimeSpan.Zero ? settings.CheckpointInterval : null,
         }, config) { Parallel = parallel };
 
@@ -222,6 +233,11 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
             group.NoteRecovery(DataParallelRun.CheckpointNote(CheckpointPath, trainer.Step));
         }
         LoadLossHistory(trainer.Step);
+        if (spec.Log.Contains(TensorBoardLog.Name))
+        {
+            tensorBoard = TensorBoardLog.Open(folder, trainer.Step);
+            Say($"tensorboard: logging to {TensorBoardLog.Directory(folder)} (view with: tensorboard --logdir {TensorBoardLog.Directory(folder)})");
+        }
         if (trainer.Step >= trainer.TotalSteps)
         {
             // A run stopped while it drew its final grid (minutes on a CPU) has every step but not the grid.
@@ -355,6 +371,7 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
             Say($"step {request.Step}: drawing the final sample grid, {shape[0]} images ({sampler}), into {path}");
         var sampleWatch = Stopwatch.StartNew();
         Sampling.WriteGrid(request.Model, request.Diffusion, shape, SpecDefaults.Sampler, steps, 0, resolved.Training.Seed, path, condition: condition);
+        tensorBoard?.SampleGrid(request.Step, path);
         Say($"step {request.Step}: wrote {path} ({sampler}, {sampleWatch.Elapsed.TotalSeconds:F0} s)");
     }
 
@@ -365,7 +382,8 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
     /// <summary>Refuses a folder that holds a run unless --overwrite; true when there is a run to delete.</summary>
     private bool CheckNewRunFolder()
     {
-        string? marker = RunMarkers.FirstOrDefault(m => File.Exists(Path.Combine(folder, m)));
+        string? marker = RunMarkers.FirstOrDefault(m => File.Exists(Path.Combine(folder, m)))
+                         ?? TensorBoardLog.EventFiles(folder).Select(f => Path.GetRelativePath(folder, f)).FirstOrDefault();
         if (marker is null) return false;
         if (!settings.Overwrite)
             throw new UsageException($"{folder} already holds a run ({marker}); continue it with --resume, choose a new --out, or replace it with --overwrite.");
@@ -380,6 +398,8 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
         if (Directory.Exists(samples))
             foreach (string grid in Directory.EnumerateFiles(samples, "step-*.png"))
                 File.Delete(grid);
+        foreach (string events in TensorBoardLog.EventFiles(folder).ToList())
+            File.Delete(events);
         output.WriteLine($"--overwrite: deleted the run in {folder}");
     }
 
@@ -402,6 +422,7 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
             epochLossSum += p.Loss;
             epochSteps++;
             double imagesPerSecond = epochSteps * loader.BatchSize / Math.Max(epochWatch.Elapsed.TotalSeconds, 1e-9);
+            tensorBoard?.Step(p, imagesPerSecond);
             if (p.Step % 20 == 1 || rss == 0) rss = Allocator.ResidentMemory().Rss; // a /proc read, not on every step
             string quality = evaluation?.Latest is string latest ? $"  {latest}" : "";
             status($"epoch {p.Epoch + 1}  step {p.Step}/{p.TotalSteps}  loss {smoothedLoss:F4}{quality}  {imagesPerSecond:F0} img/s  RSS {rss >> 20} MiB");

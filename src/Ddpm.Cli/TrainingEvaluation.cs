@@ -56,6 +56,9 @@ internal sealed class TrainingEvaluation : IDisposable
     /// <summary>The latest score of the preferred weights, for the progress line ("FID 23.4"), or null before the first evaluation.</summary>
     public string? Latest { get; private set; }
 
+    /// <summary>The latest evaluation's scores per weights ("ema", "raw"), empty before the first.</summary>
+    public IReadOnlyList<(string Weights, QualityReport Report)> LastScores { get; private set; } = [];
+
     private string MetricsPath => Path.Combine(folder, "metrics.csv");
     private string BestPath => Path.Combine(folder, "checkpoints", "best.ckpt");
 
@@ -80,6 +83,7 @@ internal sealed class TrainingEvaluation : IDisposable
             history.Add((request.Step, name, report));
             AppendRow(request.Step, name, report);
         }
+        LastScores = scored.Select(s => (s.Name, s.Report)).ToList();
         var winner = scored.OrderBy(s => Key(s.Report)).First();
         string reason = string.Join(" vs ", scored.Select(s => $"{Metric} {Format(Key(s.Report))} ({s.Name})")) + $" at step {request.Step}";
         var before = trainer.PreferredWeights;

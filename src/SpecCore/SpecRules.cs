@@ -92,6 +92,10 @@ namespace Ddpm.Specs
             foreach (var (key, value, allowed) in Choices(t))
                 if (!allowed.Contains(value))
                     yield return $"'training.{key}' has unknown value '{value}'; use {string.Join(", ", allowed)}";
+            if (t.Log == null) { yield return "'training.log' is missing"; yield break; }
+            foreach (string log in t.Log)
+                if (!SpecYaml.LogValues.Contains(log))
+                    yield return $"'training.log' has unknown value '{log}'; use {string.Join(", ", SpecYaml.LogValues)}";
         }
 
         /// <summary>The settings with a fixed set of values, as (key path, value as spelled, the allowed spellings).</summary>

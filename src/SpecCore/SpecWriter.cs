@@ -25,7 +25,7 @@ namespace Ddpm.Specs
     {
         /// <summary>
         /// Every training setting as (key path, value), in the order of the spec format's key table: plain values are
-        /// string, int, long, double, bool or null; enums are the spec's enums. "optimizer.lr" is key lr of the optimizer mapping.
+        /// string, string[], int, long, double, bool or null; enums are the spec's enums. "optimizer.lr" is key lr of the optimizer mapping.
         /// </summary>
         public static IReadOnlyList<KeyValuePair<string, object?>> TrainingValues(TrainingSpec t)
         {
@@ -55,6 +55,7 @@ namespace Ddpm.Specs
             Add("eval.samples", t.Eval.Samples);
             Add("eval.sampler", t.Eval.Sampler);
             Add("eval.steps", t.Eval.Steps);
+            Add("log", t.Log);
             Add("seed", t.Seed);
             Add("precision", t.Precision);
             return values;
@@ -95,6 +96,7 @@ namespace Ddpm.Specs
             double d => d.ToString("R", CultureInfo.InvariantCulture),
             int i => i.ToString(CultureInfo.InvariantCulture),
             long l => l.ToString(CultureInfo.InvariantCulture),
+            string[] list => "[" + string.Join(", ", list.Select(item => Yaml(item))) + "]",
             LossKind loss => SpecYaml.Spelling(loss),
             EmaWarmup warmup => SpecYaml.Spelling(warmup),
             SamplerKind sampler => SpecYaml.Spelling(sampler),

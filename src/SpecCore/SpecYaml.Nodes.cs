@@ -217,6 +217,30 @@ namespace Ddpm.Specs
                 return fallback;
             }
 
+            /// <summary>A list of words from <paramref name="names"/> ([tensorboard]); each unknown one is reported at its entry and left out, a repeated one kept once.</summary>
+            public string[] EnumList(string key, string[] fallback, string[] names)
+            {
+                if (!entries.TryGetValue(key, out var pair)) return fallback;
+                if (!(pair.Value is YamlSequenceNode list)) return WrongType(key, pair.Value, "a list such as [" + names[0] + "]", fallback);
+                var values = new List<string>();
+                int i = 0;
+                foreach (YamlNode item in list.Children)
+                {
+                    string path = $"{Reader.Join(Path, key)}[{i.ToString(CultureInfo.InvariantCulture)}]";
+                    reader.Document.Values[path] = reader.Span(item);
+                    if (!(item is YamlScalarNode scalar)) reader.Error(SpecErrorKind.WrongType, path, reader.Span(item), path, "one of " + Or(names), Shown(item));
+                    else if (Array.IndexOf(names, scalar.Value ?? "") < 0)
+                    {
+                        string? suggestion = Suggest(scalar.Value ?? "", names);
+                        reader.Error(SpecErrorKind.UnknownValue, path, reader.Span(scalar), path, scalar.Value ?? "",
+                                     suggestion == null ? "" : $" (did you mean '{suggestion}'?)", Or(names));
+                    }
+                    else if (!values.Contains(scalar.Value!)) values.Add(scalar.Value!);
+                    i++;
+                }
+                return values.ToArray();
+            }
+
             public int[] IntList(string key, int[] fallback)
             {
                 if (!entries.TryGetValue(key, out var pair)) return fallback;

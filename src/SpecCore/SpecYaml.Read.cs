@@ -215,6 +215,7 @@ namespace Ddpm.Specs
                 e.Sampler = eval.Enum("sampler", e.Sampler, SamplerValues, new[] { SamplerKind.Ddpm, SamplerKind.Ddim, SamplerKind.DpmSolver2M, SamplerKind.DpmSolver2MSde });
                 e.Steps = eval.Int("steps", e.Steps, TrainingRules.EvalSteps);
             }
+            t.Log = s.EnumList("log", t.Log, LogValues);
             t.Seed = s.Long("seed", t.Seed);
             t.Precision = s.Enum("precision", t.Precision, PrecisionValues, PrecisionValues);
             return t;

@@ -40,6 +40,8 @@ namespace Ddpm.Specs
         public static readonly string[] ObjectiveValues = { "eps", "x0", "v" };
         /// <summary>EmaWarmup's members in order: Power, Ratio, None.</summary>
         public static readonly string[] EmaWarmupValues = { "power", "ratio", "none" };
+        /// <summary>The values of `training.log`: where training also logs (tensorboard: event files under the run folder's tensorboard/).</summary>
+        public static readonly string[] LogValues = { "tensorboard" };
         /// <summary>SamplerKind's members in order: Ddpm, Ddim, DpmSolver2M, DpmSolver2MSde (the CLI's --sampler spellings).</summary>
         public static readonly string[] SamplerValues = { "ddpm", "ddim", "dpmpp-2m", "dpmpp-2m-sde" };
 
@@ -132,6 +134,7 @@ namespace Ddpm.Specs
                 new SpecKey("sample_every", SpecValueType.Integer, "write a sample grid every this many steps (0 = only at the end)"),
                 new SpecKey("checkpoint_every", SpecValueType.Integer, "write a checkpoint every this many steps (0 = none by steps; ddpm train also writes one every 10 minutes and after the last step)"),
                 new SpecKey("eval", SpecValueType.Mapping, "sample-quality evaluation during training"),
+                new SpecKey("log", SpecValueType.List, "where training also logs: a list of tensorboard (event files under the run folder's tensorboard/)"),
                 new SpecKey("seed", SpecValueType.Integer, "seed of every random choice"),
                 new SpecKey("precision", SpecValueType.Enum, "the floating-point precision of training", false, PrecisionValues),
             },

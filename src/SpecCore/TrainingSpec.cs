@@ -89,6 +89,11 @@ namespace Ddpm.Specs
         public int SampleEvery { get; set; } = 1000;
         /// <summary>Write a checkpoint every this many steps (0 = none by steps; the front end may add time-based ones, and the last step always checkpoints).</summary>
         public int CheckpointEvery { get; set; } = 500;
+        /// <summary>
+        /// Where training also logs (`log`): `tensorboard` writes TensorBoard event files under the run folder's tensorboard/
+        /// (<see cref="SpecYaml.LogValues"/>); empty = the run folder's own files only.
+        /// </summary>
+        public string[] Log { get; set; } = new string[0];
         /// <summary>Seed of the run's randomness (`seed`): the trainer's timesteps and noise, the data order and flips (and, in `ddpm train`, the initial weights).</summary>
         public long Seed { get; set; }
         /// <summary>`fp32`, `bf16` or `fp16` (CUDA only; with dynamic loss scaling).</summary>
@@ -100,6 +105,7 @@ namespace Ddpm.Specs
             var copy = (TrainingSpec)MemberwiseClone();
             copy.Optimizer = Optimizer.Clone();
             copy.Eval = Eval.Clone();
+            copy.Log = (string[])Log.Clone();
             return copy;
         }
     }

@@ -64,6 +64,8 @@ public class SchemaTests
     [InlineData("  eval: { every: 1000, samples: 256, sampler: dpmpp-2m, steps: 20 }", "  eval: { sampler: euler }")]
     [InlineData("  eval: { every: 1000, samples: 256, sampler: dpmpp-2m, steps: 20 }", "  eval: { sample: 4 }")]
     [InlineData("  eval: { every: 1000, samples: 256, sampler: dpmpp-2m, steps: 20 }", "  eval: 1000")]
+    [InlineData("  batch_size: 128", "  batch_size: 128\n  log: [tensorbord]")]
+    [InlineData("  batch_size: 128", "  batch_size: 128\n  log: tensorboard")]
     public void The_schema_rejects_what_the_reader_rejects(string line, string replacement)
     {
         string original = SpecFiles.Read("fashion-mnist.yaml");
@@ -78,7 +80,7 @@ public class SchemaTests
     {
         string yaml = SpecFiles.Read("fashion-mnist.yaml")
             .Replace("  beta_end: 0.02", "  beta_end: 0.02\n  objective: v\n  clip_x0: true\n  dynamic_threshold: 0")
-            .Replace("  batch_size: 128", "  batch_size: 128\n  min_snr_gamma: 5\n  ema_warmup: ratio\n  ema_power: 0.75\n  ema_inv_gamma: 1");
+            .Replace("  batch_size: 128", "  batch_size: 128\n  min_snr_gamma: 5\n  ema_warmup: ratio\n  ema_power: 0.75\n  ema_inv_gamma: 1\n  log: [tensorboard]");
         Assert.Contains("  eval: { every: 1000, samples: 256, sampler: dpmpp-2m, steps: 20 }", yaml);
         var results = Evaluate(yaml);
         Assert.True(results.IsValid, Errors(results));

@@ -491,6 +491,10 @@ public class YamlDiagnosticTests
             ("  eval: { steps: 2.5 }", "DDPM103", 18, "2.5", "'training.eval.steps' must be an integer, got '2.5'"),
             ("  eval: 1000", "DDPM103", 9, "1000", "'training.eval' must be a mapping (key: value lines or { key: value }), got '1000'"),
             ("  eval: { sample: 4 }", "DDPM102", 11, "sample", "Unknown key 'sample' in 'training.eval' (did you mean 'samples'?); allowed keys: every, samples, sampler, steps"),
+            ("  log: [tensorboard, tensorbord]", "DDPM105", 22, "tensorbord", "'training.log[1]' has unknown value 'tensorbord' (did you mean 'tensorboard'?); use tensorboard"),
+            ("  log: [wandb]", "DDPM105", 9, "wandb", "'training.log[0]' has unknown value 'wandb'; use tensorboard"),
+            ("  log: tensorboard", "DDPM103", 8, "tensorboard", "'training.log' must be a list such as [tensorboard], got 'tensorboard'"),
+            ("  log: [[tensorboard]]", "DDPM103", 9, "[tensorboard]", "'training.log[0]' must be one of tensorboard, got a list"),
         };
         foreach (var (line, id, column, text, message) in cases)
         {

@@ -95,6 +95,7 @@ namespace Ddpm.Generators.Emit
             int i => I(i),
             long l => l.ToString(CultureInfo.InvariantCulture) + "L",
             double d => D(d),
+            string[] list => list.Length == 0 ? "global::System.Array.Empty<string>()" : "new string[] { " + string.Join(", ", list.Select(Literal)) + " }",
             System.Enum e => $"global::Ddpm.{e.GetType().Name}.{e}",
             _ => throw new System.ArgumentException("No C# form for " + value.GetType().Name, nameof(value)),
         };

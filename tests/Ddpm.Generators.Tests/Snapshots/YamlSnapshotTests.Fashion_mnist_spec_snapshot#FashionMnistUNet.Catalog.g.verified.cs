@@ -44,6 +44,7 @@ namespace Ddpm.Models
                 Sampler = global::Ddpm.SamplerKind.DpmSolver2M,
                 Steps = 20,
             },
+            Log = global::System.Array.Empty<string>(),
             Seed = 0L,
             Precision = "fp32",
         };

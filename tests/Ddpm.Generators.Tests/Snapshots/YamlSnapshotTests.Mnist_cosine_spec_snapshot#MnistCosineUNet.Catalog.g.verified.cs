@@ -44,6 +44,7 @@ namespace Ddpm.Models
                 Sampler = global::Ddpm.SamplerKind.DpmSolver2MSde,
                 Steps = 20,
             },
+            Log = global::System.Array.Empty<string>(),
             Seed = 42L,
             Precision = "fp32",
         };
