@@ -43,6 +43,7 @@ internal sealed class CollectiveWatchdog : IDisposable
     private long entered; // collectives entered by this rank's main thread
     private bool waiting, firing, disposed;
     private TimeSpan waitingSince;
+    private TimeSpan lastRound = TimeSpan.MinValue;
     private string collective = "a collective";
 
     /// <summary>Starts the heartbeat thread.</summary>
@@ -73,6 +74,9 @@ internal sealed class CollectiveWatchdog : IDisposable
     public TimeSpan Limit { get; }
     /// <summary>Time between heartbeats.</summary>
     public TimeSpan Interval { get; }
+
+    /// <summary>A gap between two rounds longer than this means this process was stopped: half the limit, at least three intervals.</summary>
+    private TimeSpan StallGap => TimeSpan.FromTicks(Math.Max(Limit.Ticks / 2, 3 * Interval.Ticks));
 
     /// <summary>Names the collectives that follow in the message ("step 12's gradient all-reduce").</summary>
     public void Describe(string what)
@@ -111,6 +115,16 @@ internal sealed class CollectiveWatchdog : IDisposable
         for (int peer = 0; peer < Size; peer++)
             if (peer != Rank && !left[peer]) channel.Send(peer, mine);
         var now = clock.Elapsed;
+        // A round far later than the interval means this process itself did not run (SIGSTOP and then SIGCONT, which
+        // mpirun sends before it ends a job, or a frozen machine): it heard nobody because it was not listening, so its
+        // silence counts start again instead of blaming its peers.
+        if (lastRound != TimeSpan.MinValue && now - lastRound > StallGap)
+            lock (gate)
+            {
+                Array.Fill(heard, now);
+                if (waiting) waitingSince = now;
+            }
+        lastRound = now;
         for (int peer = 0; peer < Size; peer++)
         {
             if (peer == Rank || !channel.TryReceive(peer, out long value)) continue;

@@ -68,6 +68,26 @@ public sealed class CollectiveWatchdogTests
         Assert.True(channel.Closed);
     }
 
+    [Fact]
+    public void A_rank_that_was_itself_stopped_starts_its_counts_again_instead_of_naming_its_peers()
+    {
+        var channel = new FakeChannel();
+        channel.Beating[1] = 1;
+        var fired = new Fired();
+        using var watchdog = new CollectiveWatchdog(0, 2, Limit, channel, fired.Add);
+        _ = watchdog.Enter();
+        Thread.Sleep(2 * watchdog.Interval);
+        // This process stops for twice the limit (its heartbeat thread with it) and rank 1 falls silent meanwhile: on
+        // waking, it has heard nobody for longer than the limit, yet it must not blame rank 1 at once.
+        channel.Beating.TryRemove(1, out _);
+        channel.StallNextSend = 2 * Limit;
+        Assert.True(SpinWait.SpinUntil(() => channel.StallNextSend == TimeSpan.Zero && channel.Sent.Count > 0, TimeSpan.FromSeconds(10)));
+        var woke = Stopwatch.StartNew();
+        Assert.True(fired.Wait(TimeSpan.FromSeconds(10)), "the watchdog did not fire once rank 1 stayed silent for the limit after the stall");
+        Assert.True(woke.Elapsed >= Limit * 0.8, $"fired {woke.Elapsed.TotalMilliseconds} ms after the stall ended, before a whole limit of silence");
+        Assert.Equal(new[] { "rank 1 did not complete a collective within 0.5 s; ending all ranks." }, fired.Messages);
+    }
+
     private sealed class Fired
     {
         private readonly ManualResetEventSlim any = new();
@@ -84,8 +104,16 @@ public sealed class CollectiveWatchdogTests
         public ConcurrentQueue<(int Peer, long Value)> Sent { get; } = new();
         public bool Closed { get; private set; }
 
+        /// <summary>The next send blocks this long (the process stopped), then this is reset to zero.</summary>
+        public TimeSpan StallNextSend { get; set; }
+
         public bool Send(int peer, long value)
         {
+            if (StallNextSend > TimeSpan.Zero)
+            {
+                Thread.Sleep(StallNextSend);
+                StallNextSend = TimeSpan.Zero;
+            }
             Sent.Enqueue((peer, value));
             return true;
         }
