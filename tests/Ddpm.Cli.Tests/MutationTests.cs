@@ -123,19 +123,11 @@ public sealed class MutationTests(MutationTests.Inputs inputs, Xunit.Abstraction
                 string file = Path.Combine(folder, $"case-{i}{Path.GetExtension(format.Input)}");
                 File.WriteAllBytes(file, mutation.Bytes);
                 string caseFolder = Path.Combine(folder, $"case-{i}");
-                string? problem;
-                try
-                {
-                    byte[]? produced = RunBounded(format, file, caseFolder, out var result, out long peak);
-                    if (produced is not null && result.Code == 0) produced = comparable(produced);
-                    problem = Judge(format, mutation, result, produced, expected, Path.Combine(caseFolder, format.OutputName), peak);
-                    string outcome = result.Code == 0 ? (produced is not null && produced.AsSpan().SequenceEqual(expected) ? "0 same" : "0 other") : $"{result.Code}";
-                    outcomes[outcome] = outcomes.GetValueOrDefault(outcome) + 1;
-                }
-                catch (TimeoutException)
-                {
-                    problem = $"did not end within {CaseTimeout.TotalSeconds:F0} s";
-                }
+                byte[]? produced = RunBounded(format, file, caseFolder, $"seed {seed}, case {i}: {mutation.Description}", out var result, out long peak);
+                if (produced is not null && result.Code == 0) produced = comparable(produced);
+                string? problem = Judge(format, mutation, result, produced, expected, Path.Combine(caseFolder, format.OutputName), peak);
+                string outcome = result.Code == 0 ? (produced is not null && produced.AsSpan().SequenceEqual(expected) ? "0 same" : "0 other") : $"{result.Code}";
+                outcomes[outcome] = outcomes.GetValueOrDefault(outcome) + 1;
                 if (problem is null)
                 {
                     File.Delete(file);
@@ -161,18 +153,33 @@ public sealed class MutationTests(MutationTests.Inputs inputs, Xunit.Abstraction
         return File.Exists(output) ? File.ReadAllBytes(output) : null;
     }
 
-    /// <summary>Runs one case on its own thread with a timeout, measuring the process's peak resident memory during it.</summary>
-    private static byte[]? RunBounded(Format format, string file, string folder, out (int Code, string Out, string Err) result, out long peak)
+    /// <summary>
+    /// Runs one case on this thread, measuring the process's peak resident memory during it. The timeout is a thread that
+    /// only waits: the case runs where libtorch runs in every other test, with no second thread allocating beside it (a
+    /// collection started by another thread can free TorchSharp's temporary Scalars mid-call; docs/performance.md). A case
+    /// past the timeout ends the test process with the case named, since a hung call cannot be taken back.
+    /// </summary>
+    private static byte[]? RunBounded(Format format, string file, string folder, string description, out (int Code, string Out, string Err) result, out long peak)
     {
         long before = PeakMemory.Reset();
-        (int, string, string) outcome = default;
-        byte[]? produced = null;
-        var worker = Task.Run(() => produced = Run(format, file, folder, out outcome));
-        if (!worker.Wait(CaseTimeout)) throw new TimeoutException();
-        worker.GetAwaiter().GetResult(); // an exception out of DdpmCli.Run is a crash: it fails the test with its stack
-        result = outcome;
-        peak = PeakMemory.Read() - before;
-        return produced;
+        using var done = new ManualResetEventSlim();
+        var timer = new Thread(() =>
+        {
+            if (!done.Wait(CaseTimeout))
+                Environment.FailFast($"MutationTests: {format.Name} case '{description}' ({file}) did not end within {CaseTimeout.TotalSeconds:F0} s");
+        }) { IsBackground = true };
+        timer.Start();
+        try
+        {
+            var produced = Run(format, file, folder, out result); // an exception out of DdpmCli.Run is a crash: it fails the test with its stack
+            peak = PeakMemory.Read() - before;
+            return produced;
+        }
+        finally
+        {
+            done.Set();
+            timer.Join();
+        }
     }
 
     /// <summary>Null when the case behaved; else what went wrong.</summary>
