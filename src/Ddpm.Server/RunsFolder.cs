@@ -152,8 +152,10 @@ public sealed record SampleGrid(long Step, string File, string Url);
 /// <param name="BestFid">The lowest FID of its evaluations (EMA or raw), if any.</param>
 /// <param name="BestKid">The lowest KID of its evaluations, if any.</param>
 /// <param name="Checkpoints">The checkpoints there: last, best.</param>
+/// <param name="ClassNames">A class-conditional model's classes (for the sampling form's class); null for an unconditional one.</param>
+/// <param name="Guidance">A class-conditional model's declared guidance scale.</param>
 public sealed record RunSummary(string Name, string? Model, long Step, long? TotalSteps, string Status, double? LastLoss, double? BestFid,
-                                double? BestKid, IReadOnlyList<string> Checkpoints);
+                                double? BestKid, IReadOnlyList<string> Checkpoints, IReadOnlyList<string>? ClassNames, double? Guidance);
 
 /// <summary>A run's curves and grids, as its files hold them.</summary>
 public sealed record RunMetrics(RunSummary Run, IReadOnlyList<LossPoint> Loss, IReadOnlyList<EvaluationPoint> Evaluation, IReadOnlyList<SampleGrid> Samples);
@@ -177,8 +179,10 @@ internal static class RunFiles
         string status = RunLockProbe.IsHeld(Path.Combine(folder, "run.lock")) ? Training
             : (total is long t && step >= t) || LogSaysDone(Path.Combine(folder, "log.txt")) ? Finished : Stopped;
         static double? Min(IEnumerable<double> values) => values.Where(double.IsFinite).DefaultIfEmpty(double.NaN).Min() is var m && double.IsFinite(m) ? m : null;
+        var conditioning = config?.Model is { } model ? Ddpm.Models.ModelCatalog.Find(model)?.Conditioning : null;
+        var classes = conditioning is null ? null : DiffusionModel.NamesOfClasses(conditioning, null, config?.Dataset ?? "");
         var summary = new RunSummary(name, config?.Model, step, total, status, loss.Count > 0 ? loss[^1].Loss : null,
-                                     Min(evaluation.Select(e => e.Fid)), Min(evaluation.Select(e => e.KidMean)), checkpoints);
+                                     Min(evaluation.Select(e => e.Fid)), Min(evaluation.Select(e => e.KidMean)), checkpoints, classes, conditioning?.Guidance);
         var samples = new List<SampleGrid>();
         string samplesFolder = Path.Combine(folder, "samples");
         if (Directory.Exists(samplesFolder))
