@@ -19,9 +19,11 @@ internal sealed class ModelCache(int capacity, int perModel) : IDisposable
     public ModelInfo Describe(string key, string file, Func<IDisposable> load, Func<IDisposable, ModelInfo> describe, CancellationToken cancellationToken)
     {
         var pool = Find(key, file, load, describe);
-        if (pool.Info is { } known) return known;
-        using var lease = pool.Rent(cancellationToken);
-        return pool.Info!;
+        // Whoever holds an instance has loaded one, so the info appears then: wait for it or for a free instance,
+        // never for a job that holds every instance of the model.
+        while (pool.Info is null)
+            pool.TryRent(TimeSpan.FromMilliseconds(50), cancellationToken)?.Dispose();
+        return pool.Info;
     }
 
     private Pool Find(string key, string file, Func<IDisposable> load, Func<IDisposable, ModelInfo> describe)
@@ -98,9 +100,12 @@ internal sealed class ModelCache(int capacity, int perModel) : IDisposable
         public int Created { get; private set; }
         public ModelInfo? Info { get; private set; }
 
-        public Lease Rent(CancellationToken cancellationToken)
+        public Lease Rent(CancellationToken cancellationToken) => TryRent(Timeout.InfiniteTimeSpan, cancellationToken)!;
+
+        /// <summary>An instance, or null when none came free within <paramref name="timeout"/>.</summary>
+        public Lease? TryRent(TimeSpan timeout, CancellationToken cancellationToken)
         {
-            slots.Wait(cancellationToken);
+            if (!slots.Wait(timeout, cancellationToken)) return null;
             try
             {
                 lock (idle)
