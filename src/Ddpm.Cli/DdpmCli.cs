@@ -3,7 +3,7 @@ using Ddpm.Native;
 
 namespace Ddpm.Cli;
 
-/// <summary>The `ddpm` command: train, sample, eval, export, import, inspect, list, data, bench.</summary>
+/// <summary>The `ddpm` command: train, sample, eval, export, import, inspect, list, data, bench, serve.</summary>
 public static class DdpmCli
 {
     public const int Ok = 0;
@@ -26,6 +26,7 @@ public static class DdpmCli
             ListCommand.Create(output),
             DataCommand.Create(output),
             BenchCommand.Create(output),
+            ServeCommand.Create(output),
         };
         root.Options.Add(verbose);
 

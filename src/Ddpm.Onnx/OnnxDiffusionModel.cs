@@ -282,8 +282,11 @@ public sealed class OnnxDiffusionModel : IDisposable
     /// the guidance scale, which costs one batched call per step on twice the images.
     /// </summary>
     /// <returns>[count, C, H, W] in the data range (about [-1, 1]), row-major.</returns>
+    /// <remarks><c>progress</c> is told before every model call (on the sampling thread); <c>cancellationToken</c> is checked
+    /// there too, so a cancelled draw stops within one step with <see cref="OperationCanceledException"/>.</remarks>
     public float[] Sample(int count = 64, OnnxSampler sampler = OnnxSampler.DpmSolver2MSde, int steps = 20, long seed = 0, double eta = 0,
-                          int batchSize = 64, IGaussianNoise? noise = null, Action<int>? drawn = null, OnnxClassCondition? condition = null)
+                          int batchSize = 64, IGaussianNoise? noise = null, Action<int>? drawn = null, OnnxClassCondition? condition = null,
+                          IProgress<SamplingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         if (count < 1) throw new ArgumentOutOfRangeException(nameof(count), count, "count must be >= 1.");
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batch size must be >= 1.");
@@ -293,11 +296,13 @@ public sealed class OnnxDiffusionModel : IDisposable
         Check(condition, count);
         noise ??= new GaussianNoise(seed);
         var images = new float[(long)count * ImageLength];
+        int finished = 0;
+        var step = SamplingProgress.Hook(progress, cancellationToken, sampler == OnnxSampler.Ddpm ? Schedule.Timesteps : steps, batchSize, count, () => finished);
         for (int done = 0; done < count;)
         {
             int n = Math.Min(batchSize, count - done);
             var labels = condition?.Labels.Skip(done).Take(n).Select(l => (long)l).ToArray();
-            var samplers = new OnnxSamplers(this, labels, condition?.Guidance ?? 1.0);
+            var samplers = new OnnxSamplers(this, labels, condition?.Guidance ?? 1.0, step);
             float[] batch = sampler switch
             {
                 OnnxSampler.Ddpm => samplers.Ddpm(n, noise),
@@ -307,7 +312,7 @@ public sealed class OnnxDiffusionModel : IDisposable
                 _ => throw new ArgumentOutOfRangeException(nameof(sampler), sampler, "Use Ddpm, Ddim, DpmSolver2M or DpmSolver2MSde."),
             };
             batch.CopyTo(images, (long)done * ImageLength);
-            done += n;
+            finished = done += n;
             drawn?.Invoke(done);
         }
         return images;

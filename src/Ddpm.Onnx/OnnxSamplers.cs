@@ -13,12 +13,15 @@ internal sealed class OnnxSamplers
     private readonly OnnxSchedule schedule;
     private readonly long[]? labels;
     private readonly double guidance;
+    private readonly Action? step;
 
     /// <param name="model">The model.</param>
     /// <param name="labels">For a conditional model, the class of each image of the batch; null for an unconditional one.</param>
     /// <param name="guidance">The classifier-free guidance scale applied to the labelled predictions.</param>
-    public OnnxSamplers(OnnxDiffusionModel model, long[]? labels = null, double guidance = 1.0)
+    /// <param name="step">Called before every model call (progress, cancellation; it may throw to stop the draw).</param>
+    public OnnxSamplers(OnnxDiffusionModel model, long[]? labels = null, double guidance = 1.0, Action? step = null)
     {
+        this.step = step;
         this.model = model;
         schedule = model.Schedule;
         this.labels = labels;
@@ -125,6 +128,7 @@ internal sealed class OnnxSamplers
     /// </summary>
     internal (float[] X0, float[] Eps) Predict(float[] x, int n, int t)
     {
+        step?.Invoke();
         var timesteps = new long[n];
         Array.Fill(timesteps, t);
         var output = model.GuidedPredict(x, timesteps, labels, guidance);

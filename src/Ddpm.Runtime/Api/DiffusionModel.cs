@@ -285,12 +285,24 @@ public sealed class DiffusionModel : IDisposable
     /// <param name="seed">Seeds the starting noise and every step's noise.</param>
     /// <param name="eta">DDIM only: 0 is deterministic, 1 adds DDPM-like noise.</param>
     /// <param name="condition">A class-conditional model's classes and guidance (see <see cref="Classes"/>); required for one, null otherwise.</param>
+    /// <param name="progress">Told before every model call and after every batch (on the sampling thread).</param>
+    /// <param name="cancellationToken">Checked before every model call: a cancelled draw stops within one step with
+    /// <see cref="OperationCanceledException"/>.</param>
     public Tensor Sample(int count = 64, SamplerKind sampler = SpecDefaults.Sampler, int steps = SpecDefaults.SamplerSteps, long seed = 0, double eta = 0,
-                         ClassCondition? condition = null)
+                         ClassCondition? condition = null, IProgress<SamplingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         CheckSampling(count, sampler, steps);
-        return Sampling.Draw(Module, Diffusion, Entry.BatchShape(1), count, sampler, steps, eta, seed, Sampling.GridBatch, condition: condition);
+        int done = 0;
+        var step = SamplingProgress.Hook(progress, cancellationToken, CallsPerBatch(sampler, steps), Sampling.GridBatch, count, () => done);
+        var images = Sampling.Draw(Module, Diffusion, Entry.BatchShape(1), count, sampler, steps, eta, seed, Sampling.GridBatch, drawn: n => done = n,
+                                   condition: condition, step: step);
+        int calls = CallsPerBatch(sampler, steps) * ((count + Sampling.GridBatch - 1) / Sampling.GridBatch);
+        progress?.Report(new SamplingProgress(calls, calls, count, count));
+        return images;
     }
+
+    /// <summary>Model calls one batch of <paramref name="sampler"/> makes: DDPM every timestep, the others <paramref name="steps"/>.</summary>
+    private int CallsPerBatch(SamplerKind sampler, int steps) => sampler == SamplerKind.Ddpm ? Entry.Schedule.Timesteps : steps;
 
     /// <summary>Draws <paramref name="count"/> images as <see cref="Sample"/> does and writes them to <paramref name="pngPath"/> as a grid.</summary>
     /// <param name="pngPath">The PNG to write; its folder is created.</param>
@@ -302,11 +314,17 @@ public sealed class DiffusionModel : IDisposable
     /// <param name="framesGifPath">Also writes the denoising sequence as an animated GIF there (at most 256 images).</param>
     /// <param name="condition">A class-conditional model's classes and guidance (see <see cref="Classes"/>); required for one, null
     /// otherwise. <see cref="ClassCondition.EachClass"/> gives one row per class.</param>
+    /// <param name="progress">Told before every model call (on the sampling thread).</param>
+    /// <param name="cancellationToken">Checked before every model call: a cancelled draw stops within one step, writing nothing.</param>
     public void SampleGrid(string pngPath, int count = 64, SamplerKind sampler = SpecDefaults.Sampler, int steps = SpecDefaults.SamplerSteps, long seed = 0,
-                           double eta = 0, string? framesGifPath = null, ClassCondition? condition = null)
+                           double eta = 0, string? framesGifPath = null, ClassCondition? condition = null, IProgress<SamplingProgress>? progress = null,
+                           CancellationToken cancellationToken = default)
     {
         CheckSampling(count, sampler, steps);
-        Sampling.WriteGrid(Module, Diffusion, Entry.BatchShape(count), sampler, steps, eta, seed, pngPath, framesGifPath, condition);
+        // With frames the whole count is one batch.
+        int batch = framesGifPath is null ? Sampling.GridBatch : count;
+        var step = SamplingProgress.Hook(progress, cancellationToken, CallsPerBatch(sampler, steps), batch, count, () => 0);
+        Sampling.WriteGrid(Module, Diffusion, Entry.BatchShape(count), sampler, steps, eta, seed, pngPath, framesGifPath, condition, step);
     }
 
     /// <summary>

@@ -26,9 +26,10 @@ public static class Sampling
     /// <param name="path">The PNG to write; its folder is created.</param>
     /// <param name="framesPath">Where to write the animated GIF, or null for none.</param>
     /// <param name="condition">For a class-conditional model, the class of each image and the guidance scale (required); null otherwise.</param>
+    /// <param name="step">Called before every model call (it may throw to stop the draw).</param>
     public static void WriteGrid(nn.Module<Tensor, Tensor, Tensor> model, GaussianDiffusion diffusion, long[] shape,
                                  SamplerKind sampler, int steps, double eta, long seed, string path, string? framesPath = null,
-                                 ClassCondition? condition = null)
+                                 ClassCondition? condition = null, Action? step = null)
     {
         CheckCondition(model, condition, (int)shape[0]);
         bool wasTraining = model.training;
@@ -40,8 +41,8 @@ public static class Sampling
             using var generator = frames is null ? null : new Generator(unchecked((ulong)seed));
             // Without frames, in batches (bounded memory for any count; one batch of up to 64 draws exactly as before).
             using var images = frames is null
-                ? Draw(model, diffusion, shape, (int)shape[0], sampler, steps, eta, seed, GridBatch, condition: condition)
-                : diffusion.Sample(Denoiser(model, condition, 0, (int)shape[0]), shape, sampler, steps, eta, generator, frames, Devices.Of(model));
+                ? Draw(model, diffusion, shape, (int)shape[0], sampler, steps, eta, seed, GridBatch, condition: condition, step: step)
+                : diffusion.Sample(Hooked(Denoiser(model, condition, 0, (int)shape[0]), step), shape, sampler, steps, eta, generator, frames, Devices.Of(model));
             CheckFinite(images);
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
             int columns = GridLayout.Columns(shape[0], condition?.Labels);
@@ -75,9 +76,10 @@ public static class Sampling
     /// <param name="batchSize">Images per model call, at least 1: bounds memory.</param>
     /// <param name="drawn">Called after each batch with the number of images drawn so far.</param>
     /// <param name="condition">For a class-conditional model, the class of each image and the guidance scale (required); null otherwise.</param>
+    /// <param name="step">Called before every model call (it may throw to stop the draw).</param>
     public static Tensor Draw(nn.Module<Tensor, Tensor, Tensor> model, GaussianDiffusion diffusion, long[] imageShape, int count,
                               SamplerKind sampler, int steps, double eta, long seed, int batchSize, Action<int>? drawn = null,
-                              ClassCondition? condition = null)
+                              ClassCondition? condition = null, Action? step = null)
     {
         if (count < 1) throw new ArgumentOutOfRangeException(nameof(count), count, "count must be >= 1.");
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batch size must be >= 1.");
@@ -94,7 +96,8 @@ public static class Sampling
                 using var scope = NewDisposeScope();
                 var shape = new long[] { n, imageShape[^3], imageShape[^2], imageShape[^1] };
                 var denoiser = Denoiser(model, condition, done, n);
-                parts.Add(diffusion.Sample(denoiser, shape, sampler, steps, eta, generator, device: Devices.Of(model)).cpu().MoveToOuterDisposeScope());
+                using var hooked = step is null ? null : new StepHook(denoiser, step);
+                parts.Add(diffusion.Sample(hooked ?? denoiser, shape, sampler, steps, eta, generator, device: Devices.Of(model)).cpu().MoveToOuterDisposeScope());
                 if (!ReferenceEquals(denoiser, model)) denoiser.Dispose();
                 done += n;
                 drawn?.Invoke(done);
@@ -161,6 +164,24 @@ public static class Sampling
         if (condition is null || model is not IClassConditional conditional) return model;
         var labels = tensor(condition.Labels.Skip(offset).Take(n).Select(l => (long)l).ToArray(), ScalarType.Int64).to(Devices.Of(model));
         return new GuidedDenoiser(conditional, labels, condition.Guidance);
+    }
+
+    private static nn.Module<Tensor, Tensor, Tensor> Hooked(nn.Module<Tensor, Tensor, Tensor> denoiser, Action? step) =>
+        step is null ? denoiser : new StepHook(denoiser, step);
+
+    /// <summary>
+    /// The denoiser with <c>step</c> called before each of its calls: every sampler calls its model once per step, so this is
+    /// the per-step hook (progress, cancellation) without touching the samplers. It holds the denoiser without owning it.
+    /// </summary>
+    private sealed class StepHook(nn.Module<Tensor, Tensor, Tensor> inner, Action step) : nn.Module<Tensor, Tensor, Tensor>(nameof(StepHook))
+    {
+        public override Tensor forward(Tensor images, Tensor timesteps)
+        {
+            step();
+            return inner.forward(images, timesteps);
+        }
+
+        protected override void RegisterComponents() { }
     }
 
     /// <summary>Small images are upscaled so a grid is easy to look at.</summary>
