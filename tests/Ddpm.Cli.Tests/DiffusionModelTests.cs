@@ -123,9 +123,33 @@ public sealed class DiffusionModelTests : IDisposable
         Assert.Contains("takes 1 to 20 model calls", steps.Message);
         Assert.Throws<ArgumentOutOfRangeException>(() => model.Sample(count: 0));
         var save = Assert.Throws<InvalidOperationException>(() => model.Save(Path.Combine(root, "x.ckpt")));
-        Assert.Contains("has not been trained here", save.Message);
+        Assert.Equal("TinyUNet has not been trained or loaded here: fresh weights are not saved (train them first).", save.Message);
         Assert.Throws<FileNotFoundException>(() => DiffusionModel.Load(Path.Combine(root, "missing.ckpt")));
         Assert.False(File.Exists(Path.Combine(root, "x.ckpt")));
+    }
+
+    [Fact]
+    public void Save_after_load_writes_the_loaded_checkpoint_whole_and_refuses_once_the_source_changed()
+    {
+        string source = OutputSafetyTests.TinyCheckpoint(root, "source.ckpt");
+        string copy = Path.Combine(root, "copy", "copy.ckpt");
+        using (var model = DiffusionModel.Load(source))
+        {
+            model.Save(copy);
+            model.Save(source); // onto itself: nothing to do
+        }
+        Assert.Equal(File.ReadAllBytes(source), File.ReadAllBytes(copy));
+        using (var reloaded = DiffusionModel.Load(copy))
+        using (var original = DiffusionModel.Load(source))
+        using (var a = reloaded.Sample(count: 2, steps: 4, seed: 7))
+        using (var b = original.Sample(count: 2, steps: 4, seed: 7))
+            Assert.True(a.equal(b).all().item<bool>());
+
+        using var stale = DiffusionModel.Load(copy);
+        File.WriteAllBytes(copy, File.ReadAllBytes(copy)[..100]);
+        var error = Assert.Throws<InvalidOperationException>(() => stale.Save(Path.Combine(root, "again.ckpt")));
+        Assert.Equal($"{Path.GetFullPath(copy)} has changed since TinyUNet was loaded from it: load it again to save it.", error.Message);
+        Assert.False(File.Exists(Path.Combine(root, "again.ckpt")));
     }
 
     /// <summary>A module of the right signature that no declaration registered.</summary>

@@ -37,6 +37,8 @@ public sealed class DiffusionModel : IDisposable
     private nn.Module<Tensor, Tensor, Tensor>? ema;
     // The checkpoint of the last Train call (optimizer moments, EMA, step), so Save writes a resumable one.
     private Checkpoint? trained;
+    // The file Load read and its SHA-256: Save writes that checkpoint again, whole (both weight sets, optimizer, RNG).
+    private (string Path, byte[] Sha256)? loadedFrom;
 
     private DiffusionModel(ModelEntry entry, nn.Module<Tensor, Tensor, Tensor> raw, nn.Module<Tensor, Tensor, Tensor>? ema,
                            long step, SamplingWeights weights, string reason, string? dataset, IReadOnlyList<string>? classNames = null)
@@ -195,9 +197,11 @@ public sealed class DiffusionModel : IDisposable
             checkpoint.CopyInto(chosen, state, model);
             var kind = string.Equals(chosen, "ema", StringComparison.OrdinalIgnoreCase) ? SamplingWeights.Ema : SamplingWeights.Raw;
             // The chosen weights are the sampling weights; the other set is not kept (train again from ddpm train --resume).
-            return kind == SamplingWeights.Ema
+            var loaded = kind == SamplingWeights.Ema
                 ? new DiffusionModel(entry, model, model, checkpoint.Step, kind, why, recorded.Dataset, checkpoint.ClassNames)
                 : new DiffusionModel(entry, model, null, checkpoint.Step, kind, why, recorded.Dataset, checkpoint.ClassNames);
+            loaded.loadedFrom = (Path.GetFullPath(checkpointPath), FileSha256(checkpointPath));
+            return loaded;
         }
         catch
         {
@@ -258,18 +262,38 @@ public sealed class DiffusionModel : IDisposable
     }
 
     /// <summary>
-    /// Writes a checkpoint of the last <see cref="Train"/> call (weights, EMA, optimiser state and settings), which
-    /// <see cref="Load"/>, <c>ddpm sample</c>, <c>ddpm eval</c> and <c>ddpm train --resume</c> read.
+    /// Writes a checkpoint of the last <see cref="Train"/> call (weights, EMA, optimiser state and settings), or, for a model
+    /// <see cref="Load"/> read and that was not trained since, the checkpoint it was loaded from, whole; <see cref="Load"/>,
+    /// <c>ddpm sample</c>, <c>ddpm eval</c> and <c>ddpm train --resume</c> read it.
     /// </summary>
-    /// <exception cref="InvalidOperationException">The model has not been trained by this object (a loaded checkpoint is
-    /// already on disk).</exception>
+    /// <exception cref="InvalidOperationException">The model holds fresh weights (neither trained nor loaded), or the file it
+    /// was loaded from has changed since.</exception>
     public void Save(string checkpointPath)
     {
-        if (trained is null)
-            throw new InvalidOperationException($"{Name} has not been trained here: only Train's result can be saved (a loaded checkpoint is already a file).");
-        string? folder = Path.GetDirectoryName(Path.GetFullPath(checkpointPath));
+        if (trained is null && loadedFrom is null)
+            throw new InvalidOperationException($"{Name} has not been trained or loaded here: fresh weights are not saved (train them first).");
+        string target = Path.GetFullPath(checkpointPath);
+        string? folder = Path.GetDirectoryName(target);
         if (folder is not null) Directory.CreateDirectory(folder);
-        trained.Save(checkpointPath);
+        if (trained is not null)
+        {
+            trained.Save(checkpointPath);
+            return;
+        }
+        // A loaded model saves the checkpoint it came from, whole, if that file still holds what was loaded.
+        var (source, sha256) = loadedFrom!.Value;
+        if (!File.Exists(source) || !FileSha256(source).AsSpan().SequenceEqual(sha256))
+            throw new InvalidOperationException($"{source} has changed since {Name} was loaded from it: load it again to save it.");
+        if (string.Equals(source, target, StringComparison.Ordinal)) return;
+        string temporary = target + ".tmp";
+        File.Copy(source, temporary, overwrite: true);
+        File.Move(temporary, target, overwrite: true);
+    }
+
+    private static byte[] FileSha256(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return System.Security.Cryptography.SHA256.HashData(stream);
     }
 
     /// <summary>
