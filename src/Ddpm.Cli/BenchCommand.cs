@@ -16,6 +16,8 @@ namespace Ddpm.Cli;
 /// <summary>`ddpm bench [spec]`: end-to-end training and sampling figures for this machine, in about a minute; a table, and JSON on request.</summary>
 internal static class BenchCommand
 {
+    private static readonly JsonSerializerOptions IndentedJson = new() { WriteIndented = true };
+
     /// <summary>The version of the JSON report's layout; raised when a key changes meaning or is removed.</summary>
     public const int SchemaVersion = 1;
 
@@ -50,7 +52,7 @@ internal static class BenchCommand
                 output.WriteLine($"{name,-28} {value}");
             if (parse.GetValue(json) is string path)
             {
-                File.WriteAllText(path, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+                File.WriteAllText(path, JsonSerializer.Serialize(report, IndentedJson));
                 output.WriteLine($"wrote {path}");
             }
             return DdpmCli.Ok;

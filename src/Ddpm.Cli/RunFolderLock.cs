@@ -95,7 +95,7 @@ internal sealed class RunFolderLock : IDisposable
             }
             finally
             {
-                Unix.Close(fd);
+                _ = Unix.Close(fd); // a read-only descriptor: nothing to lose if close fails
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or DllNotFoundException or EntryPointNotFoundException)

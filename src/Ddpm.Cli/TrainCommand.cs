@@ -111,7 +111,11 @@ internal static class TrainCommand
                 FinalSamplesGiven = parse.GetResult(finalSamples) is { Implicit: false },
             };
             // Under mpirun every rank runs this; rank 0 owns the run folder (DataParallelRun).
-            return DataParallelRun.Run(Console.Error, group => new TrainingRun(resolved, folder, deviceName, settings, output, group).Execute(),
+            return DataParallelRun.Run(Console.Error, group =>
+                                       {
+                                           using var run = new TrainingRun(resolved, folder, deviceName, settings, output, group);
+                                           return run.Execute();
+                                       },
                                        parse.GetValue(watchdogSeconds));
         });
         return command;
@@ -134,7 +138,11 @@ internal sealed record RunSettings(bool Resume, bool Overwrite, int FinalSamples
 
 /// <summary>One `ddpm train` run: its folder, files, progress display and trainer.</summary>
 internal sealed class TrainingRun(ResolvedModel resolved, string folder, string device, RunSettings settings, TextWriter output, IProcessGroup group)
+    : IDisposable
 {
+    /// <summary>Closes log.txt (a run in a long-lived process, such as a test host, must not keep it open).</summary>
+    public void Dispose() => log?.Dispose();
+
     /// <summary>Files whose presence means the folder holds a run (a new run would destroy them).</summary>
     private static readonly string[] RunMarkers = ["checkpoints/last.ckpt", "loss.csv", "log.txt"];
     /// <summary>What `--overwrite` deletes: every file a run writes (sample grids are matched by pattern).</summary>

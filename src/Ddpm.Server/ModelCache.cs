@@ -89,6 +89,7 @@ internal sealed class ModelCache(int capacity, int perModel) : IDisposable
         }
     }
 
+#pragma warning disable CA1001 // its SemaphoreSlim never makes a wait handle (nothing to release); Retire disposes the models
     public sealed class Pool(string key, (long, DateTime) stamp, Func<IDisposable> load, Func<IDisposable, ModelInfo> describe, int size)
     {
         private readonly Stack<IDisposable> idle = new();
@@ -159,6 +160,7 @@ internal sealed class ModelCache(int capacity, int perModel) : IDisposable
             foreach (var model in dropped) model.Dispose();
         }
     }
+#pragma warning restore CA1001
 }
 
 /// <summary>What the sampling rules need of a model: its name, timesteps and, for a class-conditional one, its classes.</summary>

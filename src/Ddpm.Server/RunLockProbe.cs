@@ -63,7 +63,7 @@ internal static class RunLockProbe
                     nint read = Unix.Read(fd, buffer, buffer.Length);
                     text = read > 0 ? Encoding.ASCII.GetString(buffer, 0, (int)read) : null;
                 }
-                finally { Unix.Close(fd); }
+                finally { _ = Unix.Close(fd); } // read-only: nothing to lose if close fails
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or DllNotFoundException or EntryPointNotFoundException) { }

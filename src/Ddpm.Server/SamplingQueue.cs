@@ -89,6 +89,7 @@ public enum JobStatus { Queued, Running, Done, Failed, Cancelled }
 internal sealed record JobResult(string Path, string ContentType, string FileName);
 
 /// <summary>One sampling request on its way through the queue.</summary>
+#pragma warning disable CA1001 // a CancellationTokenSource without timers or linked tokens holds nothing to release
 internal sealed class Job(string id, string description)
 {
     private readonly CancellationTokenSource cancel = new();
@@ -123,3 +124,4 @@ internal sealed class Job(string id, string description)
             try { File.Delete(r.Path); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 }
+#pragma warning restore CA1001

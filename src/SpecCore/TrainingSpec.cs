@@ -22,7 +22,7 @@ namespace Ddpm.Specs
         /// <summary>Adam's second-moment decay (`beta2`), in [0, 1).</summary>
         public double Beta2 { get; set; } = 0.999;
         /// <summary>Adam's L2 weight decay (`weight_decay`, added to the gradient as in torch.optim.Adam); 0 = none.</summary>
-        public double WeightDecay { get; set; } = 0.0;
+        public double WeightDecay { get; set; }
 
         /// <summary>A copy (every member is a value).</summary>
         public OptimizerSpec Clone() => (OptimizerSpec)MemberwiseClone();
@@ -93,7 +93,7 @@ namespace Ddpm.Specs
         /// Where training also logs (`log`): `tensorboard` writes TensorBoard event files under the run folder's tensorboard/
         /// (<see cref="SpecYaml.LogValues"/>); empty = the run folder's own files only.
         /// </summary>
-        public string[] Log { get; set; } = new string[0];
+        public string[] Log { get; set; } = [];
         /// <summary>Seed of the run's randomness (`seed`): the trainer's timesteps and noise, the data order and flips (and, in `ddpm train`, the initial weights).</summary>
         public long Seed { get; set; }
         /// <summary>`fp32`, `bf16` or `fp16` (CUDA only; with dynamic loss scaling).</summary>

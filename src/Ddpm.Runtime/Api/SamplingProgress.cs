@@ -19,8 +19,10 @@ public sealed record SamplingProgress(int ModelCalls, int TotalModelCalls, int I
     /// The progress hook of a draw: before each model call it stops the draw if <paramref name="cancellationToken"/> asks
     /// (so a cancelled draw ends within one step) and reports to <paramref name="progress"/>; null when neither is given.
     /// </summary>
+#pragma warning disable CA1068 // internal: the token is kept beside the progress it goes with, as the public methods pass them
     internal static Action? Hook(IProgress<SamplingProgress>? progress, CancellationToken cancellationToken, int callsPerBatch, int batchSize,
                                  int count, Func<int> imagesDone)
+#pragma warning restore CA1068
     {
         if (progress is null && !cancellationToken.CanBeCanceled) return null;
         int calls = 0, total = callsPerBatch * ((count + batchSize - 1) / batchSize);

@@ -168,7 +168,7 @@ public static class AllocatorPreload
             IntPtr[] nativeArgv = NullTerminated(argv);
             IntPtr[] nativeEnvironment = NullTerminated(environment.Select(pair => $"{pair.Key}={pair.Value}"));
             Console.Out.Flush();
-            execve("/proc/self/exe", nativeArgv, nativeEnvironment);
+            _ = execve("/proc/self/exe", nativeArgv, nativeEnvironment); // returns only on failure (-1, errno below)
             return $"restart with {library} preloaded failed (errno {Marshal.GetLastPInvokeError()})";
         }
         finally

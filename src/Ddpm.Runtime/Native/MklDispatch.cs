@@ -84,7 +84,8 @@ internal static class MklDispatch
         nuint length = (nuint)(address.ToInt64() - page.ToInt64() + code.Length);
         if (mprotect(page, length, Read | Write | Execute) != 0) return false;
         Marshal.Copy(code, 0, address, code.Length);
-        mprotect(page, length, Read | Execute);
+        // Taking write access back is hygiene: the patch is in place and works either way.
+        _ = mprotect(page, length, Read | Execute);
         return true;
     }
 
