@@ -8,7 +8,9 @@ namespace Ddpm.Onnx.Tests;
 
 /// <summary>
 /// Ddpm.Onnx's samplers against GaussianDiffusion's, fed the same starting noise and step noise (a TorchSharp generator's
-/// draws, replayed in the order GaussianDiffusion draws them): the samples agree within <see cref="Tolerance"/>.
+/// draws, replayed in the order GaussianDiffusion draws them): the samples agree within <see cref="Tolerance"/>. Both take
+/// their coefficients from Ddpm.Core's SamplerPlan; this fails if either backend applies them its own way (a coefficient,
+/// a term, the order of noise draws) or goes around the core.
 /// </summary>
 [Collection("torch")]
 public sealed class OnnxSamplingTests(Xunit.Abstractions.ITestOutputHelper log)
@@ -16,7 +18,7 @@ public sealed class OnnxSamplingTests(Xunit.Abstractions.ITestOutputHelper log)
     /// <summary>
     /// Why 1e-4 (absolute): one model call differs by at most ~2e-6 between ONNX Runtime and libtorch (OnnxExportTests),
     /// and the update arithmetic by float32 rounding (the same float64 coefficients, rounded once to float32 as libtorch
-    /// rounds a scalar). A chain carries these forward: each DDPM step scales x by 1/sqrt(alpha_t) (up to 1.12 here) and
+    /// rounds a scalar). A chain carries these forward: each DDPM step scales x by about 1/sqrt(alpha_t) (up to 1.12 here) and
     /// the untrained eps-models' samples grow to |x| ~ 20, so the differences grow with them, to 1.1e-5 at most in
     /// 50 steps (3e-7 to 1.6e-6 where x_0 is clipped or thresholded to [-1, 1]); 1e-4 leaves a tenfold margin. A wrong
     /// coefficient, timestep or noise order moves samples by 1e-2 or more (the other noise stream below: by more than 0.1).
