@@ -39,7 +39,7 @@ public static class OnnxComparison
                 using (var images = Sampling.Draw(model, entry.Diffusion, entry.BatchShape(count), count, SamplerKind.DpmSolver2M, steps, 0, seed: round, batchSize: 64)) { }
                 double torchSeconds = watch.Elapsed.TotalSeconds;
                 watch.Restart();
-                onnx.Sample(count, OnnxSampler.DpmSolver2M, steps, seed: round, batchSize: 64);
+                onnx.Sample(count, SamplerKind.DpmSolver2M, steps, seed: round, batchSize: 64);
                 double onnxSeconds = watch.Elapsed.TotalSeconds;
                 Console.WriteLine($"round {round}{(round == 0 ? " (warm-up)" : "")}: TorchSharp {torchSeconds:F2} s, ONNX Runtime {onnxSeconds:F2} s");
                 if (round == 0) continue;

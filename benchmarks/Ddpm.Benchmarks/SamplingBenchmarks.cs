@@ -33,12 +33,20 @@ public class SamplingBenchmarks
     {
         using var _ = no_grad();
         using var generator = new Generator(1);
-        FashionMnistSchedule.PSample(model, x, 150, generator).Dispose();
+        FashionMnistSchedule.Diffusion.PSample(model, x, 150, generator).Dispose();
     }
 
     [Benchmark]
-    public void FullDdpm300Steps() => FashionMnistSchedule.PSampleLoop(model, FashionMnistUNet.BatchShape(64), seed: 1).Dispose();
+    public void FullDdpm300Steps()
+    {
+        using var generator = new Generator(1);
+        FashionMnistSchedule.Diffusion.PSampleLoop(model, FashionMnistUNet.BatchShape(64), generator).Dispose();
+    }
 
     [Benchmark]
-    public void Ddim50Steps() => FashionMnistSchedule.DdimSample(model, FashionMnistUNet.BatchShape(64), steps: 50, eta: 0, seed: 1).Dispose();
+    public void Ddim50Steps()
+    {
+        using var generator = new Generator(1);
+        FashionMnistSchedule.Diffusion.DdimSample(model, FashionMnistUNet.BatchShape(64), steps: 50, eta: 0, generator).Dispose();
+    }
 }

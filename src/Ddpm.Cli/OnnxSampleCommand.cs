@@ -34,15 +34,8 @@ internal static class OnnxSampleCommand
         int steps = Options.StepsFor(givenSteps, model.Schedule.Timesteps);
         if (sampler != SamplerKind.Ddpm && steps > model.Schedule.Timesteps)
             throw new UsageException($"--steps {steps} exceeds the schedule's {model.Schedule.Timesteps} timesteps.");
-        var kind = sampler switch
-        {
-            SamplerKind.Ddim => OnnxSampler.Ddim,
-            SamplerKind.DpmSolver2M => OnnxSampler.DpmSolver2M,
-            SamplerKind.DpmSolver2MSde => OnnxSampler.DpmSolver2MSde,
-            _ => OnnxSampler.Ddpm,
-        };
         var watch = Stopwatch.StartNew();
-        float[] images = model.Sample(count, kind, steps, seed, eta, condition: condition);
+        float[] images = model.Sample(count, sampler, steps, seed, eta, condition: condition);
         Ddpm.Diffusion.Sampling.CheckFinite(images, count);
         model.SaveGrid(images, png, condition?.Labels);
         string how = Options.DescribeSampler(sampler, steps, model.Schedule.Timesteps, eta);

@@ -88,17 +88,8 @@ internal static class SamplingEngine
     {
         using var model = OnnxDiffusionModel.Load(graph);
         using var noise = new TorchNoise(unchecked((ulong)seed));
-        return model.Sample(count, ToOnnx(sampler), steps, seed, eta, batchSize: batchSize, noise: noise, drawn: drawn, condition: condition);
+        return model.Sample(count, sampler, steps, seed, eta, batchSize: batchSize, noise: noise, drawn: drawn, condition: condition);
     }
-
-    /// <summary>The ONNX samplers by the CLI's names.</summary>
-    public static OnnxSampler ToOnnx(SamplerKind sampler) => sampler switch
-    {
-        SamplerKind.Ddim => OnnxSampler.Ddim,
-        SamplerKind.DpmSolver2M => OnnxSampler.DpmSolver2M,
-        SamplerKind.DpmSolver2MSde => OnnxSampler.DpmSolver2MSde,
-        _ => OnnxSampler.Ddpm,
-    };
 
     /// <summary>The faster of two timed model calls on each engine after one warm-up, interleaved.</summary>
     private static EngineTiming Time(DiffusionModel opened, string graph, int batch)

@@ -46,16 +46,3 @@ public sealed class GaussianNoise : IGaussianNoise
         return u * factor;
     }
 }
-
-/// <summary>The reverse-process samplers, as <c>ddpm sample --sampler</c> names them (ddpm, ddim, dpmpp-2m, dpmpp-2m-sde).</summary>
-public enum OnnxSampler
-{
-    /// <summary>Ancestral sampling through all T steps (Algorithm 2 of Ho et al. 2020).</summary>
-    Ddpm = 0,
-    /// <summary>DDIM over a sub-sequence of timesteps (Song et al. 2021); eta 0 is deterministic.</summary>
-    Ddim = 1,
-    /// <summary>DPM-Solver++(2M), multistep second order (Lu et al. 2022); deterministic given x_T.</summary>
-    DpmSolver2M = 2,
-    /// <summary>SDE-DPM-Solver++(2M): the same multistep scheme on the reverse SDE, with fresh noise at every step.</summary>
-    DpmSolver2MSde = 3,
-}

@@ -1,6 +1,8 @@
 using System.Globalization;
 using Ddpm.Conditioning;
+using Ddpm.Diffusion;
 using Ddpm.Imaging;
+using Ddpm.Schedules;
 using Ddpm.Specs;
 using Microsoft.ML.OnnxRuntime;
 
@@ -11,7 +13,7 @@ namespace Ddpm.Onnx;
 /// its schedule, objective and image shape from the file's metadata. No TorchSharp, no libtorch.
 /// <code>
 /// using var model = OnnxDiffusionModel.Load("fashion.onnx");
-/// float[] images = model.Sample(count: 16, OnnxSampler.DpmSolver2M, steps: 20, seed: 1);   // [16, C, H, W] in [-1, 1]
+/// float[] images = model.Sample(count: 16, SamplerKind.DpmSolver2M, steps: 20, seed: 1);   // [16, C, H, W] in [-1, 1]
 /// model.SaveGrid(images, "grid.png");
 /// </code>
 /// One instance runs one model call at a time (ONNX Runtime parallelises inside the call).
@@ -73,7 +75,10 @@ public sealed class OnnxDiffusionModel : IDisposable
             InRange(OnnxMetadata.TimestepsKey, Int(OnnxMetadata.TimestepsKey), OnnxMetadata.TimestepsRange);
             if (Int(OnnxMetadata.TimestepsKey) != betas.Length)
                 throw new InvalidDataException($"{path}: metadata says {Get(OnnxMetadata.TimestepsKey)} timesteps but holds {betas.Length} betas.");
-            Schedule = new OnnxSchedule(metadata.TryGetValue(OnnxMetadata.ScheduleKindKey, out var kind) ? kind : "custom", betas, alphasCumprod);
+            CheckSchedule(betas, alphasCumprod);
+            ScheduleName = metadata.TryGetValue(OnnxMetadata.ScheduleKindKey, out var kind) ? kind : "custom";
+            // The tables from the betas, by the code that made the training program's (ScheduleMath), so they are its numbers.
+            Schedule = new ScheduleTables(betas);
             if (metadata.ContainsKey(OnnxMetadata.ClassesKey))
             {
                 Classes = Int(OnnxMetadata.ClassesKey);
@@ -152,12 +157,15 @@ public sealed class OnnxDiffusionModel : IDisposable
     public int ImageSize { get; }
     /// <summary>What the network predicts: eps, x0 or v.</summary>
     public string Objective { get; }
+    private global::Ddpm.Objective ObjectiveKind => Objective switch { "eps" => global::Ddpm.Objective.Eps, "x0" => global::Ddpm.Objective.X0, _ => global::Ddpm.Objective.V };
     /// <summary>Whether samplers clip the predicted x_0 to [-1, 1].</summary>
     public bool ClipX0 { get; }
     /// <summary>The quantile of dynamic thresholding (Saharia et al. 2022); 0 = off.</summary>
     public double DynamicThreshold { get; }
-    /// <summary>The noise schedule.</summary>
-    public OnnxSchedule Schedule { get; }
+    /// <summary>The noise schedule: the betas of the file and every table derived from them, indexed by timestep 0..T-1.</summary>
+    public ScheduleTables Schedule { get; }
+    /// <summary>The schedule's kind as the spec spells it (linear, cosine, quadratic, sigmoid), or custom.</summary>
+    public string ScheduleName { get; }
     /// <summary>A class-conditional model's classes (labels 0 .. Classes - 1, and Classes for the null class); 0 for an unconditional model.</summary>
     public int Classes { get; }
     /// <summary>Whether the model takes class labels (see <see cref="ChooseClasses"/>).</summary>
@@ -256,19 +264,15 @@ public sealed class OnnxDiffusionModel : IDisposable
     /// </summary>
     internal float[] GuidedPredict(float[] images, long[] timesteps, long[]? labels, double guidance)
     {
-        if (labels is null || guidance == 1.0) return Predict(images, timesteps, labels);
+        var call = ClassifierFreeGuidance.Call(guidance);
+        if (labels is null || call == GuidanceCall.Conditional) return Predict(images, timesteps, labels);
         int batch = timesteps.Length;
         var nullLabels = new long[batch];
         Array.Fill(nullLabels, Classes);
-        if (guidance == 0.0) return Predict(images, timesteps, nullLabels);
+        if (call == GuidanceCall.Unconditional) return Predict(images, timesteps, nullLabels);
         var both = Predict([.. images, .. images], [.. timesteps, .. timesteps], [.. labels, .. nullLabels]);
         var guided = new float[images.Length];
-        float scale = (float)guidance;
-        for (int i = 0; i < guided.Length; i++)
-        {
-            float unconditional = both[images.Length + i];
-            guided[i] = unconditional + scale * (both[i] - unconditional);
-        }
+        ClassifierFreeGuidance.Combine(both.AsSpan(0, images.Length), both.AsSpan(images.Length), guidance, guided);
         return guided;
     }
 
@@ -282,40 +286,73 @@ public sealed class OnnxDiffusionModel : IDisposable
     /// the guidance scale, which costs one batched call per step on twice the images.
     /// </summary>
     /// <returns>[count, C, H, W] in the data range (about [-1, 1]), row-major.</returns>
-    /// <remarks><c>progress</c> is told before every model call (on the sampling thread); <c>cancellationToken</c> is checked
-    /// there too, so a cancelled draw stops within one step with <see cref="OperationCanceledException"/>.</remarks>
-    public float[] Sample(int count = 64, OnnxSampler sampler = OnnxSampler.DpmSolver2MSde, int steps = 20, long seed = 0, double eta = 0,
+    /// <param name="count">Images to draw, at least 1.</param>
+    /// <param name="sampler">The sampler.</param>
+    /// <param name="steps">Model calls of DDIM and DPM-Solver++, 1..T.</param>
+    /// <param name="seed">Seeds the default noise source.</param>
+    /// <param name="eta">DDIM's eta (&gt;= 0).</param>
+    /// <param name="batchSize">Images per model call.</param>
+    /// <param name="noise">Where the noise comes from; a <see cref="GaussianNoise"/> seeded with <paramref name="seed"/> when null.</param>
+    /// <param name="drawn">Called after each batch with the number of images drawn so far.</param>
+    /// <param name="condition">For a conditional model, the class of each image and the guidance scale.</param>
+    /// <param name="progress">Told after every model call (on the sampling thread).</param>
+    /// <param name="cancellationToken">Checked before every step: a cancelled draw stops within one model call with
+    /// <see cref="OperationCanceledException"/>.</param>
+    public float[] Sample(int count = 64, SamplerKind sampler = SamplerKind.DpmSolver2MSde, int steps = 20, long seed = 0, double eta = 0,
                           int batchSize = 64, IGaussianNoise? noise = null, Action<int>? drawn = null, OnnxClassCondition? condition = null,
                           IProgress<SamplingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         if (count < 1) throw new ArgumentOutOfRangeException(nameof(count), count, "count must be >= 1.");
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batch size must be >= 1.");
-        if (sampler != OnnxSampler.Ddpm && (steps < 1 || steps > Schedule.Timesteps))
+        if (sampler != SamplerKind.Ddpm && (steps < 1 || steps > Schedule.Timesteps))
             throw new ArgumentOutOfRangeException(nameof(steps), steps, $"steps must be in [1, {Schedule.Timesteps}].");
         if (!(eta >= 0)) throw new ArgumentOutOfRangeException(nameof(eta), eta, "eta must be >= 0.");
         Check(condition, count);
         noise ??= new GaussianNoise(seed);
+        var scheduler = new SpanScheduler(Schedule, sampler, ObjectiveKind, ImageLength, ClipX0, DynamicThreshold, eta);
         var images = new float[(long)count * ImageLength];
         int finished = 0;
-        var step = SamplingProgress.Hook(progress, cancellationToken, sampler == OnnxSampler.Ddpm ? Schedule.Timesteps : steps, batchSize, count, () => finished);
+        var step = SamplingProgress.Hook(progress, cancellationToken, sampler == SamplerKind.Ddpm ? Schedule.Timesteps : steps, batchSize, count, () => finished);
         for (int done = 0; done < count;)
         {
             int n = Math.Min(batchSize, count - done);
             var labels = condition?.Labels.Skip(done).Take(n).Select(l => (long)l).ToArray();
-            var samplers = new OnnxSamplers(this, labels, condition?.Guidance ?? 1.0, step);
-            float[] batch = sampler switch
-            {
-                OnnxSampler.Ddpm => samplers.Ddpm(n, noise),
-                OnnxSampler.Ddim => samplers.Ddim(n, steps, eta, noise),
-                OnnxSampler.DpmSolver2M => samplers.DpmSolver2M(n, steps, noise),
-                OnnxSampler.DpmSolver2MSde => samplers.DpmSolver2M(n, steps, noise, stochastic: true),
-                _ => throw new ArgumentOutOfRangeException(nameof(sampler), sampler, "Use Ddpm, Ddim, DpmSolver2M or DpmSolver2MSde."),
-            };
-            batch.CopyTo(images, (long)done * ImageLength);
+            Draw(scheduler, n, steps, noise, labels, condition?.Guidance ?? 1.0, step is null ? null : (_, _) => step(), cancellationToken)
+                .CopyTo(images, (long)done * ImageLength);
             finished = done += n;
             drawn?.Invoke(done);
         }
         return images;
+    }
+
+    /// <summary>One batch: the scheduler's loop, one (guided) model call and one step per timestep, from fresh noise.</summary>
+    private float[] Draw(SpanScheduler scheduler, int n, int steps, IGaussianNoise noise, long[]? labels, double guidance,
+                         Action<int, int>? progress, CancellationToken cancellationToken)
+    {
+        scheduler.SetTimesteps(steps);
+        var x = new float[(long)n * ImageLength];
+        noise.Fill(x);
+        var timesteps = scheduler.Timesteps;
+        var times = new long[n];
+        for (int i = 0; i < timesteps.Count; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            int t = timesteps[i];
+            Array.Fill(times, t);
+            x = scheduler.Step(GuidedPredict(x, times, labels, guidance), t, x, noise.Fill).Prev;
+            progress?.Invoke(i + 1, timesteps.Count);
+        }
+        return x;
+    }
+
+    /// <summary>The schedule of a model file: as many alpha_bar as betas, at least one, each in (0, 1).</summary>
+    private static void CheckSchedule(double[] betas, double[] alphasCumprod)
+    {
+        if (betas.Length == 0 || betas.Length != alphasCumprod.Length)
+            throw new ArgumentException($"The schedule needs as many alpha_bar as betas, at least one: got {betas.Length} betas and {alphasCumprod.Length} alpha_bar.");
+        for (int t = 0; t < betas.Length; t++)
+            if (!(betas[t] > 0 && betas[t] < 1) || !(alphasCumprod[t] > 0 && alphasCumprod[t] < 1))
+                throw new ArgumentException($"beta and alpha_bar must be in (0, 1); at t = {t} they are {betas[t]} and {alphasCumprod[t]}.");
     }
 
     /// <summary>

@@ -284,19 +284,12 @@ public sealed class DdpmServer : IAsyncDisposable
         {
             using var lease = models.Rent(key, file, Load, Describe, cancel);
             var model = (OnnxDiffusionModel)lease.Model;
-            float[] values = model.Sample(count, ToOnnx(request.Sampler), steps, request.Seed, request.Eta, condition: condition,
+            float[] values = model.Sample(count, request.Sampler, steps, request.Seed, request.Eta, condition: condition,
                                           progress: new Reporter(job), cancellationToken: cancel);
             return Write(job, request, values, count, model.Channels, model.ImageSize, labels);
         }).ConfigureAwait(false);
     }
 
-    private static OnnxSampler ToOnnx(SamplerKind sampler) => sampler switch
-    {
-        SamplerKind.Ddim => OnnxSampler.Ddim,
-        SamplerKind.DpmSolver2M => OnnxSampler.DpmSolver2M,
-        SamplerKind.DpmSolver2MSde => OnnxSampler.DpmSolver2MSde,
-        _ => OnnxSampler.Ddpm,
-    };
 
     /// <summary>The checks that need the model: steps within its schedule, class and guidance by its rule, the count after 'all'.</summary>
     private (int Count, int Steps, IReadOnlyList<int>? Labels, double Guidance) Check(SampleRequest request, ModelInfo info)
@@ -348,10 +341,9 @@ public sealed class DdpmServer : IAsyncDisposable
     private static string Word(JobStatus status) => JsonNamingPolicy.CamelCase.ConvertName(status.ToString());
 
     /// <summary>Reports a draw's progress into its job, on the sampling thread.</summary>
-    private sealed class Reporter(Job job) : IProgress<SamplingProgress>, IProgress<Ddpm.Onnx.SamplingProgress>
+    private sealed class Reporter(Job job) : IProgress<SamplingProgress>
     {
         public void Report(SamplingProgress value) => job.Report(value);
-        public void Report(Ddpm.Onnx.SamplingProgress value) => job.Report(new SamplingProgress(value.ModelCalls, value.TotalModelCalls, value.Images, value.Count));
     }
 }
 

@@ -69,28 +69,22 @@ public class ScheduleEmitterTests
         miscellaneousOptions: SymbolDisplayMiscellaneousOptions.UseSpecialTypes | SymbolDisplayMiscellaneousOptions.IncludeNullableReferenceTypeModifier);
 
     [Fact]
-    public void The_diffusion_is_built_with_the_constants_and_the_samplers_forward_to_it()
+    public void The_diffusion_is_built_with_the_constants_and_is_the_one_way_to_sample()
     {
         var spec = new ScheduleSpec(new TypeTarget("", "S", "public static ", "a test"), (int)ScheduleKind.Cosine, 4, 1e-4, 0.02, (int)Objective.V, true, 0);
         string code = ScheduleEmitter.Emit(spec);
         Assert.Contains("public static global::Ddpm.Diffusion.GaussianDiffusion Diffusion { get; } = new global::Ddpm.Diffusion.GaussianDiffusion(Tables, " +
                         "new global::Ddpm.Diffusion.DiffusionOptions(Objective, ClipX0, DynamicThreshold));", code);
-        Assert.Contains("    Diffusion.DpmSolverSample(model, shape, steps, generator, intermediates);", code);
-        Assert.Contains("    return Diffusion.DpmSolverSample(model, shape, steps, generator);", code);
-        Assert.Contains("    Diffusion.Sample(model, shape, sampler, steps, 0.0, generator);", code);
         Assert.Contains("/// The model predicts the velocity v", code);
 
         var compilation = GeneratorHarness.Compilation(code);
         Assert.Empty(GeneratorHarness.CompileErrors(compilation));
-        var samplers = compilation.GetTypeByMetadataName("S")!.GetMembers().OfType<IMethodSymbol>()
-            .Where(m => m.Name is "DpmSolverSample" or "Sample")
-            .Select(m => m.ToDisplayString(Signature))
-            .Order(StringComparer.Ordinal);
-        Assert.Equal(new[]
-        {
-            "S.DpmSolverSample(Module<Tensor, Tensor, Tensor> model, long[] shape, int steps, Generator generator, List<Tensor>? intermediates = null)",
-            "S.DpmSolverSample(Module<Tensor, Tensor, Tensor> model, long[] shape, int steps, long seed)",
-            "S.Sample(Module<Tensor, Tensor, Tensor> model, long[] shape, SamplerKind sampler, int steps, Generator generator)",
-        }, samplers);
+        // No sampler wrappers per schedule: the class has no methods of its own (its members are constants, the tables
+        // and Diffusion), so sampling goes through GaussianDiffusion, where every sampler is written once.
+        var methods = compilation.GetTypeByMetadataName("S")!.GetMembers().OfType<IMethodSymbol>()
+            .Where(m => m.MethodKind == MethodKind.Ordinary)
+            .Select(m => m.ToDisplayString(Signature));
+        Assert.Empty(methods);
+        Assert.Equal("GaussianDiffusion S.Diffusion", compilation.GetTypeByMetadataName("S")!.GetMembers("Diffusion").Single().ToDisplayString(Signature.WithMemberOptions(SymbolDisplayMemberOptions.IncludeType | SymbolDisplayMemberOptions.IncludeContainingType)));
     }
 }

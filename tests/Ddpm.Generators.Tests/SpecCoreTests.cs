@@ -4,8 +4,9 @@ using System.Xml.Linq;
 namespace Ddpm.Generators.Tests;
 
 /// <summary>
-/// The spec core (src/SpecCore) is compiled into the generator as internal code of its own namespace, and into the
-/// runtime as public API: the analyzer exposes nothing but the generator, and the two copies never clash.
+/// The spec core (src/SpecCore, and the part of it Ddpm.Core owns: schedules, samplers, objectives, number ranges) is
+/// compiled into the generator as internal code of its own namespace, and into the runtime and Ddpm.Core as public API:
+/// the analyzer exposes nothing but the generator, and the two copies never clash.
 /// </summary>
 public class SpecCoreTests
 {
@@ -25,9 +26,10 @@ public class SpecCoreTests
         Assert.Contains(generatorCore, t => t.Name == "SpecYaml");
         Assert.Contains(generatorCore, t => t.Name == "ScheduleMath");
         Assert.All(generatorCore, t => Assert.False(t.IsPublic, t.Name));
-        var runtime = typeof(Ddpm.Specs.SpecYaml).Assembly;
+        var exported = typeof(Ddpm.Specs.SpecYaml).Assembly.GetExportedTypes().Concat(typeof(Ddpm.Schedules.ScheduleTables).Assembly.GetExportedTypes()).ToList();
+        Assert.Equal("Ddpm.Core", typeof(Ddpm.Schedules.ScheduleTables).Assembly.GetName().Name);
         foreach (var type in generatorCore.Where(t => !t.Name.StartsWith('<')))
-            Assert.Contains(runtime.GetExportedTypes(), t => t.Name == type.Name && t.Namespace is "Ddpm" or "Ddpm.Specs" or "Ddpm.Schedules");
+            Assert.Contains(exported, t => t.Name == type.Name && t.Namespace is "Ddpm" or "Ddpm.Specs" or "Ddpm.Schedules");
     }
 
     [Fact]
@@ -35,7 +37,16 @@ public class SpecCoreTests
     {
         var project = XDocument.Load(Path.Combine(Repository(), "src", "Ddpm.Generators", "Ddpm.Generators.csproj"));
         var included = project.Descendants("Compile").Select(c => (string?)c.Attribute("Include")).Where(i => i != null).ToList();
-        Assert.Equal(new[] { "../SpecCore/**/*.cs" }, included);
+        Assert.Equal(2, included.Count);
+        Assert.Equal("../SpecCore/**/*.cs", included[0]);
+        // Besides the folder, only spec-core files that Ddpm.Core owns, each written for both (internal in the generator).
+        var coreFiles = included[1]!.Split(';');
+        Assert.Equal(7, coreFiles.Length);
+        foreach (string file in coreFiles)
+        {
+            Assert.StartsWith("../Ddpm.Core/", file);
+            Assert.Contains("#if DDPM_GENERATOR", File.ReadAllText(Path.Combine(Repository(), "src", "Ddpm.Generators", file)));
+        }
         Assert.False(File.Exists(Path.Combine(Repository(), "src", "SpecCore", "SpecCore.csproj")), "the spec core is a folder, not a project");
     }
 }

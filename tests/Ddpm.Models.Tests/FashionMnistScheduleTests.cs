@@ -41,15 +41,20 @@ public class FashionMnistScheduleTests
         using var model = new FashionMnistUNet();
         model.eval();
         var shape = FashionMnistUNet.BatchShape(2);
-        using var a = FashionMnistSchedule.DdimSample(model, shape, steps: 3, eta: 0.5, seed: 11);
-        using var b = FashionMnistSchedule.DdimSample(model, shape, steps: 3, eta: 0.5, seed: 11);
-        using var c = FashionMnistSchedule.DdimSample(model, shape, steps: 3, eta: 0.5, seed: 12);
+        Tensor Ddim(ulong seed)
+        {
+            using var generator = new Generator(seed);
+            return FashionMnistSchedule.Diffusion.DdimSample(model, shape, steps: 3, eta: 0.5, generator);
+        }
+        using var a = Ddim(11);
+        using var b = Ddim(11);
+        using var c = Ddim(12);
         Assert.True(a.eq(b).all().item<bool>());
         Assert.False(a.allclose(c));
 
         using var x = randn(shape, generator: new Generator(3));
-        using var step1 = FashionMnistSchedule.PSample(model, x, 10, new Generator(4));
-        using var step2 = FashionMnistSchedule.PSample(model, x, 10, new Generator(4));
+        using var step1 = FashionMnistSchedule.Diffusion.PSample(model, x, 10, new Generator(4));
+        using var step2 = FashionMnistSchedule.Diffusion.PSample(model, x, 10, new Generator(4));
         Assert.True(step1.eq(step2).all().item<bool>());
     }
 }

@@ -2,6 +2,7 @@
 // Samples with Ddpm.Onnx, writes the grid, then prints every shared library mapped into this process (Linux:
 // /proc/self/maps), one "lib: <path>" line each, and "seconds: <sampling time>".
 using System.Diagnostics;
+using Ddpm;
 using Ddpm.Onnx;
 
 if (args.Length < 2)
@@ -11,11 +12,11 @@ if (args.Length < 2)
 }
 var sampler = args.Length > 2 ? args[2] switch
 {
-    "ddpm" => OnnxSampler.Ddpm,
-    "ddim" => OnnxSampler.Ddim,
-    "dpmpp-2m" => OnnxSampler.DpmSolver2M,
+    "ddpm" => SamplerKind.Ddpm,
+    "ddim" => SamplerKind.Ddim,
+    "dpmpp-2m" => SamplerKind.DpmSolver2M,
     var other => throw new ArgumentException($"unknown sampler '{other}'"),
-} : OnnxSampler.Ddim;
+} : SamplerKind.Ddim;
 int steps = args.Length > 3 ? int.Parse(args[3]) : 5;
 int count = args.Length > 4 ? int.Parse(args[4]) : 4;
 

@@ -28,7 +28,6 @@ public sealed class OnnxConditionalTests(Xunit.Abstractions.ITestOutputHelper lo
         {
             "ddpm" => SamplerKind.Ddpm, "ddim" => SamplerKind.Ddim, "dpmpp-2m-sde" => SamplerKind.DpmSolver2MSde, _ => SamplerKind.DpmSolver2M,
         };
-        var onnxKind = (OnnxSampler)(int)kind; // the two enums number the samplers alike
         using var model = TestModels.Seeded(entry, seed: 4);
         using var file = TestModels.Export(model, entry);
         using var onnx = OnnxDiffusionModel.Load(file.Path);
@@ -39,7 +38,7 @@ public sealed class OnnxConditionalTests(Xunit.Abstractions.ITestOutputHelper lo
                                         condition: new ClassCondition(labels, guidance));
         float[] expected = drawn.data<float>().ToArray();
         using var noise = new TorchNoise(unchecked((ulong)seed));
-        float[] actual = onnx.Sample(labels.Length, onnxKind, 10, noise: noise, condition: new OnnxClassCondition(labels, guidance));
+        float[] actual = onnx.Sample(labels.Length, kind, 10, noise: noise, condition: new OnnxClassCondition(labels, guidance));
 
         double diff = expected.Zip(actual, (a, b) => Math.Abs((double)a - b)).Max();
         log.WriteLine($"{sampler} guidance {guidance}: max |ORT - TorchSharp| = {diff:E2} over samples up to {expected.Max(v => Math.Abs(v)):F2}");
@@ -105,12 +104,12 @@ public sealed class OnnxConditionalTests(Xunit.Abstractions.ITestOutputHelper lo
         using var model = TestModels.Seeded(entry, seed: 1);
         using var file = TestModels.Export(model, entry);
         using var onnx = OnnxDiffusionModel.Load(file.Path);
-        var missing = Assert.Throws<ArgumentException>(() => onnx.Sample(2, OnnxSampler.DpmSolver2M, 3));
+        var missing = Assert.Throws<ArgumentException>(() => onnx.Sample(2, SamplerKind.DpmSolver2M, 3));
         Assert.StartsWith("SmallConditionalUNet is class-conditional (3 classes: 0 vertical bar, 1 horizontal bar, 2 box): say which class to draw", missing.Message);
         Assert.Contains("2 class labels for 3 images",
-                        Assert.Throws<ArgumentException>(() => onnx.Sample(3, OnnxSampler.Ddim, 3, condition: new OnnxClassCondition(new[] { 0, 1 }, 1))).Message);
+                        Assert.Throws<ArgumentException>(() => onnx.Sample(3, SamplerKind.Ddim, 3, condition: new OnnxClassCondition(new[] { 0, 1 }, 1))).Message);
         Assert.Contains("Class label 4 is outside 0 .. 3",
-                        Assert.Throws<ArgumentException>(() => onnx.Sample(1, OnnxSampler.Ddim, 3, condition: new OnnxClassCondition(new[] { 4 }, 1))).Message);
+                        Assert.Throws<ArgumentException>(() => onnx.Sample(1, SamplerKind.Ddim, 3, condition: new OnnxClassCondition(new[] { 4 }, 1))).Message);
         Assert.Throws<ArgumentOutOfRangeException>(() => onnx.Predict(new float[64], new long[] { 0 }, new long[] { -1 }));
 
         var plainEntry = TestModels.Small(EpsSchedule.Diffusion);
@@ -120,7 +119,7 @@ public sealed class OnnxConditionalTests(Xunit.Abstractions.ITestOutputHelper lo
         Assert.False(unconditional.IsConditional);
         Assert.Empty(unconditional.ClassNames);
         Assert.Contains("SmallUNet is not class-conditional",
-                        Assert.Throws<ArgumentException>(() => unconditional.Sample(1, OnnxSampler.Ddim, 3, condition: new OnnxClassCondition(new[] { 0 }, 1))).Message);
+                        Assert.Throws<ArgumentException>(() => unconditional.Sample(1, SamplerKind.Ddim, 3, condition: new OnnxClassCondition(new[] { 0 }, 1))).Message);
         Assert.Throws<InvalidOperationException>(() => unconditional.ChooseClasses("0", 1));
         Assert.Throws<ArgumentException>(() => unconditional.Predict(new float[64], new long[] { 0 }, new long[] { 0 }));
     }

@@ -8,7 +8,9 @@ namespace Ddpm.Onnx.Tests;
 
 /// <summary>
 /// Ddpm.Onnx's samplers against GaussianDiffusion's, fed the same starting noise and step noise (a TorchSharp generator's
-/// draws, replayed in the order GaussianDiffusion draws them): the samples agree within <see cref="Tolerance"/>.
+/// draws, replayed in the order GaussianDiffusion draws them): the samples agree within <see cref="Tolerance"/>. Both take
+/// their coefficients from Ddpm.Core's SamplerPlan; this fails if either backend applies them its own way (a coefficient,
+/// a term, the order of noise draws) or goes around the core.
 /// </summary>
 [Collection("torch")]
 public sealed class OnnxSamplingTests(Xunit.Abstractions.ITestOutputHelper log)
@@ -16,7 +18,7 @@ public sealed class OnnxSamplingTests(Xunit.Abstractions.ITestOutputHelper log)
     /// <summary>
     /// Why 1e-4 (absolute): one model call differs by at most ~2e-6 between ONNX Runtime and libtorch (OnnxExportTests),
     /// and the update arithmetic by float32 rounding (the same float64 coefficients, rounded once to float32 as libtorch
-    /// rounds a scalar). A chain carries these forward: each DDPM step scales x by 1/sqrt(alpha_t) (up to 1.12 here) and
+    /// rounds a scalar). A chain carries these forward: each DDPM step scales x by about 1/sqrt(alpha_t) (up to 1.12 here) and
     /// the untrained eps-models' samples grow to |x| ~ 20, so the differences grow with them, to 1.1e-5 at most in
     /// 50 steps (3e-7 to 1.6e-6 where x_0 is clipped or thresholded to [-1, 1]); 1e-4 leaves a tenfold margin. A wrong
     /// coefficient, timestep or noise order moves samples by 1e-2 or more (the other noise stream below: by more than 0.1).
@@ -53,7 +55,6 @@ public sealed class OnnxSamplingTests(Xunit.Abstractions.ITestOutputHelper log)
         {
             "ddpm" => SamplerKind.Ddpm, "ddim" => SamplerKind.Ddim, "dpmpp-2m-sde" => SamplerKind.DpmSolver2MSde, _ => SamplerKind.DpmSolver2M,
         };
-        var onnxKind = (OnnxSampler)(int)kind; // the two enums number the samplers alike
         var entry = TestModels.Small(diffusion);
         const int count = 4, steps = 10;
         const ulong seed = 21;
@@ -67,7 +68,7 @@ public sealed class OnnxSamplingTests(Xunit.Abstractions.ITestOutputHelper log)
         using (var images = diffusion.Sample(model, entry.BatchShape(count), kind, steps, eta, generator))
             expected = images.data<float>().ToArray();
         using var noise = new TorchNoise(seed);
-        float[] actual = onnx.Sample(count, onnxKind, steps, eta: eta, noise: noise);
+        float[] actual = onnx.Sample(count, kind, steps, eta: eta, noise: noise);
 
         double diff = expected.Zip(actual, (a, b) => Math.Abs((double)a - b)).Max();
         double scale = expected.Max(v => Math.Abs((double)v));
@@ -94,16 +95,17 @@ public sealed class OnnxSamplingTests(Xunit.Abstractions.ITestOutputHelper log)
         using (var images = entry.Diffusion.Sample(model, entry.BatchShape(2), kind, steps, 0, generator))
             expected = images.data<float>().ToArray();
         using var noise = new TorchNoise(5);
-        float[] actual = onnx.Sample(2, kind == SamplerKind.Ddim ? OnnxSampler.Ddim : OnnxSampler.DpmSolver2M, steps, noise: noise);
+        float[] actual = onnx.Sample(2, kind, steps, noise: noise);
         double diff = expected.Zip(actual, (a, b) => Math.Abs((double)a - b)).Max();
         log.WriteLine($"FashionMnistUNet {sampler} {steps}: max |ORT - TorchSharp| = {diff:E2} over samples up to {expected.Max(v => Math.Abs(v)):F2}");
         Assert.True(diff <= Tolerance, $"max abs diff {diff:E3} > {Tolerance:E0}");
     }
 
     [Fact]
-    public void The_onnx_sampler_enum_numbers_the_samplers_as_the_runtime_does() =>
-        Assert.Equal(Enum.GetValues<SamplerKind>().Select(k => ((int)k, k.ToString())),
-                     Enum.GetValues<OnnxSampler>().Select(k => ((int)k, k.ToString())));
+    public void Sample_takes_the_runtimes_sampler_enum() =>
+        // One enum for both backends (Ddpm.Core's), so a sampler named for a checkpoint names the same one for a file.
+        Assert.Equal(typeof(SamplerKind),
+                     typeof(OnnxDiffusionModel).GetMethod(nameof(OnnxDiffusionModel.Sample))!.GetParameters().Single(p => p.Name == "sampler").ParameterType);
 
     [Fact]
     public void A_different_noise_stream_draws_different_images()
@@ -115,11 +117,11 @@ public sealed class OnnxSamplingTests(Xunit.Abstractions.ITestOutputHelper log)
         using var onnx = OnnxDiffusionModel.Load(file.Path);
         using var a = new TorchNoise(1);
         using var b = new TorchNoise(2);
-        var first = onnx.Sample(2, OnnxSampler.Ddpm, noise: a);
-        var second = onnx.Sample(2, OnnxSampler.Ddpm, noise: b);
+        var first = onnx.Sample(2, SamplerKind.Ddpm, noise: a);
+        var second = onnx.Sample(2, SamplerKind.Ddpm, noise: b);
         Assert.True(first.Zip(second, (x, y) => Math.Abs(x - y)).Max() > 0.1);
         // And the package's own seeded noise is reproducible.
-        Assert.Equal(onnx.Sample(2, OnnxSampler.DpmSolver2M, steps: 5, seed: 9), onnx.Sample(2, OnnxSampler.DpmSolver2M, steps: 5, seed: 9));
+        Assert.Equal(onnx.Sample(2, SamplerKind.DpmSolver2M, steps: 5, seed: 9), onnx.Sample(2, SamplerKind.DpmSolver2M, steps: 5, seed: 9));
     }
 
     [Fact]
@@ -127,8 +129,8 @@ public sealed class OnnxSamplingTests(Xunit.Abstractions.ITestOutputHelper log)
     {
         // Ddpm.Onnx cannot reference the runtime's SpecDefaults (it carries no TorchSharp), so this holds the two together.
         var parameters = typeof(OnnxDiffusionModel).GetMethod(nameof(OnnxDiffusionModel.Sample))!.GetParameters();
-        Assert.Equal(OnnxSampler.DpmSolver2MSde, parameters.Single(p => p.Name == "sampler").DefaultValue);
-        Assert.Equal((int)SpecDefaults.Sampler, (int)(OnnxSampler)parameters.Single(p => p.Name == "sampler").DefaultValue!);
+        Assert.Equal(SamplerKind.DpmSolver2MSde, parameters.Single(p => p.Name == "sampler").DefaultValue);
+        Assert.Equal(SpecDefaults.Sampler, (SamplerKind)parameters.Single(p => p.Name == "sampler").DefaultValue!);
         Assert.Equal(SpecDefaults.SamplerSteps, parameters.Single(p => p.Name == "steps").DefaultValue);
     }
 
@@ -140,7 +142,7 @@ public sealed class OnnxSamplingTests(Xunit.Abstractions.ITestOutputHelper log)
         using var file = TestModels.Export(model, entry);
         using var onnx = OnnxDiffusionModel.Load(file.Path);
         var tables = VClipSchedule.Tables;
-        Assert.Equal("cosine", onnx.Schedule.Kind);
+        Assert.Equal("cosine", onnx.ScheduleName);
         Assert.Equal("v", onnx.Objective);
         Assert.True(onnx.ClipX0);
         Assert.Equal(tables.Betas, onnx.Schedule.Betas);
@@ -158,11 +160,11 @@ public sealed class OnnxSamplingTests(Xunit.Abstractions.ITestOutputHelper log)
     {
         // One image of 5 values, p = 0.5: the median of |x| is 2, so x is clamped to [-2, 2] and halved.
         float[] x0 = { -3f, 1f, 2f, 0.5f, 4f };
-        OnnxSamplers.DynamicThreshold(x0, 1, 0.5);
+        DynamicThresholding.Apply(x0, 1, 0.5);
         Assert.Equal(new[] { -1f, 0.5f, 1f, 0.25f, 1f }, x0);
         // Below 1 the limit is 1: nothing changes.
         float[] small = { 0.2f, -0.9f };
-        OnnxSamplers.DynamicThreshold(small, 1, 0.9);
+        DynamicThresholding.Apply(small, 1, 0.9);
         Assert.Equal(new[] { 0.2f, -0.9f }, small);
     }
 }

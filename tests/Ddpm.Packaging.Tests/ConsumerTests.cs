@@ -16,7 +16,7 @@ namespace Ddpm.Packaging.Tests;
 public sealed class ConsumerTests : IDisposable
 {
     private static readonly string[] PackedProjects =
-        ["src/Ddpm.Runtime/Ddpm.Runtime.csproj", "src/Ddpm.Generators/Ddpm.Generators.csproj", "src/Ddpm/Ddpm.csproj",
+        ["src/Ddpm.Core/Ddpm.Core.csproj", "src/Ddpm.Runtime/Ddpm.Runtime.csproj", "src/Ddpm.Generators/Ddpm.Generators.csproj", "src/Ddpm/Ddpm.csproj",
          "src/Ddpm.Templates/Ddpm.Templates.csproj", "src/Ddpm.Cli/Ddpm.Cli.csproj", "src/Ddpm.Onnx/Ddpm.Onnx.csproj"];
 
     private readonly string root = Directory.CreateTempSubdirectory("ddpm-consumer-").FullName;
@@ -123,11 +123,11 @@ public sealed class ConsumerTests : IDisposable
 
     private const string HardLinks = "-p:CreateHardLinksForCopyLocalIfPossible=true";
 
-    /// <summary>The six packages (the tool as its pointer and its linux-x64 package) with complete metadata.</summary>
+    /// <summary>The seven packages (the tool as its pointer and its linux-x64 package) with complete metadata.</summary>
     private static void CheckPackages(string feed, string version)
     {
         var nuspecs = new Dictionary<string, XElement>();
-        foreach (string id in new[] { "Ddpm", "Ddpm.Runtime", "Ddpm.Generators", "Ddpm.Templates", "Ddpm.Tool", "Ddpm.Tool.linux-x64", "Ddpm.Onnx" })
+        foreach (string id in new[] { "Ddpm", "Ddpm.Core", "Ddpm.Runtime", "Ddpm.Generators", "Ddpm.Templates", "Ddpm.Tool", "Ddpm.Tool.linux-x64", "Ddpm.Onnx" })
         {
             string path = Path.Combine(feed, $"{id}.{version}.nupkg");
             Assert.True(File.Exists(path), $"{id} {version} was not packed");
@@ -169,10 +169,17 @@ public sealed class ConsumerTests : IDisposable
                     break;
                 case "Ddpm.Onnx":
                     Assert.Superset(new HashSet<string> { "lib/net10.0/Ddpm.Onnx.dll", "lib/net10.0/Ddpm.Onnx.xml" }, files);
-                    // ONNX Runtime and the PNG writer; nothing of TorchSharp, not even through Ddpm.Runtime.
+                    // ONNX Runtime and Ddpm.Core (schedules, samplers, PNG grids); nothing of TorchSharp, not even through Ddpm.Runtime.
                     var onnxDependencies = metadata.Descendants().Where(e => e.Name.LocalName == "dependency").Select(d => d.Attribute("id")!.Value).ToHashSet();
                     Assert.Contains("Microsoft.ML.OnnxRuntime", onnxDependencies);
-                    Assert.DoesNotContain(onnxDependencies, d => d.Contains("TorchSharp", StringComparison.OrdinalIgnoreCase) || d.StartsWith("Ddpm", StringComparison.Ordinal));
+                    Assert.Contains("Ddpm.Core", onnxDependencies);
+                    Assert.DoesNotContain(onnxDependencies, d => d.Contains("TorchSharp", StringComparison.OrdinalIgnoreCase) || (d.StartsWith("Ddpm", StringComparison.Ordinal) && d != "Ddpm.Core"));
+                    break;
+                case "Ddpm.Core":
+                    Assert.Superset(new HashSet<string> { "lib/net10.0/Ddpm.Core.dll", "lib/net10.0/Ddpm.Core.xml" }, files);
+                    // Shared by both backends, so it carries neither: SkiaSharp for PNGs, nothing else.
+                    var coreDependencies = metadata.Descendants().Where(e => e.Name.LocalName == "dependency").Select(d => d.Attribute("id")!.Value).ToHashSet();
+                    Assert.DoesNotContain(coreDependencies, d => d.Contains("TorchSharp", StringComparison.OrdinalIgnoreCase) || d.Contains("OnnxRuntime", StringComparison.Ordinal) || d.StartsWith("Ddpm", StringComparison.Ordinal));
                     break;
             }
         }

@@ -29,15 +29,15 @@ public sealed class SamplingProgressTests(TinyRuns runs) : IClassFixture<TinyRun
     public void OnnxDiffusionModel_reports_every_model_call_and_stops_at_the_next_after_cancellation()
     {
         using var model = OnnxDiffusionModel.Load(runs.Onnx);
-        var seen = new List<Ddpm.Onnx.SamplingProgress>();
-        model.Sample(70, OnnxSampler.Ddim, steps: 5, progress: new Collect<Ddpm.Onnx.SamplingProgress>(seen.Add));
+        var seen = new List<SamplingProgress>();
+        model.Sample(70, SamplerKind.Ddim, steps: 5, progress: new Collect<SamplingProgress>(seen.Add));
         Assert.Equal(Enumerable.Range(1, 10), seen.Select(p => p.ModelCalls));
         Assert.Equal([0, 0, 0, 0, 0, 64, 64, 64, 64, 64], seen.Select(p => p.Images));
 
         using var cancel = new CancellationTokenSource();
         int calls = 0;
-        Assert.Throws<OperationCanceledException>(() => model.Sample(70, OnnxSampler.Ddpm, cancellationToken: cancel.Token,
-            progress: new Collect<Ddpm.Onnx.SamplingProgress>(p => { calls = p.ModelCalls; if (p.ModelCalls == 3) cancel.Cancel(); })));
+        Assert.Throws<OperationCanceledException>(() => model.Sample(70, SamplerKind.Ddpm, cancellationToken: cancel.Token,
+            progress: new Collect<SamplingProgress>(p => { calls = p.ModelCalls; if (p.ModelCalls == 3) cancel.Cancel(); })));
         Assert.Equal(3, calls);
     }
 

@@ -345,7 +345,7 @@ public sealed class ServerApiTests(TinyRuns runs) : IClassFixture<TinyRuns>
         var expected = new Dictionary<int, float[]>();
         using (var model = OnnxDiffusionModel.Load(runs.Onnx))
             for (int i = 0; i < 20; i++)
-                expected[i] = model.Sample(1 + i % 5, OnnxSampler.DpmSolver2MSde, steps: 8, seed: 100 + i);
+                expected[i] = model.Sample(1 + i % 5, SamplerKind.DpmSolver2MSde, steps: 8, seed: 100 + i);
         await Concurrent("/api/onnx/sample", i => $$"""{"model": "tiny/model.onnx", "count": {{1 + i % 5}}, "steps": 8, "seed": {{100 + i}}, "format": "npy"}""", expected);
     }
 

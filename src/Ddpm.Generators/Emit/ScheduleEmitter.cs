@@ -8,15 +8,11 @@ namespace Ddpm.Generators.Emit
 {
     /// <summary>
     /// Emits a schedule class: its tables computed here, at compile time, in float64 and written as
-    /// constant data, its fingerprint, its objective and x_0 treatment, and DDPM, DDIM and
-    /// DPM-Solver++ samplers bound to those tables and options.
+    /// constant data, its fingerprint, its objective and x_0 treatment, and the runtime's diffusion
+    /// (every sampler) bound to those tables and options.
     /// </summary>
     internal static class ScheduleEmitter
     {
-        private const string Tensor = "global::TorchSharp.torch.Tensor";
-        private const string Model = "global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>";
-        private const string Generator = "global::TorchSharp.torch.Generator";
-
         public static string Emit(ScheduleSpec spec)
         {
             var kind = (ScheduleKind)spec.Kind;
@@ -55,11 +51,15 @@ namespace Ddpm.Generators.Emit
             w.Line("    Betas.ToArray(), Alphas.ToArray(), AlphasCumprod.ToArray(), AlphasCumprodPrev.ToArray(), SqrtRecipAlphas.ToArray(),");
             w.Line("    SqrtAlphasCumprod.ToArray(), SqrtOneMinusAlphasCumprod.ToArray(), PosteriorVariance.ToArray(), Fingerprint);");
             w.Line();
-            w.Line("/// <summary>Forward process, loss and samplers under this schedule, its objective and its x_0 treatment.</summary>");
+            // The one sampling entry point: no sampler wrappers per schedule. Every sampler, its scheduler (SetTimesteps, Step,
+            // AddNoise) and its options live once in the runtime's GaussianDiffusion; only the binding of these tables to
+            // the declared objective and x_0 treatment is the schedule's own, so that is all the generator emits.
+            w.Line("/// <summary>");
+            w.Line("/// Forward process, loss and samplers under this schedule, its objective and its x_0 treatment: <c>Diffusion.Sample(model,");
+            w.Line("/// shape, sampler, steps)</c> for the whole loop, <c>Diffusion.Scheduler(sampler)</c> for one step at a time.");
+            w.Line("/// </summary>");
             w.Line("public static global::Ddpm.Diffusion.GaussianDiffusion Diffusion { get; } = " +
                    "new global::Ddpm.Diffusion.GaussianDiffusion(Tables, new global::Ddpm.Diffusion.DiffusionOptions(Objective, ClipX0, DynamicThreshold));");
-            w.Line();
-            WriteSamplers(w);
             w.Line();
             Table(w, "Betas", "beta_t, the variance added at step t.", tables.Betas);
             Table(w, "Alphas", "alpha_t = 1 - beta_t.", tables.Alphas);
@@ -72,53 +72,6 @@ namespace Ddpm.Generators.Emit
             w.Close();
             if (hasNamespace) w.Close();
             return w.ToString();
-        }
-
-        private static void WriteSamplers(SourceWriter w)
-        {
-            w.Line("/// <summary>One reverse step x_t -> x_{t-1} (Algorithm 2 of Ho et al. 2020); no noise at t = 0.</summary>");
-            w.Line($"public static {Tensor} PSample({Model} model, {Tensor} x, int t, {Generator} generator) =>");
-            w.Line("    Diffusion.PSample(model, x, t, generator);");
-            w.Line();
-            w.Line("/// <summary>The whole reverse chain from pure noise; pass a list to keep every intermediate x_t.</summary>");
-            w.Line($"public static {Tensor} PSampleLoop({Model} model, long[] shape, {Generator} generator, global::System.Collections.Generic.List<{Tensor}>? intermediates = null) =>");
-            w.Line("    Diffusion.PSampleLoop(model, shape, generator, intermediates);");
-            w.Line();
-            w.Line("/// <summary>The whole reverse chain from pure noise drawn with <paramref name=\"seed\"/>.</summary>");
-            w.Line($"public static {Tensor} PSampleLoop({Model} model, long[] shape, long seed)");
-            w.Line("{");
-            w.Line($"    using var generator = new {Generator}((ulong)seed);");
-            w.Line("    return Diffusion.PSampleLoop(model, shape, generator);");
-            w.Line("}");
-            w.Line();
-            w.Line("/// <summary>DDIM (Song et al. 2021) over <paramref name=\"steps\"/> timesteps; eta = 0 is deterministic.</summary>");
-            w.Line($"public static {Tensor} DdimSample({Model} model, long[] shape, int steps, double eta, {Generator} generator, global::System.Collections.Generic.List<{Tensor}>? intermediates = null) =>");
-            w.Line("    Diffusion.DdimSample(model, shape, steps, eta, generator, intermediates);");
-            w.Line();
-            w.Line("/// <summary>DDIM from noise drawn with <paramref name=\"seed\"/>.</summary>");
-            w.Line($"public static {Tensor} DdimSample({Model} model, long[] shape, int steps, double eta, long seed)");
-            w.Line("{");
-            w.Line($"    using var generator = new {Generator}((ulong)seed);");
-            w.Line("    return Diffusion.DdimSample(model, shape, steps, eta, generator);");
-            w.Line("}");
-            w.Line();
-            w.Line("/// <summary>DPM-Solver++(2M) (Lu et al. 2022) over <paramref name=\"steps\"/> model calls; deterministic given the noise.</summary>");
-            w.Line($"public static {Tensor} DpmSolverSample({Model} model, long[] shape, int steps, {Generator} generator, global::System.Collections.Generic.List<{Tensor}>? intermediates = null) =>");
-            w.Line("    Diffusion.DpmSolverSample(model, shape, steps, generator, intermediates);");
-            w.Line();
-            w.Line("/// <summary>DPM-Solver++(2M) from noise drawn with <paramref name=\"seed\"/>.</summary>");
-            w.Line($"public static {Tensor} DpmSolverSample({Model} model, long[] shape, int steps, long seed)");
-            w.Line("{");
-            w.Line($"    using var generator = new {Generator}((ulong)seed);");
-            w.Line("    return Diffusion.DpmSolverSample(model, shape, steps, generator);");
-            w.Line("}");
-            w.Line();
-            w.Line("/// <summary>");
-            w.Line("/// Images from pure noise with <paramref name=\"sampler\"/>: DDPM runs all T steps and ignores <paramref name=\"steps\"/>;");
-            w.Line("/// DDIM (eta = 0) and DPM-Solver++ make <paramref name=\"steps\"/> model calls.");
-            w.Line("/// </summary>");
-            w.Line($"public static {Tensor} Sample({Model} model, long[] shape, global::Ddpm.SamplerKind sampler, int steps, {Generator} generator) =>");
-            w.Line("    Diffusion.Sample(model, shape, sampler, steps, 0.0, generator);");
         }
 
         private static string Describe(Objective objective) => objective switch

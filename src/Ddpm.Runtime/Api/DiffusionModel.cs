@@ -319,7 +319,7 @@ public sealed class DiffusionModel : IDisposable
         int done = 0;
         var step = SamplingProgress.Hook(progress, cancellationToken, CallsPerBatch(sampler, steps), Sampling.GridBatch, count, () => done);
         var images = Sampling.Draw(Module, Diffusion, Entry.BatchShape(1), count, sampler, steps, eta, seed, Sampling.GridBatch, drawn: n => done = n,
-                                   condition: condition, step: step);
+                                   condition: condition, step: step, cancellationToken: cancellationToken);
         int calls = CallsPerBatch(sampler, steps) * ((count + Sampling.GridBatch - 1) / Sampling.GridBatch);
         progress?.Report(new SamplingProgress(calls, calls, count, count));
         return images;
@@ -348,7 +348,8 @@ public sealed class DiffusionModel : IDisposable
         // With frames the whole count is one batch.
         int batch = framesGifPath is null ? Sampling.GridBatch : count;
         var step = SamplingProgress.Hook(progress, cancellationToken, CallsPerBatch(sampler, steps), batch, count, () => 0);
-        Sampling.WriteGrid(Module, Diffusion, Entry.BatchShape(count), sampler, steps, eta, seed, pngPath, framesGifPath, condition, step);
+        Sampling.WriteGrid(Module, Diffusion, Entry.BatchShape(count), sampler, steps, eta, seed, pngPath, framesGifPath, condition, step,
+                           cancellationToken: cancellationToken);
     }
 
     /// <summary>

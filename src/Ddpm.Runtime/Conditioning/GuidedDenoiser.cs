@@ -5,9 +5,8 @@ namespace Ddpm.Conditioning;
 
 /// <summary>
 /// A class-conditional model seen by the samplers as an ordinary (x_t, t) -> prediction module, with fixed labels and
-/// classifier-free guidance (Ho and Salimans 2022, eq. 6, written with s = 1 + w): prediction = uncond + s (cond - uncond).
-/// eps, x_0 and v are all affine in eps for a given x_t and t, so guiding the model's output guides eps whatever the
-/// objective. The conditional and the null-class predictions come from one model call on a doubled batch.
+/// classifier-free guidance as <see cref="ClassifierFreeGuidance"/> (Ddpm.Core) defines it for both backends. The
+/// conditional and the null-class predictions come from one model call on a doubled batch.
 /// </summary>
 /// <remarks>
 /// It holds the model without registering it: disposing this wrapper leaves the model alone, and it has no parameters
@@ -31,14 +30,16 @@ internal sealed class GuidedDenoiser : nn.Module<Tensor, Tensor, Tensor>
 
     public override Tensor forward(Tensor images, Tensor timesteps)
     {
-        if (guidance == 1.0) return model.forward(images, timesteps, labels);
+        var call = ClassifierFreeGuidance.Call(guidance);
+        if (call == GuidanceCall.Conditional) return model.forward(images, timesteps, labels);
         int nullClass = model.Conditioning.NullClass;
         using var scope = NewDisposeScope();
         using var nullLabels = full_like(labels, nullClass);
-        if (guidance == 0.0) return model.forward(images, timesteps, nullLabels).MoveToOuterDisposeScope();
+        if (call == GuidanceCall.Unconditional) return model.forward(images, timesteps, nullLabels).MoveToOuterDisposeScope();
         var both = model.forward(cat(new[] { images, images }, 0), cat(new[] { timesteps, timesteps }, 0), cat(new[] { labels, nullLabels }, 0));
         var halves = both.chunk(2, 0);
         var (conditional, unconditional) = (halves[0], halves[1]);
+        // ClassifierFreeGuidance.Combine's rule on tensors: uncond + s (cond - uncond).
         return unconditional.add(conditional.sub(unconditional), alpha: guidance).MoveToOuterDisposeScope();
     }
 

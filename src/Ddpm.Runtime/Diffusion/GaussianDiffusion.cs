@@ -183,27 +183,13 @@ public sealed class GaussianDiffusion
     {
         using var scope = NewDisposeScope();
         double a = Tables.SqrtAlphasCumprod[t], s = Tables.SqrtOneMinusAlphasCumprod[t];
-        Tensor x0, eps;
-        switch (Options.Objective)
-        {
-            case Objective.Eps:
-                eps = output.alias();
-                x0 = x.add(output, alpha: -s).div_(a);
-                break;
-            case Objective.X0:
-                x0 = output.alias();
-                eps = x.add(output, alpha: -a).div_(s);
-                break;
-            case Objective.V:
-                x0 = x.mul(a).add_(output, alpha: -s);
-                eps = x.mul(s).add_(output, alpha: a);
-                break;
-            default: throw new InvalidOperationException($"Unknown objective {Options.Objective}.");
-        }
+        var (x0Form, epsForm) = ObjectiveForms.Read(Options.Objective, a, s);
+        var x0 = DiffusionScheduler.Apply(x0Form, x, output);
+        var eps = DiffusionScheduler.Apply(epsForm, x, output);
         if (Options.ClipX0 || Options.DynamicThreshold > 0)
         {
             x0 = Options.DynamicThreshold > 0 ? DynamicThreshold(x0, Options.DynamicThreshold) : x0.clamp(-1.0, 1.0);
-            eps = x.add(x0, alpha: -a).div_(s);
+            eps = DiffusionScheduler.Apply(ObjectiveForms.EpsFromX0(a, s), x, x0);
         }
         return (x0.MoveToOuterDisposeScope(), eps.MoveToOuterDisposeScope());
     }
@@ -228,182 +214,109 @@ public sealed class GaussianDiffusion
     }
 
     /// <summary>
-    /// One reverse step x_t -> x_{t-1} (Algorithm 2): every sample in the batch is at the same t,
-    /// so the schedule's constants are scalars. No noise is added at t = 0.
+    /// One reverse step x_t -> x_{t-1} (Algorithm 2): every sample in the batch is at the same t, so the schedule's
+    /// constants are scalars. The mean is the posterior mean at the predicted x_0 (<see cref="SamplerPlan.DdpmStep"/>);
+    /// no noise is added at t = 0.
     /// </summary>
     public Tensor PSample(nn.Module<Tensor, Tensor, Tensor> model, Tensor x, int t, Generator? generator = null)
     {
-        if (t < 0 || t >= Timesteps)
-            throw new ArgumentOutOfRangeException(nameof(t), t, $"t must be in [0, {Timesteps - 1}].");
+        var step = SamplerPlan.DdpmStep(Tables, t);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad(); // sampling never needs the autograd graph
         using var timesteps = full(x.shape[0], t, ScalarType.Int64, x.device);
-        var (_, predictedNoise) = Predict(model.forward(x, timesteps), x, t);
-        // mean = 1/sqrt(alpha_t) * (x_t - beta_t / sqrt(1 - alpha_bar_t) * eps)   (eq. 11); with eps read from the
-        // (treated) x_0 prediction this is the posterior mean of q(x_{t-1} | x_t, x_0) (eq. 7).
-        double epsCoefficient = Tables.Betas[t] / Tables.SqrtOneMinusAlphasCumprod[t];
-        var mean = x.add(predictedNoise, alpha: -epsCoefficient).mul_(Tables.SqrtRecipAlphas[t]);
-        if (t > 0)
-        {
-            var z = Devices.Randn(x.shape, x.dtype, x.device, generator);
-            mean.add_(z, alpha: Math.Sqrt(Tables.PosteriorVariance[t]));
-        }
-        return mean.MoveToOuterDisposeScope();
+        var (x0, eps) = Predict(model.forward(x, timesteps), x, t);
+        return DiffusionScheduler.Apply(step, x, x0, eps, null, generator).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Runs the whole reverse chain from pure noise. Intermediates (x_T-1 .. x_0) are kept on request.</summary>
+    /// <summary>A scheduler (SetTimesteps, Step, AddNoise) for <paramref name="sampler"/> under this schedule and objective.</summary>
+    /// <param name="sampler">The sampler.</param>
+    /// <param name="eta">DDIM's eta (&gt;= 0); unused by the others.</param>
+    public DiffusionScheduler Scheduler(SamplerKind sampler, double eta = 0) => new(this, sampler, eta);
+
+    /// <summary>Runs the whole DDPM reverse chain from pure noise. Intermediates (x_T-1 .. x_0) are kept on request.</summary>
     public Tensor PSampleLoop(nn.Module<Tensor, Tensor, Tensor> model, long[] shape, Generator? generator = null,
-                              List<Tensor>? intermediates = null, Device? device = null)
-    {
-        using var _ = no_grad();
-        var x = Devices.Randn(shape, ScalarType.Float32, device ?? Devices.Of(model), generator);
-        for (int t = Timesteps - 1; t >= 0; t--)
-        {
-            var next = PSample(model, x, t, generator);
-            x.Dispose();
-            x = next;
-            intermediates?.Add(x.clone());
-        }
-        return x;
-    }
+                              List<Tensor>? intermediates = null, Device? device = null) =>
+        Sample(model, shape, SamplerKind.Ddpm, Timesteps, 0, generator, intermediates, device);
 
     /// <summary>
     /// DDIM (Song et al. 2021, eq. 12) over <paramref name="steps"/> evenly spaced timesteps;
     /// eta = 0 is deterministic, eta = 1 matches the DDPM posterior variance.
     /// </summary>
     public Tensor DdimSample(nn.Module<Tensor, Tensor, Tensor> model, long[] shape, int steps, double eta = 0.0,
-                             Generator? generator = null, List<Tensor>? intermediates = null, Device? device = null)
-    {
-        if (steps < 1 || steps > Timesteps)
-            throw new ArgumentOutOfRangeException(nameof(steps), steps, $"DDIM steps must be in [1, {Timesteps}].");
-        if (eta < 0)
-            throw new ArgumentOutOfRangeException(nameof(eta), eta, "eta must be >= 0.");
-        using var _ = no_grad();
-        int[] sequence = DdimTimesteps(Timesteps, steps);
-        var x = Devices.Randn(shape, ScalarType.Float32, device ?? Devices.Of(model), generator);
-        for (int i = sequence.Length - 1; i >= 0; i--)
-        {
-            using var scope = NewDisposeScope();
-            int t = sequence[i];
-            double alphaBar = Tables.AlphasCumprod[t];
-            double alphaBarPrev = i > 0 ? Tables.AlphasCumprod[sequence[i - 1]] : 1.0;
-            using var timesteps = full(shape[0], t, ScalarType.Int64, x.device);
-            // x_0 predicted, then the direction pointing to x_t.
-            var (x0, eps) = Predict(model.forward(x, timesteps), x, t);
-            double sigma = eta * Math.Sqrt((1 - alphaBarPrev) / (1 - alphaBar) * (1 - alphaBar / alphaBarPrev));
-            var next = x0.mul(Math.Sqrt(alphaBarPrev)).add_(eps, alpha: Math.Sqrt(Math.Max(1 - alphaBarPrev - sigma * sigma, 0)));
-            if (sigma > 0)
-                next.add_(Devices.Randn(shape, x.dtype, x.device, generator), alpha: sigma);
-            x.Dispose();
-            x = next.MoveToOuterDisposeScope();
-            if (intermediates is not null) intermediates.Add(x.clone().MoveToOuterDisposeScope());
-        }
-        return x;
-    }
+                             Generator? generator = null, List<Tensor>? intermediates = null, Device? device = null) =>
+        Sample(model, shape, SamplerKind.Ddim, steps, eta, generator, intermediates, device);
 
     /// <summary>
     /// DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2): deterministic multistep solver of the probability-flow ODE in
-    /// the data prediction D = predicted x_0, over <paramref name="steps"/> model calls at <see cref="DpmSolverTimesteps(int)"/>.
-    /// With lambda_t = log(alpha_t / sigma_t), alpha_t = sqrt(alpha_bar_t), sigma_t = sqrt(1 - alpha_bar_t) and h = lambda_t - lambda_s:
-    /// x_t = (sigma_t / sigma_s) x_s + alpha_t (1 - e^{-h}) D, where D is the last prediction at the first step (first order)
-    /// and (1 + 1/(2r)) D_s - 1/(2r) D_prev with r = h_prev / h after it (second order). The last call is at t = 0; its
-    /// prediction is the sample (the first-order step to sigma = 0 lands on D).
+    /// the data prediction D = predicted x_0, over <paramref name="steps"/> model calls at <see cref="DpmSolverTimesteps(int)"/>
+    /// (the coefficients: <see cref="SamplerPlan"/>). The last call is at t = 0; its prediction is the sample.
     /// </summary>
     public Tensor DpmSolverSample(nn.Module<Tensor, Tensor, Tensor> model, long[] shape, int steps,
                                   Generator? generator = null, List<Tensor>? intermediates = null, Device? device = null) =>
-        DpmSolver2M(model, shape, steps, stochastic: false, generator, intermediates, device);
+        Sample(model, shape, SamplerKind.DpmSolver2M, steps, 0, generator, intermediates, device);
 
     /// <summary>
-    /// SDE-DPM-Solver++(2M) (Lu et al. 2022, section 5 / appendix: the same data-prediction multistep scheme applied to
-    /// the reverse SDE instead of the ODE): x_t = (sigma_t / sigma_s) e^{-h} x_s + alpha_t (1 - e^{-2h}) D
-    /// + sigma_t sqrt(1 - e^{-2h}) z, with D as in <see cref="DpmSolverSample"/>. The fresh noise at every step corrects
-    /// the model's errors instead of carrying them to the image, as DDPM's ancestral steps do, at the solver's step count.
+    /// SDE-DPM-Solver++(2M) (Lu et al. 2022): the same data-prediction multistep scheme applied to the reverse SDE, with
+    /// fresh noise at every step, which corrects the model's errors instead of carrying them to the image, as DDPM's
+    /// ancestral steps do, at the solver's step count.
     /// </summary>
     public Tensor DpmSolverSdeSample(nn.Module<Tensor, Tensor, Tensor> model, long[] shape, int steps,
                                      Generator? generator = null, List<Tensor>? intermediates = null, Device? device = null) =>
-        DpmSolver2M(model, shape, steps, stochastic: true, generator, intermediates, device);
-
-    private Tensor DpmSolver2M(nn.Module<Tensor, Tensor, Tensor> model, long[] shape, int steps, bool stochastic,
-                               Generator? generator, List<Tensor>? intermediates, Device? device)
-    {
-        int[] times = DpmSolverTimesteps(steps);
-        using var _ = no_grad();
-        var x = Devices.Randn(shape, ScalarType.Float32, device ?? Devices.Of(model), generator);
-        Tensor? previousX0 = null;
-        double previousH = 0;
-        try
-        {
-            for (int i = 0; i < times.Length; i++)
-            {
-                using var scope = NewDisposeScope();
-                int s = times[i];
-                using var timesteps = full(shape[0], s, ScalarType.Int64, x.device);
-                var (x0, _) = Predict(model.forward(x, timesteps), x, s);
-                Tensor next;
-                if (i == times.Length - 1)
-                {
-                    next = x0.alias(); // to sigma = 0: the first-order step lands on the prediction
-                }
-                else
-                {
-                    int t = times[i + 1];
-                    double h = Lambda(t) - Lambda(s);
-                    var d = x0;
-                    if (previousX0 is not null)
-                    {
-                        double r = previousH / h;
-                        d = x0.mul(1 + 0.5 / r).add_(previousX0, alpha: -0.5 / r);
-                    }
-                    double sigmaRatio = Tables.SqrtOneMinusAlphasCumprod[t] / Tables.SqrtOneMinusAlphasCumprod[s];
-                    double decay = Math.Exp(-h), kept = 1 - decay * decay; // e^{-h} and 1 - e^{-2h}
-                    double xCoefficient = stochastic ? sigmaRatio * decay : sigmaRatio;
-                    double dCoefficient = Tables.SqrtAlphasCumprod[t] * (stochastic ? kept : 1 - decay);
-                    next = x.mul(xCoefficient).add_(d, alpha: dCoefficient);
-                    if (stochastic)
-                        next.add_(Devices.Randn(shape, x.dtype, x.device, generator),
-                                  alpha: Tables.SqrtOneMinusAlphasCumprod[t] * Math.Sqrt(kept));
-                    previousH = h;
-                }
-                previousX0?.Dispose();
-                previousX0 = x0.MoveToOuterDisposeScope();
-                x.Dispose();
-                x = next.MoveToOuterDisposeScope();
-                if (intermediates is not null) intermediates.Add(x.clone().MoveToOuterDisposeScope());
-            }
-        }
-        finally
-        {
-            previousX0?.Dispose();
-        }
-        return x;
-    }
+        Sample(model, shape, SamplerKind.DpmSolver2MSde, steps, 0, generator, intermediates, device);
 
     /// <summary>
-    /// The timesteps where DPM-Solver++ calls the model, descending from T - 1 (pure noise) to 0: evenly spaced in
-    /// lambda = log(alpha / sigma) (the "logSNR" spacing Lu et al. 2022 recommend for low-resolution images), each
-    /// mapped to the nearest integer timestep, kept strictly decreasing. Evenly spaced t would leave one huge lambda step
-    /// at the end (lambda climbs from 1.7 to 4.6 over the last 5% of a linear schedule), where the second-order
-    /// extrapolation breaks down. The ODE is integrated down to t = 0, where sigma = sqrt(beta_0) is tiny, and the last
-    /// call's x_0 prediction is the sample, as DDPM's last step and DDIM's are.
+    /// The timesteps where DPM-Solver++ calls the model, descending from T - 1 (pure noise) to 0, evenly spaced in
+    /// lambda = log(alpha / sigma), each the nearest integer timestep, kept strictly decreasing.
     /// </summary>
-    public int[] DpmSolverTimesteps(int steps) => SamplerTimesteps.DpmSolver(Tables.AlphasCumprod, steps);
-
-    /// <summary>lambda_t = log(alpha_t / sigma_t), half the log-SNR.</summary>
-    private double Lambda(int t) => 0.5 * Math.Log(Tables.AlphasCumprod[t] / (1 - Tables.AlphasCumprod[t]));
+    public int[] DpmSolverTimesteps(int steps) => SamplerTimesteps.DpmSolver(SamplerTimesteps.Lambdas(Tables.AlphasCumprod), steps);
 
     /// <summary>
     /// Draws images from pure noise with <paramref name="sampler"/>: DDPM runs all T steps and ignores
-    /// <paramref name="steps"/>; DDIM and the DPM-Solver++ variants make <paramref name="steps"/> model calls.
+    /// <paramref name="steps"/>; DDIM and the DPM-Solver++ variants make <paramref name="steps"/> model calls. The loop of
+    /// <see cref="DiffusionScheduler"/>: one model call and one <see cref="DiffusionScheduler.Step"/> per timestep.
     /// </summary>
+    /// <param name="model">The network (or a guided view of it).</param>
+    /// <param name="shape">[N, C, H, W].</param>
+    /// <param name="sampler">The sampler.</param>
+    /// <param name="steps">Model calls of DDIM and DPM-Solver++.</param>
+    /// <param name="eta">DDIM's eta.</param>
+    /// <param name="generator">Draws the starting noise and every step's noise; null for the global generator.</param>
+    /// <param name="intermediates">Receives a copy of x after every step, when given.</param>
+    /// <param name="device">Where to draw; the model's device when null.</param>
+    /// <param name="progress">Called after every step with (steps done, steps in all).</param>
+    /// <param name="cancellationToken">Checked before every step: a cancelled draw stops within one model call.</param>
     public Tensor Sample(nn.Module<Tensor, Tensor, Tensor> model, long[] shape, SamplerKind sampler, int steps, double eta = 0.0,
-                         Generator? generator = null, List<Tensor>? intermediates = null, Device? device = null) => sampler switch
+                         Generator? generator = null, List<Tensor>? intermediates = null, Device? device = null,
+                         Action<int, int>? progress = null, CancellationToken cancellationToken = default)
     {
-        SamplerKind.Ddpm => PSampleLoop(model, shape, generator, intermediates, device),
-        SamplerKind.Ddim => DdimSample(model, shape, steps, eta, generator, intermediates, device),
-        SamplerKind.DpmSolver2M => DpmSolverSample(model, shape, steps, generator, intermediates, device),
-        SamplerKind.DpmSolver2MSde => DpmSolverSdeSample(model, shape, steps, generator, intermediates, device),
-        _ => throw new ArgumentOutOfRangeException(nameof(sampler), sampler, "Use Ddpm, Ddim, DpmSolver2M or DpmSolver2MSde."),
-    };
+        using var scheduler = Scheduler(sampler, eta);
+        scheduler.SetTimesteps(steps);
+        using var _ = no_grad();
+        var x = Devices.Randn(shape, ScalarType.Float32, device ?? Devices.Of(model), generator);
+        try
+        {
+            var timesteps = scheduler.Timesteps;
+            for (int i = 0; i < timesteps.Count; i++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                using var scope = NewDisposeScope();
+                int t = timesteps[i];
+                using var time = full(shape[0], t, ScalarType.Int64, x.device);
+                var (next, x0) = scheduler.Step(model.forward(x, time), t, x, generator);
+                x0.Dispose();
+                x.Dispose();
+                x = next.MoveToOuterDisposeScope();
+                if (intermediates is not null) intermediates.Add(x.clone().MoveToOuterDisposeScope());
+                progress?.Invoke(i + 1, timesteps.Count);
+            }
+        }
+        catch
+        {
+            x.Dispose();
+            throw;
+        }
+        return x;
+    }
 
     /// <summary>The DDIM sub-sequence: steps timesteps spaced evenly over [0, T), ascending, starting at 0.</summary>
     public static int[] DdimTimesteps(int timesteps, int steps) => SamplerTimesteps.Ddim(timesteps, steps);

@@ -27,9 +27,12 @@ public static class Sampling
     /// <param name="framesPath">Where to write the animated GIF, or null for none.</param>
     /// <param name="condition">For a class-conditional model, the class of each image and the guidance scale (required); null otherwise.</param>
     /// <param name="step">Called before every model call (it may throw to stop the draw).</param>
+    /// <param name="progress">Called after every step of every batch with (steps done, steps in all) of that batch.</param>
+    /// <param name="cancellationToken">Checked before every step.</param>
     public static void WriteGrid(nn.Module<Tensor, Tensor, Tensor> model, GaussianDiffusion diffusion, long[] shape,
                                  SamplerKind sampler, int steps, double eta, long seed, string path, string? framesPath = null,
-                                 ClassCondition? condition = null, Action? step = null)
+                                 ClassCondition? condition = null, Action? step = null, Action<int, int>? progress = null,
+                                 CancellationToken cancellationToken = default)
     {
         CheckCondition(model, condition, (int)shape[0]);
         bool wasTraining = model.training;
@@ -41,8 +44,10 @@ public static class Sampling
             using var generator = frames is null ? null : new Generator(unchecked((ulong)seed));
             // Without frames, in batches (bounded memory for any count; one batch of up to 64 draws exactly as before).
             using var images = frames is null
-                ? Draw(model, diffusion, shape, (int)shape[0], sampler, steps, eta, seed, GridBatch, condition: condition, step: step)
-                : diffusion.Sample(Hooked(Denoiser(model, condition, 0, (int)shape[0]), step), shape, sampler, steps, eta, generator, frames, Devices.Of(model));
+                ? Draw(model, diffusion, shape, (int)shape[0], sampler, steps, eta, seed, GridBatch, condition: condition, step: step,
+                       progress: progress, cancellationToken: cancellationToken)
+                : diffusion.Sample(Hooked(Denoiser(model, condition, 0, (int)shape[0]), step), shape, sampler, steps, eta, generator, frames,
+                                   Devices.Of(model), progress, cancellationToken);
             CheckFinite(images);
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
             int columns = GridLayout.Columns(shape[0], condition?.Labels);
@@ -77,9 +82,12 @@ public static class Sampling
     /// <param name="drawn">Called after each batch with the number of images drawn so far.</param>
     /// <param name="condition">For a class-conditional model, the class of each image and the guidance scale (required); null otherwise.</param>
     /// <param name="step">Called before every model call (it may throw to stop the draw).</param>
+    /// <param name="progress">Called after every step of every batch with (steps done, steps in all) of that batch.</param>
+    /// <param name="cancellationToken">Checked before every step.</param>
     public static Tensor Draw(nn.Module<Tensor, Tensor, Tensor> model, GaussianDiffusion diffusion, long[] imageShape, int count,
                               SamplerKind sampler, int steps, double eta, long seed, int batchSize, Action<int>? drawn = null,
-                              ClassCondition? condition = null, Action? step = null)
+                              ClassCondition? condition = null, Action? step = null, Action<int, int>? progress = null,
+                              CancellationToken cancellationToken = default)
     {
         if (count < 1) throw new ArgumentOutOfRangeException(nameof(count), count, "count must be >= 1.");
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batch size must be >= 1.");
@@ -97,7 +105,8 @@ public static class Sampling
                 var shape = new long[] { n, imageShape[^3], imageShape[^2], imageShape[^1] };
                 var denoiser = Denoiser(model, condition, done, n);
                 using var hooked = step is null ? null : new StepHook(denoiser, step);
-                parts.Add(diffusion.Sample(hooked ?? denoiser, shape, sampler, steps, eta, generator, device: Devices.Of(model)).cpu().MoveToOuterDisposeScope());
+                parts.Add(diffusion.Sample(hooked ?? denoiser, shape, sampler, steps, eta, generator, device: Devices.Of(model), progress: progress,
+                                           cancellationToken: cancellationToken).cpu().MoveToOuterDisposeScope());
                 if (!ReferenceEquals(denoiser, model)) denoiser.Dispose();
                 done += n;
                 drawn?.Invoke(done);

@@ -31,52 +31,11 @@ namespace Samples
             Betas.ToArray(), Alphas.ToArray(), AlphasCumprod.ToArray(), AlphasCumprodPrev.ToArray(), SqrtRecipAlphas.ToArray(),
             SqrtAlphasCumprod.ToArray(), SqrtOneMinusAlphasCumprod.ToArray(), PosteriorVariance.ToArray(), Fingerprint);
 
-        /// <summary>Forward process, loss and samplers under this schedule, its objective and its x_0 treatment.</summary>
-        public static global::Ddpm.Diffusion.GaussianDiffusion Diffusion { get; } = new global::Ddpm.Diffusion.GaussianDiffusion(Tables, new global::Ddpm.Diffusion.DiffusionOptions(Objective, ClipX0, DynamicThreshold));
-
-        /// <summary>One reverse step x_t -> x_{t-1} (Algorithm 2 of Ho et al. 2020); no noise at t = 0.</summary>
-        public static global::TorchSharp.torch.Tensor PSample(global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> model, global::TorchSharp.torch.Tensor x, int t, global::TorchSharp.torch.Generator generator) =>
-            Diffusion.PSample(model, x, t, generator);
-
-        /// <summary>The whole reverse chain from pure noise; pass a list to keep every intermediate x_t.</summary>
-        public static global::TorchSharp.torch.Tensor PSampleLoop(global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> model, long[] shape, global::TorchSharp.torch.Generator generator, global::System.Collections.Generic.List<global::TorchSharp.torch.Tensor>? intermediates = null) =>
-            Diffusion.PSampleLoop(model, shape, generator, intermediates);
-
-        /// <summary>The whole reverse chain from pure noise drawn with <paramref name="seed"/>.</summary>
-        public static global::TorchSharp.torch.Tensor PSampleLoop(global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> model, long[] shape, long seed)
-        {
-            using var generator = new global::TorchSharp.torch.Generator((ulong)seed);
-            return Diffusion.PSampleLoop(model, shape, generator);
-        }
-
-        /// <summary>DDIM (Song et al. 2021) over <paramref name="steps"/> timesteps; eta = 0 is deterministic.</summary>
-        public static global::TorchSharp.torch.Tensor DdimSample(global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> model, long[] shape, int steps, double eta, global::TorchSharp.torch.Generator generator, global::System.Collections.Generic.List<global::TorchSharp.torch.Tensor>? intermediates = null) =>
-            Diffusion.DdimSample(model, shape, steps, eta, generator, intermediates);
-
-        /// <summary>DDIM from noise drawn with <paramref name="seed"/>.</summary>
-        public static global::TorchSharp.torch.Tensor DdimSample(global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> model, long[] shape, int steps, double eta, long seed)
-        {
-            using var generator = new global::TorchSharp.torch.Generator((ulong)seed);
-            return Diffusion.DdimSample(model, shape, steps, eta, generator);
-        }
-
-        /// <summary>DPM-Solver++(2M) (Lu et al. 2022) over <paramref name="steps"/> model calls; deterministic given the noise.</summary>
-        public static global::TorchSharp.torch.Tensor DpmSolverSample(global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> model, long[] shape, int steps, global::TorchSharp.torch.Generator generator, global::System.Collections.Generic.List<global::TorchSharp.torch.Tensor>? intermediates = null) =>
-            Diffusion.DpmSolverSample(model, shape, steps, generator, intermediates);
-
-        /// <summary>DPM-Solver++(2M) from noise drawn with <paramref name="seed"/>.</summary>
-        public static global::TorchSharp.torch.Tensor DpmSolverSample(global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> model, long[] shape, int steps, long seed)
-        {
-            using var generator = new global::TorchSharp.torch.Generator((ulong)seed);
-            return Diffusion.DpmSolverSample(model, shape, steps, generator);
-        }
-
         /// <summary>
-        /// Images from pure noise with <paramref name="sampler"/>: DDPM runs all T steps and ignores <paramref name="steps"/>;
-        /// DDIM (eta = 0) and DPM-Solver++ make <paramref name="steps"/> model calls.
+        /// Forward process, loss and samplers under this schedule, its objective and its x_0 treatment: <c>Diffusion.Sample(model,
+        /// shape, sampler, steps)</c> for the whole loop, <c>Diffusion.Scheduler(sampler)</c> for one step at a time.
         /// </summary>
-        public static global::TorchSharp.torch.Tensor Sample(global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> model, long[] shape, global::Ddpm.SamplerKind sampler, int steps, global::TorchSharp.torch.Generator generator) =>
-            Diffusion.Sample(model, shape, sampler, steps, 0.0, generator);
+        public static global::Ddpm.Diffusion.GaussianDiffusion Diffusion { get; } = new global::Ddpm.Diffusion.GaussianDiffusion(Tables, new global::Ddpm.Diffusion.DiffusionOptions(Objective, ClipX0, DynamicThreshold));
 
         /// <summary>beta_t, the variance added at step t.</summary>
         public static global::System.ReadOnlySpan<double> Betas => new double[]

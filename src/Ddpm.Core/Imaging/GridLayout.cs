@@ -1,5 +1,5 @@
-// Free of TorchSharp: compiled into Ddpm.Runtime (behind ImageGrid) and into Ddpm.Onnx, which writes the same grids
-// from ONNX Runtime's float arrays.
+// In Ddpm.Core: used by Ddpm.Runtime (behind ImageGrid) and by Ddpm.Onnx, which writes the same grids from ONNX
+// Runtime's float arrays.
 namespace Ddpm.Imaging;
 
 /// <summary>Lays out images [N, C, H, W] (float32, values in [-1, 1]) as a padded grid: the pixels of ImageGrid.</summary>

@@ -1,5 +1,5 @@
-// Spec core: compiled into Ddpm.Runtime (public) and into the generator (internal), so the
-// tables the generator bakes into code and the ones the runtime computes are the same numbers.
+// Part of Ddpm.Core (public) and compiled into the generator (internal), so the tables the generator bakes into code,
+// the ones the runtime computes and the ones Ddpm.Onnx derives from a model file are the same numbers.
 using System;
 #if !DDPM_GENERATOR
 using Ddpm.Specs;

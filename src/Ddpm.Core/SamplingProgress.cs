@@ -1,9 +1,5 @@
-// Also compiled into Ddpm.Onnx (its namespace there), so both facades report sampling the same way.
-#if DDPM_ONNX
-namespace Ddpm.Onnx;
-#else
+// Both facades (DiffusionModel on TorchSharp, OnnxDiffusionModel on ONNX Runtime) report sampling with this type.
 namespace Ddpm;
-#endif
 
 /// <summary>How far a draw has come: reported before each model call, and after each batch.</summary>
 /// <param name="ModelCalls">Model calls started so far (a guided call on a doubled batch counts once).</param>

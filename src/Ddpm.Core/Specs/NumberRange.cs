@@ -1,6 +1,5 @@
-// Spec core: the ranges of numeric settings and the rules of class-conditional models. Compiled into Ddpm.Runtime
-// (public), the generator (internal) and Ddpm.Onnx (internal: its sampler checks --guidance by the same rule as the
-// runtime's, without the rest of the spec core), so the rules are written once.
+// Spec core: the ranges of numeric settings. Part of Ddpm.Core (public) and compiled into the generator (internal),
+// so the rules are written once.
 using System;
 using System.Globalization;
 
@@ -11,7 +10,7 @@ namespace Ddpm.Specs
 #endif
 {
     /// <summary>The allowed range of a numeric setting, with its wording in messages ("> 0", "in [0, 1)", ">= 2").</summary>
-#if DDPM_GENERATOR || DDPM_ONNX
+#if DDPM_GENERATOR
     internal sealed class NumberRange
 #else
     public sealed class NumberRange
@@ -48,27 +47,5 @@ namespace Ddpm.Specs
         /// <summary>Whole numbers from <paramref name="minimum"/> on.</summary>
         public static NumberRange AtLeast(int minimum) =>
             new NumberRange(">= " + minimum.ToString(CultureInfo.InvariantCulture), v => v >= minimum);
-    }
-
-    /// <summary>The rules of a class-conditional model's settings (`model.classes`, `class_dropout`, `guidance`).</summary>
-#if DDPM_GENERATOR || DDPM_ONNX
-    internal static class ClassRules
-#else
-    public static class ClassRules
-#endif
-    {
-        /// <summary>`model.classes`: at least 2 (leave it out for an unconditional model).</summary>
-        public static readonly NumberRange Classes = NumberRange.AtLeast(2);
-        /// <summary>`model.class_dropout`: the share of labels replaced by the null class while training, in [0, 1).</summary>
-        public static readonly NumberRange ClassDropout = NumberRange.UnitOpenAbove;
-        /// <summary>`model.guidance`, `--guidance`: the guidance scale, in [0, 100] (0 = the null class alone, 1 = no guidance;
-        /// usual values are 1-10, and far beyond that the samples only saturate).</summary>
-        public static readonly NumberRange Guidance = NumberRange.Between(0, 100);
-
-        /// <summary>
-        /// Guidance other than 1 extrapolates from the unconditional prediction, which only a model trained with some
-        /// labels dropped to the null class has learned.
-        /// </summary>
-        public static bool GuidanceNeedsDropout(double guidance, double classDropout) => guidance != 1.0 && classDropout <= 0;
     }
 }

@@ -7,12 +7,7 @@ namespace Ddpm.Imaging;
 /// (<c>Pixels[(y * Width + x) * Channels + c]</c>). What <c>ImageGrid</c> renders and
 /// <c>AnimatedGif</c> encodes.
 /// </summary>
-// Also compiled into Ddpm.Onnx (for its PNG grids), internal there so the two assemblies never expose the same type.
-#if DDPM_ONNX
-internal sealed class Raster
-#else
 public sealed class Raster
-#endif
 {
     /// <summary>Creates a picture, black unless <paramref name="pixels"/> are given.</summary>
     /// <param name="width">Width in pixels (&gt;= 1).</param>

@@ -1,5 +1,5 @@
-// Shared by the exporter (compiled into Ddpm.Runtime) and the reader (Ddpm.Onnx): one list of keys and one number format,
-// so what `ddpm export --format onnx` writes is what Ddpm.Onnx reads. Internal in both assemblies.
+// Used by the exporter (Ddpm.Runtime) and the reader (Ddpm.Onnx): one list of keys and one number format, so what
+// `ddpm export --format onnx` writes is what Ddpm.Onnx reads. Internal to Ddpm.Core and the assemblies it names.
 using System.Globalization;
 
 namespace Ddpm.Onnx;

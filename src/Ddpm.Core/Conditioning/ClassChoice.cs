@@ -5,7 +5,7 @@ namespace Ddpm.Conditioning;
 /// <summary>
 /// The class labels a user's words ask for, and the rules a draw must keep. Written once for both ways of sampling: the
 /// runtime's <c>DiffusionModel</c> (checkpoints, TorchSharp) and Ddpm.Onnx's <c>OnnxDiffusionModel</c> (exported files,
-/// ONNX Runtime), so <c>--class</c> and <c>--guidance</c> read alike for both. TorchSharp-free; internal in both assemblies.
+/// ONNX Runtime), so <c>--class</c> and <c>--guidance</c> read alike for both. In Ddpm.Core, internal.
 /// </summary>
 internal static class ClassChoice
 {
