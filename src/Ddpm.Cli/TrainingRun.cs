@@ -108,7 +108,8 @@ internal sealed class TrainingRun(ResolvedModel resolved, string folder, string 
                 tensorBoard?.Evaluation(request.Step, evaluation.LastScores);
             },
             CheckpointInterval = settings.CheckpointInterval > TimeSpan.Zero ? settings.CheckpointInterval : null,
-        }, config) { Parallel = parallel };
+        }, config)
+        { Parallel = parallel };
 
         if (resumeFrom is not null)
         {

@@ -167,7 +167,8 @@ public sealed class MutationTests(MutationTests.Inputs inputs, Xunit.Abstraction
         {
             if (!done.Wait(CaseTimeout))
                 Environment.FailFast($"MutationTests: {format.Name} case '{description}' ({file}) did not end within {CaseTimeout.TotalSeconds:F0} s");
-        }) { IsBackground = true };
+        })
+        { IsBackground = true };
         timer.Start();
         try
         {

@@ -26,7 +26,10 @@ public sealed class OnnxConditionalTests(Xunit.Abstractions.ITestOutputHelper lo
         var entry = TestModels.SmallConditional(EpsSchedule.Diffusion);
         var kind = sampler switch
         {
-            "ddpm" => SamplerKind.Ddpm, "ddim" => SamplerKind.Ddim, "dpmpp-2m-sde" => SamplerKind.DpmSolver2MSde, _ => SamplerKind.DpmSolver2M,
+            "ddpm" => SamplerKind.Ddpm,
+            "ddim" => SamplerKind.Ddim,
+            "dpmpp-2m-sde" => SamplerKind.DpmSolver2MSde,
+            _ => SamplerKind.DpmSolver2M,
         };
         using var model = TestModels.Seeded(entry, seed: 4);
         using var file = TestModels.Export(model, entry);

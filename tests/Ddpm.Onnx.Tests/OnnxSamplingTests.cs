@@ -53,7 +53,10 @@ public sealed class OnnxSamplingTests(Xunit.Abstractions.ITestOutputHelper log)
         };
         var kind = sampler switch
         {
-            "ddpm" => SamplerKind.Ddpm, "ddim" => SamplerKind.Ddim, "dpmpp-2m-sde" => SamplerKind.DpmSolver2MSde, _ => SamplerKind.DpmSolver2M,
+            "ddpm" => SamplerKind.Ddpm,
+            "ddim" => SamplerKind.Ddim,
+            "dpmpp-2m-sde" => SamplerKind.DpmSolver2MSde,
+            _ => SamplerKind.DpmSolver2M,
         };
         var entry = TestModels.Small(diffusion);
         const int count = 4, steps = 10;

@@ -57,7 +57,7 @@ public static class ImageFolder
         });
         var first = errors.FirstOrDefault(e => e is not null);
         if (first is not null)
-            {
+        {
             if (first is InvalidDataException) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
             throw DataFormat.Error(files[Array.IndexOf(errors, first)], $"could not be read: {first.Message}", first);
         }
