@@ -38,8 +38,9 @@ public static class DdpmCli
             return BadUsage;
         }
         // Commands that run libtorch set it up first (denormals must be flushed before libtorch starts its threads);
-        // list, data, help and --version never load it.
-        if (parse.CommandResult.Command is { } command and not RootCommand && command.Name is not ("list" or "data"))
+        // list, data, help and --version never load it; serve loads it only for a checkpoint (through the facade), so an
+        // ONNX-only server never does.
+        if (parse.CommandResult.Command is { } command and not RootCommand && command.Name is not ("list" or "data" or "serve"))
             NativeSetup.EnsureConfigured();
         try
         {
