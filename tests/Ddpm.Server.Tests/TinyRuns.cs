@@ -20,8 +20,8 @@ public sealed class TinyRuns : IDisposable
     {
         Root = Directory.CreateTempSubdirectory("ddpm-serve-tests-").FullName;
         Runs = Path.Combine(Root, "runs");
-        Tiny = MakeRun<TinyUNet>("tiny", "TinyUNet");
-        Conditional = MakeRun<TinyConditionalUNet>("cond", "TinyConditionalUNet");
+        Tiny = MakeRun<TinyUNet>(Runs, "tiny", "TinyUNet");
+        Conditional = MakeRun<TinyConditionalUNet>(Runs, "cond", "TinyConditionalUNet");
         Onnx = Path.Combine(Tiny, "model.onnx");
         Ddpm.Interop.OnnxExport.Export(Path.Combine(Tiny, "checkpoints", "last.ckpt"), Onnx);
 
@@ -45,11 +45,16 @@ public sealed class TinyRuns : IDisposable
     /// <summary>The test's limit of images per request.</summary>
     public const int MaxCount = 4096;
 
-    private string MakeRun<TModel>(string name, string model) where TModel : TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>
+    /// <summary>
+    /// Makes run <paramref name="name"/> in <paramref name="runs"/> with the files ddpm train writes (trained 2 steps; its
+    /// config.yaml asks for <paramref name="plannedSteps"/>); returns its folder.
+    /// </summary>
+    internal static string MakeRun<TModel>(string runs, string name, string model, int plannedSteps = 2) where TModel : TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>
     {
-        string folder = Path.Combine(Runs, name);
+        string folder = Path.Combine(runs, name);
         Directory.CreateDirectory(Path.Combine(folder, "samples"));
-        var training = new TrainingSpec { Dataset = "synthetic", BatchSize = 8, Steps = 2, EmaDecay = 0.5, Seed = 5 };
+        static TrainingSpec Spec(int steps) => new() { Dataset = "synthetic", BatchSize = 8, Steps = steps, EmaDecay = 0.5, Seed = 5 };
+        var training = Spec(2);
         using (var trained = DiffusionModel.Create<TModel>(seed: 3))
         {
             trained.Train(Datasets.Synthetic(1, 8, count: 16), training);
@@ -57,7 +62,7 @@ public sealed class TinyRuns : IDisposable
             var condition = trained.Conditioning is null ? null : trained.Classes("all", 3);
             trained.SampleGrid(Path.Combine(folder, "samples", "step-000002.png"), count: condition?.Labels.Count ?? 4, steps: 5, condition: condition);
         }
-        File.WriteAllText(Path.Combine(folder, "config.yaml"), RunConfig.Write(ModelCatalog.Find(model)!, training, "cpu", "test"));
+        File.WriteAllText(Path.Combine(folder, "config.yaml"), RunConfig.Write(ModelCatalog.Find(model)!, Spec(plannedSteps), "cpu", "test"));
         File.WriteAllText(Path.Combine(folder, "loss.csv"), "step,loss,lr,grad_norm\n1,0.5,0.001,1.5\n2,0.25,0.001,1.25\n");
         File.WriteAllText(Path.Combine(folder, "metrics.csv"),
             "step,weights,samples,fid,kid_mean,kid_std,precision,recall,class_entropy_bits,floor_fid,floor_kid_mean,floor_precision,floor_recall\n" +

@@ -110,6 +110,14 @@ function drawEvaluation() {
   });
 }
 
+// Grids of small images (8 to 32 pixels) are tiny on screen: shown at a whole multiple of their size, at least ~256 pixels wide.
+function enlarge(img) {
+  img.addEventListener("load", () => {
+    const k = Math.max(1, Math.floor(256 / img.naturalWidth));
+    img.style.width = img.naturalWidth * k + "px";
+  });
+}
+
 function drawSamples() {
   const box = $("samples");
   const grids = (metrics && metrics.samples) || [];
@@ -119,6 +127,7 @@ function drawSamples() {
   for (const g of grids.slice(-8).reverse()) {
     const figure = document.createElement("figure");
     const img = document.createElement("img");
+    enlarge(img);
     img.src = g.url; img.alt = "samples at step " + g.step; img.dataset.step = g.step;
     const caption = document.createElement("figcaption");
     caption.textContent = "step " + g.step;
@@ -159,12 +168,28 @@ async function poll() {
     metrics = m; run = m.run;
     if (m.loss.length) loss = loss.concat(m.loss);
     else if (since > m.run.step) loss = loss.filter(p => p.step <= m.run.step); // a resumed run trained those steps again
+    // The open run's row follows its view, not the slower refresh of the whole table.
+    const row = [...document.querySelectorAll("#runs tr[data-run]")].find(r => r.dataset.run === name);
+    if (row) fillRow(row, m.run);
     showSummary(); drawLoss(); drawEvaluation(); drawSamples();
   } catch (e) {
     $("run-status").textContent = "cannot read the run: " + e.message;
   }
   clearTimeout(pollTimer);
   pollTimer = setTimeout(poll, run && run.status === "training" ? 1500 : 5000);
+}
+
+function fillRow(row, r) {
+  row.dataset.run = r.name; row.dataset.status = r.status; row.dataset.step = r.step;
+  row.innerHTML = "";
+  const cells = [r.name, r.model || "", r.totalSteps ? `${r.step} / ${r.totalSteps}` : String(r.step), r.status, fmt(r.lastLoss), fmt(r.bestFid)];
+  cells.forEach((text, i) => {
+    const td = document.createElement("td");
+    td.textContent = text;
+    if (i === 3) td.className = "status-" + r.status;
+    if (i >= 4) td.classList.add("number");
+    row.appendChild(td);
+  });
 }
 
 async function loadRuns() {
@@ -174,16 +199,8 @@ async function loadRuns() {
     body.innerHTML = "";
     for (const r of runs) {
       const row = document.createElement("tr");
-      row.dataset.run = r.name; row.dataset.status = r.status; row.dataset.step = r.step;
       if (r.name === runName) row.className = "selected";
-      const cells = [r.name, r.model || "", r.totalSteps ? `${r.step} / ${r.totalSteps}` : String(r.step), r.status, fmt(r.lastLoss), fmt(r.bestFid)];
-      cells.forEach((text, i) => {
-        const td = document.createElement("td");
-        td.textContent = text;
-        if (i === 3) td.className = "status-" + r.status;
-        if (i >= 4) td.classList.add("number");
-        row.appendChild(td);
-      });
+      fillRow(row, r);
       row.addEventListener("click", () => { location.hash = "run=" + encodeURIComponent(r.name); });
       body.appendChild(row);
     }
@@ -260,6 +277,7 @@ async function start() {
   $("f-count").max = server.maxCount;
   $("smoothing").addEventListener("input", () => { $("smoothing-value").textContent = (+$("smoothing").value).toFixed(2); drawLoss(); });
   $("sample-form").addEventListener("submit", sample);
+  enlarge($("result-image"));
   window.addEventListener("hashchange", route);
   await loadRuns();
   route();
