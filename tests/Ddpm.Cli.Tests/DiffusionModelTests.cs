@@ -152,6 +152,21 @@ public sealed class DiffusionModelTests : IDisposable
         Assert.False(File.Exists(Path.Combine(root, "again.ckpt")));
     }
 
+    [Fact]
+    public void SampleImages_gives_the_same_images_as_Sample_as_floats_with_their_shape()
+    {
+        using var model = DiffusionModel.Load(OutputSafetyTests.TinyCheckpoint(root, "floats.ckpt"));
+        using var tensor = model.Sample(count: 3, steps: 4, seed: 11);
+        var images = model.SampleImages(count: 3, steps: 4, seed: 11);
+        Assert.Equal((3, 1, 8, 8), (images.Count, images.Channels, images.Height, images.Width));
+        Assert.Equal(tensor.data<float>().ToArray(), images.Values);
+        Assert.Equal(tensor[2, 0, 5, 6].item<float>(), images[2, 0, 5, 6]);
+        byte[] bytes = images.ToBytes(1);
+        Assert.Equal(64, bytes.Length);
+        Assert.Equal(Ddpm.Imaging.GridLayout.ToByte(images[1, 0, 3, 4]), bytes[3 * 8 + 4]);
+        Assert.Throws<ArgumentOutOfRangeException>(() => images.ToBytes(3));
+    }
+
     /// <summary>A module of the right signature that no declaration registered.</summary>
     private sealed class NotAModel() : nn.Module<Tensor, Tensor, Tensor>("NotAModel")
     {

@@ -297,6 +297,19 @@ public sealed class DiffusionModel : IDisposable
     }
 
     /// <summary>
+    /// Draws as <see cref="Sample"/> does (same arguments, same images for the same seed) and returns them without tensor
+    /// types: floats [count, C, H, W] in [-1, 1] with their shape, as Ddpm.Onnx's facade returns them.
+    /// </summary>
+    public SampledImages SampleImages(int count = 64, SamplerKind sampler = SpecDefaults.Sampler, int steps = SpecDefaults.SamplerSteps, long seed = 0,
+                                      double eta = 0, ClassCondition? condition = null, IProgress<SamplingProgress>? progress = null,
+                                      CancellationToken cancellationToken = default)
+    {
+        using var images = Sample(count, sampler, steps, seed, eta, condition, progress, cancellationToken);
+        using var flat = images.contiguous();
+        return new SampledImages(flat.data<float>().ToArray(), count, Entry.Channels, Entry.ImageSize, Entry.ImageSize);
+    }
+
+    /// <summary>
     /// Draws <paramref name="count"/> images with <see cref="Module"/>: [count, C, H, W] float32 on the CPU in the model's
     /// range [-1, 1]. The same seed gives the same images.
     /// </summary>
