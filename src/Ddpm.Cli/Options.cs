@@ -1,3 +1,4 @@
+using Ddpm.IO;
 using System.CommandLine;
 using System.Globalization;
 using Ddpm.Training;
@@ -320,11 +321,11 @@ internal static class Options
     public static void CheckWritableFile(string path, string option, IEnumerable<string?>? inputs = null, bool writesCheckpoint = false)
     {
         if (Directory.Exists(path)) throw new UsageException($"{option} {Echo(path)} is a folder; give a file name.");
-        string target = RealPath(path);
+        string target = FilePaths.RealPath(path);
         foreach (string? input in inputs ?? [])
         {
             if (string.IsNullOrEmpty(input)) continue;
-            if (string.Equals(target, RealPath(input), PathComparison))
+            if (string.Equals(target, FilePaths.RealPath(input), PathComparison))
                 throw new UsageException($"{option} {path} is the input {input}: writing it would destroy what the command reads; choose another file.");
         }
         if (!writesCheckpoint && Ddpm.Training.Checkpoint.IsCheckpoint(target))
@@ -365,41 +366,6 @@ internal static class Options
 
     /// <summary>How paths compare: by case where the file system usually is case-sensitive (Linux), else ignoring case.</summary>
     private static StringComparison PathComparison => OperatingSystem.IsLinux() ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase;
-
-    /// <summary>
-    /// <paramref name="path"/> as a full path with every symbolic link in it followed (its folders' too), as far as the parts
-    /// exist; the parts that do not exist yet are kept as written. Links that loop or go 40 deep stop the resolution there.
-    /// </summary>
-    internal static string RealPath(string path)
-    {
-        string full;
-        try { full = Path.GetFullPath(path); }
-        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException) { return path; }
-        string root = Path.GetPathRoot(full) ?? "";
-        string current = root;
-        int links = 0;
-        var pending = new Stack<string>(full[root.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries).Reverse());
-        while (pending.Count > 0)
-        {
-            string part = pending.Pop();
-            string next = Path.Combine(current, part);
-            string? link = null;
-            try { link = new FileInfo(next).LinkTarget; }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
-            if (link is null || ++links > 40)
-            {
-                current = next;
-                continue;
-            }
-            // A link's target is read relative to the folder that holds the link; its parts replace the link's.
-            string resolved = Path.GetFullPath(link, current);
-            string resolvedRoot = Path.GetPathRoot(resolved) ?? "";
-            foreach (string p in resolved[resolvedRoot.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries).Reverse())
-                pending.Push(p);
-            current = resolvedRoot;
-        }
-        return current;
-    }
 
     /// <summary>The device `--device` names ("cpu" or "cuda"; default cuda when usable): one usage line when CUDA is not.</summary>
     public static string ResolveDevice(string? requested)

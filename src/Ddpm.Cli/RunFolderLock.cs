@@ -1,3 +1,4 @@
+using Ddpm.IO;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -67,55 +68,12 @@ internal sealed class RunFolderLock : IDisposable
         // The holder writes its id just after taking the lock: a contender that comes in between waits a moment for it.
         for (int attempt = 0; attempt < 10; attempt++)
         {
-            if (int.TryParse(ReadUnlocked(path)?.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && pid > 0) return pid;
+            if (RunLockFile.Holder(path) is int pid) return pid;
             Thread.Sleep(20);
         }
         return null;
     }
 
-    /// <summary>The lock file's text, read past the advisory lock; null when it cannot be read.</summary>
-    private static string? ReadUnlocked(string path)
-    {
-        try
-        {
-            if (OperatingSystem.IsWindows())
-            {
-                using var shared = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-                using var reader = new StreamReader(shared, Encoding.ASCII);
-                return reader.ReadToEnd();
-            }
-            // .NET's own open would ask for a shared lock, which the holder's exclusive one refuses.
-            int fd = Unix.Open(path, 0 /* O_RDONLY */);
-            if (fd < 0) return null;
-            try
-            {
-                var buffer = new byte[32];
-                nint read = Unix.Read(fd, buffer, buffer.Length);
-                return read > 0 ? Encoding.ASCII.GetString(buffer, 0, (int)read) : null;
-            }
-            finally
-            {
-                _ = Unix.Close(fd); // a read-only descriptor: nothing to lose if close fails
-            }
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or DllNotFoundException or EntryPointNotFoundException)
-        {
-            return null;
-        }
-    }
-
     /// <summary>Releases the lock (the file stays; the next run locks it again).</summary>
     public void Dispose() => stream.Dispose();
-
-    private static class Unix
-    {
-        [DllImport("libc", EntryPoint = "open", SetLastError = true)]
-        public static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
-
-        [DllImport("libc", EntryPoint = "read", SetLastError = true)]
-        public static extern nint Read(int fd, byte[] buffer, nint count);
-
-        [DllImport("libc", EntryPoint = "close")]
-        public static extern int Close(int fd);
-    }
 }

@@ -1,3 +1,4 @@
+using Ddpm.IO;
 using System.Globalization;
 using Ddpm.Training;
 
@@ -13,7 +14,7 @@ internal sealed class RunsFolder
     public RunsFolder(string root)
     {
         if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"the runs folder '{root}' does not exist.");
-        Root = RealPath(root);
+        Root = FilePaths.RealPath(root);
     }
 
     /// <summary>The folder, as a full path with its links followed.</summary>
@@ -23,7 +24,7 @@ internal sealed class RunsFolder
     public string Inside(string field, params string[] parts)
     {
         foreach (string part in parts) CheckName(field, part);
-        string real = RealPath(Path.Combine([Root, .. parts]));
+        string real = FilePaths.RealPath(Path.Combine([Root, .. parts]));
         if (!IsUnder(real, Root))
             throw ApiError.BadField(field, $"{field} '{Echo(string.Join('/', parts))}' leads out of the runs folder (a symbolic link); only files inside it are served.");
         return real;
@@ -101,36 +102,6 @@ internal sealed class RunsFolder
 
     private static StringComparison PathComparison => OperatingSystem.IsLinux() ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase;
 
-    /// <summary>A full path with every symbolic link in it followed, as far as its parts exist (links nested 40 deep stop there).</summary>
-    internal static string RealPath(string path)
-    {
-        string full = Path.GetFullPath(path);
-        string root = Path.GetPathRoot(full) ?? "";
-        string current = root;
-        int links = 0;
-        var pending = new Stack<string>(full[root.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries).Reverse());
-        while (pending.Count > 0)
-        {
-            string part = pending.Pop();
-            if (part == ".") continue;
-            if (part == "..") { current = Path.GetDirectoryName(current) ?? current; continue; }
-            string next = Path.Combine(current, part);
-            string? link = null;
-            try { link = new FileInfo(next).LinkTarget; }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
-            if (link is null || ++links > 40)
-            {
-                current = next;
-                continue;
-            }
-            string resolved = Path.GetFullPath(link, current);
-            string resolvedRoot = Path.GetPathRoot(resolved) ?? "";
-            foreach (string p in resolved[resolvedRoot.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries).Reverse())
-                pending.Push(p);
-            current = resolvedRoot;
-        }
-        return current;
-    }
 }
 
 /// <summary>One row of loss.csv.</summary>
